@@ -1,0 +1,168 @@
+"""Green Points Mall: the application factory."""
+import os
+
+from flask import Flask, g, has_request_context, request, session
+from flask_babel import get_locale
+from flask_login import current_user
+
+from mall import config as cfg
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True,
+                template_folder="../templates", static_folder="../static")
+    configure(app, test_config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_template_helpers(app)
+    register_hooks(app)
+    register_commands(app)
+    return app
+
+
+def configure(app: Flask, test_config: dict | None) -> None:
+    app.config.from_object(cfg.TestingConfig if test_config and test_config.get("TESTING") else cfg.Config)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config["SQLALCHEMY_DATABASE_URI"] = cfg.database_url(app.instance_path)
+    if test_config:
+        app.config.update(test_config)
+    if app.config["PRODUCTION"] and app.config["SECRET_KEY"] == cfg.DEV_SECRET:
+        raise RuntimeError("SECRET_KEY must be set in production (MALL_ENV=production).")
+
+
+def register_extensions(app: Flask) -> None:
+    from mall.account import service as account_service
+    from mall.db import configure_engine
+    from mall.extensions import babel, csrf, db, limiter, login_manager, migrate
+    from mall.ledger import service as ledger
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=lambda: "Asia/Shanghai")
+    ledger.settings["expiry_policy"] = app.config["POINTS_EXPIRY_POLICY"]
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+    login_manager.session_protection = "basic"
+    login_manager.user_loader(lambda session_id: account_service.load_session_user(db.session, session_id))
+    account_service.configure_hasher(fast=app.testing)
+    with app.app_context():
+        configure_engine(db.engine)
+
+
+def select_locale() -> str:
+    """The signed-in user's setting, else the session's, else Accept-Language, else Chinese."""
+    from flask import current_app
+
+    languages = current_app.config["LANGUAGES"]
+    if not has_request_context():
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
+    user = current_user if current_user and current_user.is_authenticated else None
+    for choice in (getattr(user, "locale", None), session.get("lang")):
+        if choice in languages:
+            return choice
+    for lang, _quality in request.accept_languages:
+        lang = lang.lower()
+        if lang.startswith("zh"):
+            return "zh_Hans_CN"
+        if lang.startswith("en"):
+            return "en"
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def register_blueprints(app: Flask) -> None:
+    from mall.account.views import account, auth
+    from mall.catalog.views import catalog
+    from mall.points.views import points
+
+    for blueprint in (auth, account, catalog, points):
+        app.register_blueprint(blueprint)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from flask import render_template
+    from flask_wtf.csrf import CSRFError
+    from werkzeug.exceptions import HTTPException, InternalServerError
+
+    def render_error(error):
+        if not isinstance(error, HTTPException):
+            app.logger.exception("unhandled error", exc_info=error)
+            error = InternalServerError()
+        from mall.extensions import db
+
+        db.session.rollback()
+        return render_template("errors/error.html", error=error), error.code
+
+    app.register_error_handler(HTTPException, render_error)
+    app.register_error_handler(CSRFError, render_error)
+    app.register_error_handler(Exception, render_error)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from datetime import datetime
+
+    from mall import labels, web
+
+    app.jinja_env.filters.update(
+        points=web.format_points,
+        fen=web.format_fen,
+        localtime=web.format_datetime_local,
+        isotime=lambda value: web.format_datetime_local(datetime.fromisoformat(value)),
+    )
+    app.jinja_env.globals.update(
+        kind_label=labels.kind_label,
+        role_label=labels.role_label,
+        banner_notification=banner_notification,
+    )
+
+    @app.context_processor
+    def inject():
+        from mall.account.forms import LanguageForm
+
+        locale = str(get_locale() or app.config["BABEL_DEFAULT_LOCALE"])
+        return {
+            "locale": locale,
+            "lang": "en" if locale.startswith("en") else "zh-CN",
+            "languages": app.config["LANGUAGES"],
+            "language_form": LanguageForm(),
+            "header_balance": header_balance(),
+        }
+
+
+def header_balance():
+    """The signed-in member's balance for the header (one indexed lookup per page)."""
+    if not current_user.is_authenticated:
+        return None
+    if "header_balance" not in g:
+        from mall.extensions import db
+        from mall.ledger import service as ledger
+
+        g.header_balance = ledger.member_balance(db.session, current_user.id)
+    return g.header_balance
+
+
+def banner_notification():
+    from mall.account import service as accounts
+    from mall.extensions import db
+
+    return accounts.unread_banner(db.session, current_user)
+
+
+def register_hooks(app: Flask) -> None:
+    from mall.security import set_security_headers
+
+    @app.after_request
+    def secure(response):
+        return set_security_headers(response, app.config["PRODUCTION"])
+
+
+def register_commands(app: Flask) -> None:
+    from mall.account.cli import user_cli
+    from mall.demo.cli import seed_demo
+    from mall.points.cli import ledger_cli, points_cli
+
+    for command in (user_cli, seed_demo, ledger_cli, points_cli):
+        app.cli.add_command(command)

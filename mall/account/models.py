@@ -1,0 +1,65 @@
+"""Users, roles and the member code merchants use to award points."""
+from datetime import date, datetime
+
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from mall.models import Base, UTCDateTime, utcnow
+
+ROLES = ("member", "merchant", "operator")
+
+
+class User(Base):
+    __tablename__ = "user"
+    __table_args__ = (CheckConstraint("role IN ('member', 'merchant', 'operator')", name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    display_name: Mapped[str] = mapped_column(String(60))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="member")
+    merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchant.id"), index=True)
+    member_code: Mapped[str] = mapped_column(String(12), unique=True)
+    locale: Mapped[str | None] = mapped_column(String(16))
+    birthday: Mapped[date | None] = mapped_column(Date)
+    session_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    merchant = relationship("Merchant", lazy="joined")
+
+    # Flask-Login protocol, written out so the session id carries the per-user token.
+    is_active = True
+    is_anonymous = False
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    def get_id(self) -> str:
+        return f"{self.id}.{self.session_token}"
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == "operator"
+
+    @property
+    def is_merchant_staff(self) -> bool:
+        return self.role == "merchant" and self.merchant_id is not None
+
+    @property
+    def masked_code(self) -> str:
+        return self.member_code[:2] + "****" + self.member_code[-2:]
+
+
+class Notification(Base):
+    """A message to a member; ``dedupe_key`` makes each reminder happen once."""
+
+    __tablename__ = "notification"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    dedupe_key: Mapped[str | None] = mapped_column(String(120), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,158 @@
+"""Sign-up, sign-in, password changes, sessions and member codes."""
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from mall.account.models import ROLES, Notification, User
+from mall.errors import DomainError, NotFound
+from mall.ledger import service as ledger
+from mall.models import utcnow
+
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read aloud at a till
+CODE_LENGTH = 8
+
+_hasher = PasswordHasher()
+_DUMMY_HASH = None
+
+
+def configure_hasher(fast: bool) -> None:
+    """Tests use cheap argon2 parameters; everything else the library's defaults."""
+    global _hasher, _DUMMY_HASH
+    _hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1) if fast else PasswordHasher()
+    _DUMMY_HASH = _hasher.hash("timing-equaliser")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def new_member_code(session: Session) -> str:
+    while True:
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        if session.scalar(select(User.id).where(User.member_code == code)) is None:
+            return code
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def find_by_email(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+def register(session: Session, *, email: str, password: str, display_name: str,
+             role: str = "member", merchant_id: int | None = None) -> User:
+    """Create an account; the role is only ever set by a trusted caller (CLI, operator)."""
+    if role not in ROLES:
+        raise DomainError(_l("Unknown role."))
+    if role == "merchant" and merchant_id is None:
+        raise DomainError(_l("Merchant staff must belong to a merchant."))
+    if find_by_email(session, email) is not None:
+        raise DomainError(_l("An account with this e-mail address already exists."), code="duplicate")
+    user = User(
+        email=normalise_email(email),
+        display_name=display_name.strip(),
+        password_hash=hash_password(password),
+        role=role,
+        merchant_id=merchant_id if role == "merchant" else None,
+        member_code=new_member_code(session),
+        session_token=secrets.token_urlsafe(24),
+    )
+    session.add(user)
+    session.flush()
+    ledger.member_account(session, user.id)
+    return user
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    """The user whose password matches, else None (in about the same time either way)."""
+    user = find_by_email(session, email)
+    if user is None:
+        try:
+            _hasher.verify(_DUMMY_HASH or hash_password("x"), password)
+        except VerificationError:
+            pass
+        return None
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def load_session_user(session: Session, session_id: str) -> User | None:
+    """Resolve a Flask-Login id "<user id>.<token>"; a rotated token means the session has ended."""
+    user_id, _, token = (session_id or "").partition(".")
+    if not user_id.isdigit() or not token:
+        return None
+    user = session.get(User, int(user_id))
+    if user is None or not secrets.compare_digest(user.session_token, token):
+        return None
+    return user
+
+
+def end_all_sessions(user: User) -> None:
+    """Invalidate every session cookie ever issued to ``user`` (sign-out, password change)."""
+    user.session_token = secrets.token_urlsafe(24)
+
+
+def change_password(session: Session, user: User, current: str, new: str) -> None:
+    try:
+        _hasher.verify(user.password_hash, current)
+    except (VerificationError, InvalidHashError):
+        raise DomainError(_l("The current password is not correct."), code="wrong-password")
+    user.password_hash = hash_password(new)
+    end_all_sessions(user)
+    session.flush()
+
+
+def set_locale(user: User, locale: str) -> None:
+    user.locale = locale
+
+
+def get_member_by_code(session: Session, code: str) -> User:
+    """The member with this code (case-insensitive), or NotFound."""
+    user = session.scalar(select(User).where(User.member_code == (code or "").strip().upper()))
+    if user is None or user.role != "member":
+        raise NotFound(_l("No member has this code."))
+    return user
+
+
+def count_users(session: Session) -> int:
+    return session.scalar(select(func.count(User.id)))
+
+
+def notify(session: Session, user_id: int, kind: str, data: dict, dedupe_key: str | None = None) -> bool:
+    """Record a notification; with a ``dedupe_key`` seen before, do nothing and return False."""
+    if dedupe_key and session.scalar(select(Notification.id).where(Notification.dedupe_key == dedupe_key)):
+        return False
+    session.add(Notification(user_id=user_id, kind=kind, data=data, dedupe_key=dedupe_key))
+    session.flush()
+    return True
+
+
+def notifications(session: Session, user: User, limit: int = 50) -> list[Notification]:
+    return session.scalars(select(Notification).where(Notification.user_id == user.id)
+                           .order_by(Notification.id.desc()).limit(limit)).all()
+
+
+def unread_banner(session: Session, user: User) -> Notification | None:
+    """The newest unread notification, shown as a banner on every page."""
+    return session.scalar(select(Notification).where(Notification.user_id == user.id,
+                                                     Notification.read_at.is_(None))
+                          .order_by(Notification.id.desc()).limit(1))
+
+
+def mark_read(session: Session, user: User, notification_id: int | None = None) -> int:
+    """Mark one of the user's notifications (or all of them) read; returns how many changed."""
+    stmt = update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
+    if notification_id is not None:
+        stmt = stmt.where(Notification.id == notification_id)
+    return session.execute(stmt.values(read_at=utcnow())).rowcount

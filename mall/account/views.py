@@ -1,0 +1,131 @@
+"""Sign-up, sign-in, sign-out, the account page and preferences."""
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+
+from mall.account import service
+from mall.account.qr import qr_svg
+from mall.account.forms import EmptyForm, LanguageForm, LoginForm, PasswordForm, RegisterForm
+from mall.db import write
+from mall.errors import DomainError
+from mall.extensions import db, limiter
+from mall.web import render_page_or_fragment, safe_next
+
+auth = Blueprint("auth", __name__, url_prefix="/auth")
+account = Blueprint("account", __name__, url_prefix="/account")
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _login_email_key() -> str:
+    return "login-email:" + service.normalise_email(request.form.get("email", ""))
+
+
+@auth.route("/register", methods=["GET", "POST"])
+def register():
+    """Create a member account and sign in."""
+    form = RegisterForm()
+    if form.validate_on_submit():
+        try:
+            with write(db.session):
+                user = service.register(
+                    db.session,
+                    email=form.email.data,
+                    password=form.password.data,
+                    display_name=form.display_name.data,
+                )
+        except DomainError as err:
+            form.email.errors.append(str(err.message))
+        else:
+            login_user(user)
+            flash(_("Welcome! Your member code is %(code)s.", code=user.member_code), "success")
+            return redirect(url_for("account.index"))
+    return render_template("account/register.html", form=form), 422 if form.errors else 200
+
+
+@auth.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(_login_limit, methods=["POST"], key_func=_login_email_key)
+def login():
+    """Sign in, then follow ``next`` only if it is a path on this site."""
+    form = LoginForm(next=request.args.get("next", ""))
+    if form.validate_on_submit():
+        with write(db.session):
+            user = service.authenticate(db.session, form.email.data, form.password.data)
+        if user is not None:
+            login_user(user)
+            session.permanent = True
+            return redirect(safe_next(form.next.data, url_for("catalog.home")))
+        form.password.errors.append(_("E-mail or password is not correct."))
+    return render_template("account/login.html", form=form), 422 if form.errors else 200
+
+
+@auth.route("/logout", methods=["GET", "POST"])
+def logout():
+    """Sign out everywhere: the user's session token is rotated, so copied cookies stop working."""
+    form = EmptyForm()
+    if request.method == "GET":
+        if not current_user.is_authenticated:
+            return redirect(url_for("catalog.home"))
+        return render_template("account/logout.html", form=form)
+    if not form.validate_on_submit():
+        abort(400)
+    if current_user.is_authenticated:
+        with write(db.session):
+            service.end_all_sessions(current_user._get_current_object())
+        logout_user()
+    session.clear()
+    flash(_("You have signed out."), "info")
+    return redirect(url_for("catalog.home"))
+
+
+@account.route("")
+@login_required
+def index():
+    """The member's account page with their member code."""
+    return render_template("account/index.html", qr_svg=qr_svg(current_user.member_code))
+
+
+@account.route("/member-code")
+@login_required
+def member_code():
+    """The member code as a large QR code to show at a till (HTMX fragment or full page)."""
+    return render_page_or_fragment(
+        "account/member_code.html", "account/_member_code.html",
+        qr_svg=qr_svg(current_user.member_code),
+    )
+
+
+@account.route("/password", methods=["GET", "POST"])
+@login_required
+def password():
+    """Change the password; every other session of this user ends."""
+    form = PasswordForm()
+    if form.validate_on_submit():
+        try:
+            with write(db.session):
+                user = current_user._get_current_object()
+                service.change_password(db.session, user, form.current.data, form.password.data)
+        except DomainError as err:
+            form.current.errors.append(str(err.message))
+        else:
+            login_user(user)  # this browser keeps going with the new token
+            flash(_("Your password has been changed. Other sessions have been signed out."), "success")
+            return redirect(url_for("account.index"))
+    return render_template("account/password.html", form=form), 422 if form.errors else 200
+
+
+@account.route("/language/<lang>", methods=["POST"])
+def language(lang):
+    """Switch the interface language, remembered in the session and on the account."""
+    form = LanguageForm()
+    if not form.validate_on_submit() or lang not in current_app.config["LANGUAGES"]:
+        abort(400)
+    session["lang"] = lang
+    if current_user.is_authenticated:
+        with write(db.session):
+            service.set_locale(current_user._get_current_object(), lang)
+    return redirect(safe_next(form.next.data, url_for("catalog.home")), code=303)
+

@@ -1,0 +1,67 @@
+"""Transactions that stay correct under concurrency, on SQLite and PostgreSQL alike.
+
+SQLite: every connection runs in WAL mode with foreign keys on, and a use case's write
+transaction starts with ``BEGIN IMMEDIATE`` so two writers queue instead of failing half-way.
+PostgreSQL: rows a use case will change are locked with ``SELECT … FOR UPDATE`` in a fixed order.
+"""
+from contextlib import contextmanager
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, scoped_session
+
+WRITE = "mall_write"
+
+
+def configure_engine(engine) -> None:
+    """Install the per-dialect connection settings once per engine."""
+    if engine.dialect.name != "sqlite" or getattr(engine, "_mall_configured", False):
+        return
+    engine._mall_configured = True
+    in_memory = engine.url.database in (None, "", ":memory:")
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # BEGIN is emitted below, by us
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        immediate = connection.get_execution_options().get(WRITE)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextmanager
+def write(session: Session):
+    """Run one use case in one short write transaction: commit on success, roll back on any error."""
+    session = session() if isinstance(session, scoped_session) else session
+    if session.in_transaction():
+        session.commit()  # end the read snapshot a view may have opened (e.g. loading the user)
+    session.connection(execution_options={WRITE: True})
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def lock(session: Session, model, ids) -> dict:
+    """Load rows of ``model`` by id, locked for update on PostgreSQL, in id order to avoid deadlocks."""
+    ids = sorted(set(ids))
+    if not ids:
+        return {}
+    stmt = select(model).where(model.id.in_(ids)).order_by(model.id)
+    if is_postgres(session):
+        stmt = stmt.with_for_update()
+    stmt = stmt.execution_options(populate_existing=True)
+    return {row.id: row for row in session.scalars(stmt)}

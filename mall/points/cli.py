@@ -1,0 +1,59 @@
+"""Ledger duties for cron: verify, expire, remind. Each is safe to run again."""
+import sys
+import time
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from mall.account import service as accounts
+from mall.db import write
+from mall.extensions import db
+from mall.ledger import service as ledger
+from mall.models import utcnow
+
+ledger_cli = AppGroup("ledger", help="Inspect the points ledger.")
+points_cli = AppGroup("points", help="Scheduled duties on members' points.")
+
+
+@ledger_cli.command("verify")
+def verify():
+    """Check every ledger invariant; exit 1 on any breach."""
+    started = time.perf_counter()
+    report = ledger.verify(db.session)
+    elapsed = time.perf_counter() - started
+    click.echo(f"checked {report.transfers} transfers, {report.accounts} accounts, "
+               f"{report.lots} lots in {elapsed:.2f}s")
+    for problem in report.problems:
+        click.echo(f"BREACH {problem}", err=True)
+    click.echo("ledger OK" if report.ok else f"ledger BROKEN: {len(report.problems)} problem(s)")
+    sys.exit(0 if report.ok else 1)
+
+
+@points_cli.command("expire")
+def expire():
+    """Move the unspent remainder of expired lots to the expiry account (idempotent)."""
+    total = 0
+    while True:
+        with write(db.session):
+            done = ledger.expire(db.session, utcnow())
+        total += done
+        if not done:
+            break
+    click.echo(f"expired {total} lot(s)")
+
+
+@points_cli.command("remind")
+@click.option("--days", type=int, default=None, help="Look-ahead window (default from configuration: 30).")
+def remind(days):
+    """Notify members of points expiring soon, once per member per lot."""
+    days = days or current_app.config["POINTS_REMIND_DAYS"]
+    sent = 0
+    with write(db.session):
+        for lot, account in ledger.expiring_lots(db.session, utcnow(), days, limit=100000):
+            sent += accounts.notify(
+                db.session, account.owner_id, "points_expiring",
+                {"points": lot.remaining, "expires_at": lot.expires_at.isoformat()},
+                dedupe_key=f"expiring:lot:{lot.id}",
+            )
+    click.echo(f"sent {sent} reminder(s)")

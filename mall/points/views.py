@@ -1,0 +1,115 @@
+"""The member's statement, its CSV export, and notifications."""
+import csv
+import io
+from datetime import datetime, time, timedelta
+
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, stream_with_context, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from mall.account import service as accounts
+from mall.account.forms import EmptyForm
+from mall.db import write
+from mall.extensions import db
+from mall.ledger import service as ledger
+from mall.models import utcnow
+from mall.points.describe import KIND_LABELS, describe
+from mall.points.forms import StatementFilterForm
+from mall.web import SHANGHAI, format_datetime_local, render_page_or_fragment
+
+points = Blueprint("points", __name__, url_prefix="/account")
+
+
+def _filters(form: StatementFilterForm) -> dict:
+    """Statement filters as ledger arguments; dates are whole days in Asia/Shanghai."""
+    def instant(day):
+        return datetime.combine(day, time.min, tzinfo=SHANGHAI) if day else None
+
+    return {
+        "kinds": [form.kind.data] if form.kind.data in KIND_LABELS else None,
+        "start": instant(form.start.data),
+        "end": instant(form.end.data + timedelta(days=1)) if form.end.data else None,
+    }
+
+
+def _account():
+    return ledger.member_account(db.session, current_user.id)
+
+
+@points.route("/statement")
+@login_required
+def statement():
+    """Balance, points expiring soon, and the history, newest first; "load more" continues it."""
+    form = StatementFilterForm(request.args)
+    filters = _filters(form) if form.validate() else {}
+    before = request.args.get("before", type=int)
+    size = current_app.config["PAGE_SIZE"]
+    account = _account()
+    rows = ledger.statement(db.session, account, before_id=before, limit=size + 1, **filters)
+    more, rows = len(rows) > size, rows[:size]
+    context = dict(
+        form=form, account=account, rows=zip(rows, describe(db.session, rows, str(get_locale()))),
+        next_before=rows[-1].transfer.id if more and rows else None,
+        query={k: v for k, v in request.args.items() if k != "before"},
+    )
+    if before:
+        return render_page_or_fragment("points/statement.html", "points/_rows.html", **context)
+    now = utcnow()
+    context.update(expiring=ledger.expiring_summary(db.session, account, now, 30),
+                   lots=ledger.open_lots(db.session, account, limit=10))
+    return render_page_or_fragment("points/statement.html", "points/_history.html", **context)
+
+
+@points.route("/statement.csv")
+@login_required
+def statement_csv():
+    """The whole filtered history as CSV (UTF-8 with BOM, so Excel reads the Chinese)."""
+    form = StatementFilterForm(request.args)
+    filters = _filters(form) if form.validate() else {}
+    account = _account()
+    locale = str(get_locale())
+
+    def generate():
+        yield "\ufeff"
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow([_("Time (Asia/Shanghai)"), _("Kind"), _("Description"), _("Points"), _("Reference")])
+        before = None
+        while True:
+            rows = ledger.statement(db.session, account, before_id=before, limit=1000, **filters)
+            if not rows:
+                break
+            for row, text in zip(rows, describe(db.session, rows, locale)):
+                t = row.transfer
+                writer.writerow([format_datetime_local(t.created_at), str(KIND_LABELS.get(t.kind, t.kind)),
+                                 text, row.delta, t.idempotency_key if t.ref_type is None else f"{t.ref_type}:{t.ref_id}"])
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+            before = rows[-1].transfer.id
+
+    headers = {"Content-Disposition": f'attachment; filename="statement-{current_user.member_code}.csv"'}
+    return Response(stream_with_context(generate()), mimetype="text/csv; charset=utf-8", headers=headers)
+
+
+@points.route("/notifications")
+@login_required
+def notifications():
+    """The member's notifications, newest first."""
+    items = accounts.notifications(db.session, current_user)
+    return render_template("points/notifications.html", items=items, form=EmptyForm())
+
+
+@points.route("/notifications/read", methods=["POST"])
+@login_required
+def notifications_read():
+    """Mark one notification (``id``) or all of them read."""
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        abort(400)
+    with write(db.session):
+        accounts.mark_read(db.session, current_user, request.form.get("id", type=int))
+    if request.headers.get("HX-Request") == "true":
+        return ""
+    return redirect(url_for("points.notifications"), code=303)

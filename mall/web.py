@@ -1,0 +1,60 @@
+"""Mechanics shared by every area's views: fragments, safe redirects, display formatting."""
+from datetime import datetime
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from flask import make_response, render_template, request
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def is_htmx() -> bool:
+    """True for an HTMX request that wants a fragment (not a history restore, which wants the page)."""
+    return request.headers.get("HX-Request") == "true" and not request.headers.get(
+        "HX-History-Restore-Request"
+    )
+
+
+def render_page_or_fragment(page: str, fragment: str, /, **context):
+    """Render the fragment for HTMX, the full page otherwise, and tell caches the two differ."""
+    response = make_response(render_template(fragment if is_htmx() else page, **context))
+    response.vary.add("HX-Request")
+    return response
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """Return ``target`` only if it is a path on this site; anything else falls back to ``default``."""
+    if not target:
+        return default
+    target = target.strip()
+    if "\\" in target or any(ord(c) < 32 for c in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    return target
+
+
+def shanghai(value: datetime | None) -> datetime | None:
+    """An aware UTC instant shown in Asia/Shanghai."""
+    return None if value is None else value.astimezone(SHANGHAI)
+
+
+def format_points(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def format_fen(value: int | None) -> str:
+    """Integer fen as yuan with two decimals, e.g. 12800 → ¥128.00."""
+    if value is None:
+        return "—"
+    sign = "-" if value < 0 else ""
+    yuan, fen = divmod(abs(value), 100)
+    return f"{sign}¥{yuan:,}.{fen:02d}"
+
+
+def format_datetime_local(value: datetime | None, with_time: bool = True) -> str:
+    if value is None:
+        return "—"
+    local = shanghai(value)
+    return local.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")

@@ -1,0 +1,61 @@
+"""`flask user create` and `flask seed-demo`."""
+from sqlalchemy import func, select
+
+from mall.account.models import User
+from mall.catalog.models import Listing
+from mall.extensions import db
+from mall.ledger import service as ledger
+from mall.merchant.models import Merchant
+
+
+def test_user_create_prints_member_code(runner, app):
+    result = runner.invoke(args=["user", "create", "--email", "op@example.com", "--password",
+                                 "long-enough-pw", "--role", "operator"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == "op@example.com"))
+        assert user.role == "operator"
+        assert user.member_code in result.output
+
+
+def test_user_create_merchant_needs_known_slug(runner):
+    result = runner.invoke(args=["user", "create", "--email", "m@example.com", "--password",
+                                 "long-enough-pw", "--role", "merchant", "--merchant", "nope"])
+    assert result.exit_code != 0
+    assert "No merchant" in result.output
+
+
+def test_user_create_refuses_duplicates(runner):
+    args = ["user", "create", "--email", "a@example.com", "--password", "long-enough-pw"]
+    assert runner.invoke(args=args).exit_code == 0
+    again = runner.invoke(args=args)
+    assert again.exit_code != 0
+    assert "already exists" in again.output
+
+
+def test_seed_demo_is_complete_and_idempotent(runner, app):
+    first = runner.invoke(args=["seed-demo"])
+    assert first.exit_code == 0, first.output
+    for email in ("member@demo.test", "merchant@demo.test", "operator@demo.test", "demo-pass-2026"):
+        assert email in first.output
+    second = runner.invoke(args=["seed-demo"])
+    assert second.exit_code == 0, second.output
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Merchant.id))) == 6
+        listings = db.session.scalars(select(Listing)).all()
+        assert len(listings) >= 24
+        assert {item.kind for item in listings} == {"goods", "service", "topup", "stay", "coupon"}
+        assert all(item.title_zh and item.title_en for item in listings)
+        member = db.session.scalar(select(User).where(User.email == "member@demo.test"))
+        assert ledger.member_balance(db.session, member.id) == 18600  # not doubled by the re-run
+        roles = dict(db.session.execute(select(User.email, User.role)).all())
+        assert roles["merchant@demo.test"] == "merchant"
+        assert roles["operator@demo.test"] == "operator"
+        assert ledger.verify(db.session).ok
+
+
+def test_seed_demo_generates_listings(runner, app):
+    result = runner.invoke(args=["seed-demo", "--listings", "500"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Listing.id))) >= 500 + 24
