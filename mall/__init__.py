@@ -2,6 +2,7 @@
 import os
 
 from flask import Flask, g, has_request_context, request, session
+from werkzeug.routing import IntegerConverter
 from flask_babel import get_locale
 from flask_login import current_user
 
@@ -21,7 +22,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
+class DatabaseId(IntegerConverter):
+    """``<int:…>`` in every route: a number no database id can reach is simply not found."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=2**53, signed=False):  # noqa: A002
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
 def configure(app: Flask, test_config: dict | None) -> None:
+    app.url_map.converters["int"] = DatabaseId
     app.config.from_object(cfg.TestingConfig if test_config and test_config.get("TESTING") else cfg.Config)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config["SQLALCHEMY_DATABASE_URI"] = cfg.database_url(app.instance_path)
@@ -75,10 +84,14 @@ def select_locale() -> str:
 
 def register_blueprints(app: Flask) -> None:
     from mall.account.views import account, auth
+    from mall.admin.views import admin
+    from mall.api.views import api
     from mall.catalog.views import catalog
+    from mall.merchant.views import merchant
     from mall.points.views import points
+    from mall.rules.views import public as rules
 
-    for blueprint in (auth, account, catalog, points):
+    for blueprint in (auth, account, catalog, points, rules, merchant, admin, api):
         app.register_blueprint(blueprint)
 
 
@@ -94,6 +107,10 @@ def register_errorhandlers(app: Flask) -> None:
         from mall.extensions import db
 
         db.session.rollback()
+        if request.path.startswith("/api/"):
+            from mall.api.views import problem
+
+            return problem(error.code, error.name.lower().replace(" ", "-"), error.name, error.description or "")
         return render_template("errors/error.html", error=error), error.code
 
     app.register_error_handler(HTTPException, render_error)
@@ -110,11 +127,17 @@ def register_template_helpers(app: Flask) -> None:
         points=web.format_points,
         fen=web.format_fen,
         localtime=web.format_datetime_local,
+        category_label=labels.category_label,
         isotime=lambda value: web.format_datetime_local(datetime.fromisoformat(value)),
     )
     app.jinja_env.globals.update(
         kind_label=labels.kind_label,
         role_label=labels.role_label,
+        tier_label=labels.tier_label,
+        rule_label=labels.rule_label,
+        note_label=labels.note_label,
+        campaign_kind_label=labels.campaign_kind_label,
+        category_label=labels.category_label,
         banner_notification=banner_notification,
     )
 
@@ -162,7 +185,8 @@ def register_hooks(app: Flask) -> None:
 def register_commands(app: Flask) -> None:
     from mall.account.cli import user_cli
     from mall.demo.cli import seed_demo
+    from mall.merchant.cli import api_key_cli
     from mall.points.cli import ledger_cli, points_cli
 
-    for command in (user_cli, seed_demo, ledger_cli, points_cli):
+    for command in (user_cli, seed_demo, ledger_cli, points_cli, api_key_cli):
         app.cli.add_command(command)

@@ -31,6 +31,9 @@ class Config:
     POINTS_REMIND_DAYS = 30
     PAGE_SIZE = 20
 
+    # What a merchant pays the programme for each point it issues (integer fen).
+    ISSUANCE_FEE_FEN_PER_POINT = int(os.environ.get("ISSUANCE_FEE_FEN_PER_POINT", "1"))
+
 
 class TestingConfig(Config):
     TESTING = True

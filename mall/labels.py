@@ -12,3 +12,47 @@ def kind_label(kind: str) -> str:
 
 def role_label(role: str) -> str:
     return str(ROLES.get(role, role))
+
+TIERS = {"normal": _l("Normal"), "silver": _l("Silver"), "gold": _l("Gold")}
+RULES = {"base": _l("Base points"), "green": _l("Green bonus"), "tier": _l("Tier bonus"),
+         "credit": _l("Good-credit bonus"), "birthday": _l("Birthday bonus")}
+CAMPAIGN_KINDS = {"multiplier": _l("Points multiplier"), "bonus": _l("Fixed bonus"),
+                  "cross_category": _l("Cross-category bonus"), "first_purchase": _l("First purchase at a merchant")}
+NOTES = {"below_minimum": _l("Below the minimum purchase: no points."),
+         "per_purchase_cap": _l("Capped at the per-purchase maximum."),
+         "daily_cap": _l("Capped at the daily maximum.")}
+
+
+def tier_label(name: str) -> str:
+    return str(TIERS.get(name, name))
+
+
+def rule_label(rule: str, config=None, locale: str = "zh") -> str:
+    """A breakdown line's name; campaign lines are named after their campaign."""
+    if rule.startswith("campaign:"):
+        campaign_id = rule.split(":", 1)[1]
+        for c in getattr(config, "campaigns", ()):
+            if c.id == campaign_id:
+                return c.name_en if locale.startswith("en") else c.name_zh
+        return campaign_id
+    return str(RULES.get(rule, rule))
+
+
+def note_label(note: str) -> str:
+    return str(NOTES.get(note, note))
+
+
+def campaign_kind_label(kind: str) -> str:
+    return str(CAMPAIGN_KINDS.get(kind, kind))
+
+CATEGORIES = {
+    "grocery": _l("Groceries"), "appliances": _l("Energy-saving appliances"),
+    "public_transport": _l("Public transport"), "second_hand": _l("Second-hand"), "refills": _l("Refills"),
+    "textiles": _l("Home textiles"), "hotel": _l("Hotels"), "telecom": _l("Telecom"),
+    "services": _l("Services"), "ev_charging": _l("EV charging"), "dining": _l("Dining"),
+    "convenience": _l("Convenience stores"),
+}
+
+
+def category_label(category: str) -> str:
+    return str(CATEGORIES.get(category, category))

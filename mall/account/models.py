@@ -22,6 +22,7 @@ class User(Base):
     member_code: Mapped[str] = mapped_column(String(12), unique=True)
     locale: Mapped[str | None] = mapped_column(String(16))
     birthday: Mapped[date | None] = mapped_column(Date)
+    good_credit: Mapped[bool] = mapped_column(default=False)  # set by an operator
     session_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

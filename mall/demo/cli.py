@@ -1,5 +1,6 @@
 """`flask seed-demo`: a demo programme to explore. Safe to run again."""
 import random
+from datetime import timedelta
 
 import click
 from flask import current_app
@@ -9,10 +10,13 @@ from sqlalchemy import func, insert, select
 from mall.account import service as accounts
 from mall.catalog.models import Listing
 from mall.db import write
-from mall.demo.data import DEMO_PASSWORD, LISTINGS, MERCHANTS, MEMBERS
+from mall.demo.data import DEMO_CAMPAIGNS, DEMO_PASSWORD, LISTINGS, MEMBERS, MERCHANTS, PURCHASES
 from mall.extensions import db
 from mall.ledger import service as ledger
 from mall.merchant import service as merchants
+from mall.models import utcnow
+from mall.rules import service as rules
+from mall.rules.models import Purchase, RuleSet
 
 
 @click.command("seed-demo")
@@ -37,18 +41,24 @@ def seed_demo(extra):
                                     co2e_g=co2, status="active"))
         staff = [("merchant@demo.test", "绿邻店长", "merchant", by_slug["lvlin-mart"].id),
                  ("operator@demo.test", "平台运营", "operator", None)]
-        people = [(email, name, "member", None) for email, name, _ in MEMBERS] + staff
+        people = [(email, name, "member", None) for email, name in MEMBERS] + staff
         for email, name, role, merchant_id in people:
             if accounts.find_by_email(session, email) is None:
                 accounts.register(session, email=email, password=DEMO_PASSWORD, display_name=name,
                                   role=role, merchant_id=merchant_id)
-        issuers = list(by_slug.values())
-        for index, (email, _name, points) in enumerate(MEMBERS):
+        _publish_demo_rules(session)
+    now = utcnow()
+    for email, history in PURCHASES.items():
+        with write(session):  # a member's whole history, or none of it
             user = accounts.find_by_email(session, email)
-            merchant = issuers[index % len(issuers)]
-            ledger.transfer(session, merchants.issuance_account(session, merchant),
-                            ledger.member_account(session, user.id), points, "earn",
-                            key=f"demo:welcome-purchases:{email}", memo="demo")
+            if session.scalar(select(Purchase.id).where(Purchase.member_id == user.id).limit(1)):
+                continue
+            for days_ago, slug, items in history:
+                doc = {"member_code": user.member_code, "total_fen": sum(i[3] for i in items),
+                       "occurred_at": (now - timedelta(days=days_ago)).isoformat(),
+                       "items": [{"name": n, "category": c, "green": g, "quantity": 1, "amount_fen": a}
+                                 for n, c, g, a in items]}
+                rules.award_purchase(session, merchants.get_by_slug(session, slug), rules.parse_purchase(doc, now))
     if extra:
         add_generated_listings(extra, [m.id for m in by_slug.values()])
     click.echo("Demo mall ready. Sign in with password %s as:" % DEMO_PASSWORD)
@@ -88,3 +98,19 @@ def add_generated_listings(count: int, merchant_ids: list[int], chunk: int = 500
             db.session.execute(insert(Listing), rows)
         done += len(rows)
     current_app.logger.info("added %d generated listings", count)
+
+
+def _publish_demo_rules(session) -> None:
+    """Publish version 2 with demo campaigns, once, effective a moment from now."""
+    if session.scalar(select(RuleSet.id).where(RuleSet.note == "Demo campaigns")):
+        return
+    now = utcnow()
+    operator = accounts.find_by_email(session, "operator@demo.test")
+    document = dict(rules.rule_set_at(session, now).document)
+    document["campaigns"] = [
+        {k: v for k, v in c.items() if k not in ("days_from", "days_to")}
+        | {"starts_at": (now + timedelta(days=c["days_from"])).isoformat(),
+           "ends_at": (now + timedelta(days=c["days_to"])).isoformat()}
+        for c in DEMO_CAMPAIGNS]
+    draft = rules.save_draft(session, operator, document, "Demo campaigns")
+    rules.publish(session, operator, draft.id, now + timedelta(seconds=1), now=now)

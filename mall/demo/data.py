@@ -105,10 +105,51 @@ LISTINGS = [
 ]
 
 MEMBERS = [
-    ("member@demo.test", "林小绿", 18600),
-    ("li.na@demo.test", "李娜", 42000),
-    ("wang.qiang@demo.test", "王强", 5300),
-    ("chen.jing@demo.test", "陈静", 126000),
+    ("member@demo.test", "林小绿"),
+    ("li.na@demo.test", "李娜"),
+    ("wang.qiang@demo.test", "王强"),
+    ("chen.jing@demo.test", "陈静"),
+]
+
+# Purchases each demo member made (days ago, merchant slug, items: (name, category, green, amount_fen)).
+PURCHASES = {
+    "member@demo.test": [
+        (20, "qingfeng-appliances", [("一级能效变频空调", "appliances", True, 399900)]),
+        (12, "lvlin-mart", [("有机蔬菜", "grocery", True, 4650), ("牛奶", "grocery", False, 2400)]),
+        (9, "yuetu-hotels", [("商务大床房", "hotel", False, 68000)]),
+        (3, "hualian-telecom", [("月租套餐", "telecom", False, 12800)]),
+        (1, "jingchi-carwash", [("节水洗车", "services", True, 5800)]),
+    ],
+    "li.na@demo.test": [
+        (25, "mianyu-home", [("有机棉四件套", "textiles", True, 129900)]),
+        (14, "qingfeng-appliances", [("节能冰箱", "appliances", True, 459900)]),
+        (5, "lvlin-mart", [("日用品", "grocery", False, 15600)]),
+    ],
+    "wang.qiang@demo.test": [
+        (6, "lvlin-mart", [("早餐", "grocery", False, 1850), ("自带杯咖啡", "refills", True, 1200)]),
+        (2, "hualian-telecom", [("流量包", "telecom", False, 3000)]),
+    ],
+    "chen.jing@demo.test": [
+        (28, "qingfeng-appliances", [("热泵热水器", "appliances", True, 1299900)]),
+        (27, "qingfeng-appliances", [("变频洗衣机", "appliances", True, 459900)]),
+        (21, "yuetu-hotels", [("西湖畔精品酒店 2 晚", "hotel", True, 196000)]),
+        (11, "mianyu-home", [("竹纤维毛巾", "textiles", True, 9900)]),
+        (4, "lvlin-mart", [("有机大米", "grocery", True, 8900)]),
+    ],
+}
+
+# Version 2 of the rules, published by the demo: a green-week campaign and a cross-category bonus.
+DEMO_CAMPAIGNS = [
+    {"id": "green-week", "kind": "multiplier", "multiplier": "2.0", "name_zh": "绿色消费周 双倍积分",
+     "name_en": "Green Week: double points", "categories": ["appliances", "refills", "second_hand"],
+     "days_from": -3, "days_to": 4},
+    {"id": "home-and-table", "kind": "cross_category", "points": 200, "name_zh": "家居＋食品 组合奖励",
+     "name_en": "Home + groceries combo bonus", "categories": ["grocery", "textiles"],
+     "days_from": -10, "days_to": 20},
+    {"id": "new-year", "kind": "bonus", "points": 100, "name_zh": "元旦每单加赠", "name_en": "New Year bonus on every purchase",
+     "categories": [], "days_from": 36, "days_to": 40},
+    {"id": "first-visit", "kind": "first_purchase", "points": 300, "name_zh": "首次到店奖励",
+     "name_en": "First visit to a merchant", "categories": [], "days_from": -30, "days_to": 60},
 ]
 
 DEMO_PASSWORD = "demo-pass-2026"

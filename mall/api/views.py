@@ -1,0 +1,207 @@
+"""Merchant JSON API v1: bearer keys, idempotent POSTs, RFC 9457 problem details."""
+import json
+from functools import wraps
+
+from flask import Blueprint, Response, g, request
+from werkzeug.exceptions import HTTPException
+
+from mall.api import service
+from mall.api.openapi import document
+from mall.db import write
+from mall.errors import DomainError
+from mall.extensions import csrf, db
+from mall.rules import service as rules
+from mall.rules.models import Purchase
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(api)
+
+PUBLIC = {"api.openapi"}
+MAX_BODY = 256 * 1024
+
+
+def _dump(payload) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def problem_body(status: int, code: str, title: str, detail: str = "", **extra) -> str:
+    return _dump({"type": f"/api/v1/problems/{code}", "title": title, "status": status,
+                  "detail": detail or title, **extra})
+
+
+def _response(status: int, body: str) -> Response:
+    mimetype = "application/problem+json" if status >= 400 else "application/json"
+    return Response(body, status=status, mimetype=mimetype)
+
+
+def problem(status: int, code: str, title: str, detail: str = "", **extra) -> Response:
+    return _response(status, problem_body(status, code, title, detail, **extra))
+
+
+def _domain_problem_body(err: DomainError) -> str:
+    extra = {"errors": err.errors} if hasattr(err, "errors") else {}
+    extra.update({k: v for k, v in err.params.items() if isinstance(v, (int, str))})
+    return problem_body(err.status, err.code, str(err.message), **extra)
+
+
+class BadJson(Exception):
+    pass
+
+
+def _reject_constant(name):
+    raise BadJson(f"{name} is not allowed in JSON")
+
+
+def read_json():
+    """The request body as JSON, strictly: no NaN/Infinity, a size limit."""
+    raw = request.get_data(cache=True)
+    if len(raw) > MAX_BODY:
+        raise BadJson("The body is too large.")
+    try:
+        return json.loads(raw or b"null", parse_constant=_reject_constant)
+    except (ValueError, BadJson, RecursionError) as err:
+        raise BadJson(f"The body is not valid JSON: {err}")
+
+
+@api.before_request
+def authenticate():
+    if request.endpoint in PUBLIC:
+        return None
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    merchant = service.authenticate(db.session, token.strip()) if scheme.lower() == "bearer" else None
+    if merchant is None:
+        response = problem(401, "unauthorized", "A valid API key is required.",
+                           "Send `Authorization: Bearer <key>` with an active key of your merchant.")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+        return response
+    if merchant.status != "approved":
+        return problem(403, "merchant-not-approved", "This merchant is not approved.")
+    g.merchant = merchant
+    return None
+
+
+@api.errorhandler(HTTPException)
+def http_problem(err: HTTPException):
+    return problem(err.code or 500, err.name.lower().replace(" ", "-"), err.name, err.description or "")
+
+
+@api.errorhandler(BadJson)
+def bad_json(err):
+    return problem(400, "malformed-json", "The body is not valid JSON.", str(err))
+
+
+@api.errorhandler(DomainError)
+def domain_problem(err: DomainError):
+    return _response(err.status, _domain_problem_body(err))
+
+
+@api.errorhandler(Exception)
+def server_problem(err):
+    from flask import current_app
+
+    current_app.logger.exception("API error", exc_info=err)
+    db.session.rollback()
+    return problem(500, "server-error", "Something went wrong on our side.", "Nothing was changed; retry.")
+
+
+def idempotent(operation: str):
+    """Require an Idempotency-Key; replay the stored answer; store the answer with the work."""
+    def decorate(view):
+        @wraps(view)
+        def wrapper(**kwargs):
+            key = request.headers.get("Idempotency-Key", "").strip()
+            if not key or len(key) > 255:
+                return problem(400, "idempotency-key-required",
+                               "An Idempotency-Key header of 1 to 255 characters is required.")
+            body = request.get_data(cache=True)
+            scope = f"{operation} {request.path}"
+            with write(db.session):
+                claim = service.claim(db.session, g.merchant.id, scope, key, body)
+                record_id = claim.record.id
+                if claim.replay:
+                    status, stored = claim.record.status_code, claim.record.body
+            if claim.replay:
+                response = _response(status, stored)
+                response.headers["Idempotent-Replayed"] = "true"
+                return response
+            try:
+                with write(db.session):
+                    status, payload = view(key=key, **kwargs)
+                    stored = _dump(payload)
+                    service.complete(db.session, record_id, status, stored)
+            except (DomainError, BadJson) as err:
+                stored = (_domain_problem_body(err) if isinstance(err, DomainError)
+                          else problem_body(400, "malformed-json", "The body is not valid JSON.", str(err)))
+                status = err.status if isinstance(err, DomainError) else 400
+                with write(db.session):
+                    service.complete(db.session, record_id, status, stored)
+            except BaseException:
+                with write(db.session):
+                    service.release(db.session, record_id)
+                raise
+            return _response(status, stored)
+        return wrapper
+    return decorate
+
+
+def purchase_json(row: Purchase, member_code: str) -> dict:
+    return {
+        "id": row.id, "member_code": member_code, "total_fen": row.total_fen,
+        "occurred_at": row.occurred_at.isoformat().replace("+00:00", "Z"), "points": row.points,
+        "breakdown": row.breakdown, "rule_set_version": row.rule_set_version,
+        "refunded_fen": row.refunded_fen, "clawed_back": row.clawed_back,
+    }
+
+
+@api.get("/openapi.json")
+def openapi():
+    """The OpenAPI 3.1 description of this API."""
+    return Response(json.dumps(document(), ensure_ascii=False, indent=1), mimetype="application/json")
+
+
+@api.post("/purchases/quote")
+def quote_purchase():
+    """The points a purchase would earn, without awarding them."""
+    purchase = rules.parse_purchase(read_json())
+    q = rules.quote(db.session, g.merchant, purchase)
+    return Response(_dump({"points": q.award.points, "breakdown": q.award.as_json(),
+                           "rule_set_version": q.rule_set.version, "tier": q.context.tier,
+                           "notes": list(q.award.notes)}),
+                    mimetype="application/json")
+
+
+@api.post("/purchases")
+@idempotent("create-purchase")
+def create_purchase(key):
+    """Report a member's purchase; the rules engine awards the points."""
+    purchase = rules.parse_purchase(read_json())
+    row = rules.award_purchase(db.session, g.merchant, purchase)
+    return 201, purchase_json(row, purchase.member_code)
+
+
+@api.get("/purchases/<int:purchase_id>")
+def get_purchase(purchase_id):
+    """One of the merchant's purchases."""
+    row = rules.get_purchase_for(db.session, g.merchant, purchase_id)
+    from mall.account.models import User
+
+    code = db.session.get(User, row.member_id).member_code
+    return Response(_dump(purchase_json(row, code)), mimetype="application/json")
+
+
+@api.post("/purchases/<int:purchase_id>/refunds")
+@idempotent("refund-purchase")
+def refund_purchase(key, purchase_id):
+    """A full or partial refund: earned points are clawed back in proportion."""
+    doc = read_json()
+    if not isinstance(doc, dict):
+        raise rules.InvalidPurchase([{"field": "", "message": "the body must be a JSON object"}])
+    refund = rules.refund_purchase(db.session, g.merchant, purchase_id, doc.get("amount_fen"), key)
+    row = db.session.get(Purchase, purchase_id)
+    from mall.account.models import User
+
+    code = db.session.get(User, row.member_id).member_code
+    return 201, {"id": refund.id, "purchase_id": row.id, "amount_fen": refund.amount_fen,
+                 "points_clawed_back": refund.points_clawed, "shortfall": refund.shortfall,
+                 "purchase": purchase_json(row, code)}

@@ -1,0 +1,76 @@
+"""Turning a rule set into what the public pages show (no Flask imports)."""
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from fractions import Fraction
+
+from mall.rules import engine
+
+EXAMPLES = [
+    # (id, category, amount_fen, green, tier, good credit)
+    ("aircon", "appliances", 12800, True, "normal", False),
+    ("groceries", "grocery", 5680, False, "silver", False),
+    ("metro", "public_transport", 2000, False, "gold", True),
+]
+
+
+def rate_text(rate: Fraction) -> str:
+    """An exact rate as a short decimal (1.5, 0.25) or, if it does not terminate, a fraction."""
+    if rate.denominator == 1:
+        return str(rate.numerator)
+    for places in range(1, 7):
+        scaled = rate * 10**places
+        if scaled.denominator == 1:
+            whole, frac = divmod(scaled.numerator, 10**places)
+            return f"{whole}.{frac:0{places}d}".rstrip("0")
+    return f"{rate.numerator}/{rate.denominator}"
+
+
+@dataclass
+class Example:
+    id: str
+    category: str
+    amount_fen: int
+    green: bool
+    tier: str
+    good_credit: bool
+    award: engine.Award
+
+
+def examples(config: engine.RuleConfig, at: datetime) -> list[Example]:
+    """The published worked examples, computed by the engine itself (no campaigns, no caps of the day)."""
+    result = []
+    for ex_id, category, amount, green, tier, credit in EXAMPLES:
+        tier_name = tier if tier in {t.name for t in config.tiers} else config.tiers[0].name
+        award = engine.compute(config, [engine.Item(category, amount, green)],
+                               engine.MemberContext(tier=tier_name, good_credit=credit), at)
+        result.append(Example(ex_id, category, amount, green, tier_name, credit, award))
+    return result
+
+
+def campaigns_by_state(config: engine.RuleConfig, at: datetime):
+    running = [c for c in config.campaigns if c.active(at)]
+    upcoming = sorted((c for c in config.campaigns if c.starts_at > at), key=lambda c: c.starts_at)
+    past = [c for c in config.campaigns if c.ends_at <= at]
+    return running, upcoming, past
+
+
+def flatten(doc, prefix: str = "") -> dict[str, str]:
+    """A rule-set document as {path: value} lines, for a readable diff."""
+    lines = {}
+    if isinstance(doc, dict):
+        for key in sorted(doc):
+            lines.update(flatten(doc[key], f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(doc, list):
+        for index, value in enumerate(doc):
+            name = value.get("id") or value.get("name") if isinstance(value, dict) else None
+            lines.update(flatten(value, f"{prefix}[{name or index}]"))
+    else:
+        lines[prefix] = json.dumps(doc, ensure_ascii=False)
+    return lines
+
+
+def diff(old: dict, new: dict) -> list[tuple[str, str | None, str | None]]:
+    """(path, old value, new value) for every line that differs."""
+    a, b = flatten(old), flatten(new)
+    return [(path, a.get(path), b.get(path)) for path in sorted(set(a) | set(b)) if a.get(path) != b.get(path)]

@@ -1,0 +1,91 @@
+"""Public pages: the rules in force and their history, the points calculator, transparency."""
+from decimal import Decimal
+
+from flask import Blueprint, current_app, render_template, request
+
+from mall.errors import DomainError
+from mall.extensions import db
+from mall.ledger import policy
+from mall.models import utcnow
+from mall.rules import engine, present
+from mall.rules import service as rules
+from mall.rules.forms import CalculatorForm, DiffForm
+from mall.rules.models import RuleSet
+from mall.web import render_page_or_fragment
+
+public = Blueprint("rules", __name__)
+
+
+def rules_context(rule_set: RuleSet) -> dict:
+    """Everything the rules page shows, derived from the very document the engine applies."""
+    now = utcnow()
+    config = rules.config_of(rule_set)
+    running, upcoming, past = present.campaigns_by_state(config, now)
+    return {"rule_set": rule_set, "config": config, "rate": present.rate_text, "running": running,
+            "upcoming": upcoming, "past": past, "examples": present.examples(config, now),
+            "expiry": policy.describe(current_app.config["POINTS_EXPIRY_POLICY"])}
+
+
+def calculate(form: CalculatorForm, rule_set: RuleSet):
+    """The calculator's answer: the same engine the awards use, on one item."""
+    config = rules.config_of(rule_set)
+    amount_fen = int(Decimal(form.amount.data.strip()) * 100)
+    tier = form.tier.data if form.tier.data in {t.name for t in config.tiers} else config.tiers[0].name
+    return engine.compute(config, [engine.Item(form.category.data, amount_fen, bool(form.green.data))],
+                          engine.MemberContext(tier=tier, good_credit=bool(form.good_credit.data)), utcnow())
+
+
+@public.route("/rules")
+def index():
+    """The published rules in plain language, upcoming versions, history and the calculator."""
+    current = rules.rule_set_at(db.session, utcnow())
+    form = CalculatorForm(request.args)
+    versions = rules.published(db.session)
+    return render_template("rules/index.html", **rules_context(current), versions=versions,
+                           upcoming_versions=rules.upcoming(db.session, utcnow()), form=form,
+                           result=calculate(form, current) if form.validate() else None,
+                           diff_form=_diff_form(versions))
+
+
+@public.route("/rules/calculator")
+def calculator():
+    """Points for an amount, category, green flag and tier (HTMX fragment or full page)."""
+    current = rules.rule_set_at(db.session, utcnow())
+    form = CalculatorForm(request.args)
+    result = calculate(form, current) if form.validate() else None
+    return render_page_or_fragment("rules/calculator.html", "rules/_calculator_result.html",
+                                   form=form, result=result, rule_set=current)
+
+
+def _diff_form(versions) -> DiffForm:
+    form = DiffForm(request.args)
+    choices = [(v.version, str(v.version)) for v in versions]
+    form.a.choices = form.b.choices = choices
+    if form.a.data is None and len(versions) > 1:
+        form.a.data = versions[1].version
+    if form.b.data is None and versions:
+        form.b.data = versions[0].version
+    return form
+
+
+@public.route("/rules/diff")
+def diff():
+    """What changed between two published versions."""
+    versions = rules.published(db.session)
+    form = _diff_form(versions)
+    changes, a, b = None, None, None
+    if form.validate() and form.a.data and form.b.data:
+        try:
+            a, b = rules.get_version(db.session, form.a.data), rules.get_version(db.session, form.b.data)
+        except DomainError:
+            a = b = None
+        else:
+            changes = present.diff(a.document, b.document)
+    return render_template("rules/diff.html", form=form, changes=changes, a=a, b=b)
+
+
+@public.route("/transparency")
+def transparency():
+    """Programme totals, the ledger's daily digests and fraud adjustments, all from the ledger."""
+    return render_template("rules/transparency.html", totals=rules.programme_totals(db.session),
+                           digests=rules.daily_digests(db.session, 7))
