@@ -34,6 +34,7 @@ def configure(app: Flask, test_config: dict | None) -> None:
     app.config.from_object(cfg.TestingConfig if test_config and test_config.get("TESTING") else cfg.Config)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config["SQLALCHEMY_DATABASE_URI"] = cfg.database_url(app.instance_path)
+    app.config["MEDIA_ROOT"] = app.config["MEDIA_ROOT"] or os.path.join(app.instance_path, "media")
     if test_config:
         app.config.update(test_config)
     if app.config["PRODUCTION"] and app.config["SECRET_KEY"] == cfg.DEV_SECRET:
@@ -122,12 +123,14 @@ def register_template_helpers(app: Flask) -> None:
     from datetime import datetime
 
     from mall import labels, web
+    from mall.models import utcnow
 
     app.jinja_env.filters.update(
         points=web.format_points,
         fen=web.format_fen,
         localtime=web.format_datetime_local,
         category_label=labels.category_label,
+        period_label=labels.period_label,
         isotime=lambda value: web.format_datetime_local(datetime.fromisoformat(value)),
     )
     app.jinja_env.globals.update(
@@ -139,6 +142,9 @@ def register_template_helpers(app: Flask) -> None:
         campaign_kind_label=labels.campaign_kind_label,
         category_label=labels.category_label,
         banner_notification=banner_notification,
+        period_label=labels.period_label,
+        status_label=labels.status_label,
+        utcnow=utcnow,
     )
 
     @app.context_processor

@@ -31,6 +31,9 @@ class Config:
     POINTS_REMIND_DAYS = 30
     PAGE_SIZE = 20
 
+    # Uploaded images: under the instance folder unless MEDIA_ROOT points elsewhere (e.g. a mounted object store).
+    MEDIA_ROOT = os.environ.get("MEDIA_ROOT")
+
     # What a merchant pays the programme for each point it issues (integer fen).
     ISSUANCE_FEE_FEN_PER_POINT = int(os.environ.get("ISSUANCE_FEE_FEN_PER_POINT", "1"))
 

@@ -56,3 +56,15 @@ CATEGORIES = {
 
 def category_label(category: str) -> str:
     return str(CATEGORIES.get(category, category))
+
+PERIODS = {"day": _l("day"), "week": _l("week"), "month": _l("month"), "year": _l("year"), "ever": _l("lifetime")}
+
+
+def period_label(period: str) -> str:
+    return str(PERIODS.get(period, period))
+
+STATUSES = {"draft": _l("Draft"), "active": _l("Active"), "paused": _l("Paused"), "archived": _l("Archived")}
+
+
+def status_label(status: str) -> str:
+    return str(STATUSES.get(status, status))

@@ -37,3 +37,12 @@ class UTCDateTime(TypeDecorator):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+# Search structures that only the migrations define (FTS5 on SQLite, a trigram index on PostgreSQL):
+# model/migration comparisons leave them out.
+SEARCH_OBJECTS = ("listing_fts", "ix_listing_search_trgm")
+
+
+def include_in_autogenerate(obj, name, type_, reflected, compare_to) -> bool:
+    return not (name or "").startswith(SEARCH_OBJECTS)

@@ -3,6 +3,8 @@ from logging.config import fileConfig
 
 from flask import current_app
 
+from mall.models import include_in_autogenerate
+
 from alembic import context
 
 # this is the Alembic Config object, which provides
@@ -88,6 +90,7 @@ def run_migrations_online():
     conf_args = current_app.extensions['migrate'].configure_args
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
+    conf_args.setdefault("include_object", include_in_autogenerate)
 
     connectable = get_engine()
 

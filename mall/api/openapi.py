@@ -56,6 +56,35 @@ IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": True,
 PURCHASE_ID = {"name": "purchase_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 
 
+LISTING_FIELDS = {
+    "kind": {"type": "string", "enum": ["goods", "service", "topup", "stay", "coupon"]},
+    "category": {"type": "string", "minLength": 1, "maxLength": 40, "pattern": r"\S"},
+    "title_zh": {"type": "string", "minLength": 1, "maxLength": 160, "pattern": r"\S"},
+    "title_en": {"type": "string", "minLength": 1, "maxLength": 160, "pattern": r"\S"},
+    "description_zh": {"type": "string", "maxLength": 4000},
+    "description_en": {"type": "string", "maxLength": 4000},
+    "points_price": {"type": ["integer", "null"], "minimum": 1, "maximum": 10**8},
+    "mix_points": {"type": ["integer", "null"], "minimum": 1, "maximum": 10**8},
+    "cash_fen": {"type": "integer", "minimum": 0, "maximum": 10**9},
+    "sale_points_price": {"type": ["integer", "null"], "minimum": 1, "maximum": 10**8},
+    "sale_starts_at": {"type": ["string", "null"], "format": "date-time"},
+    "sale_ends_at": {"type": ["string", "null"], "format": "date-time"},
+    "stock": {"type": ["integer", "null"], "minimum": 0, "maximum": 10**7, "description": "null: unlimited"},
+    "limit_per_member": {"type": ["integer", "null"], "minimum": 1, "maximum": 1000},
+    "limit_period": {"type": "string", "enum": ["day", "week", "month", "year", "ever"]},
+    "available_from": {"type": ["string", "null"], "format": "date-time"},
+    "early_access_from": {"type": ["string", "null"], "format": "date-time"},
+    "coupon_valid_days": {"type": ["integer", "null"], "minimum": 1, "maximum": 3650},
+    "cancel_hours": {"type": "integer", "minimum": 0, "maximum": 8760},
+    "green": {"type": "boolean"},
+    "co2e_g": {"type": "integer", "minimum": 0, "maximum": 10**9},
+}
+LISTING_OUT = {"type": "object", "required": ["id", "status", "kind", "title_zh", "title_en"],
+               "properties": {"id": {"type": "integer"}, "status": {"type": "string"},
+                              "redemptions": {"type": "integer"}, **LISTING_FIELDS}}
+LISTING_ID = {"name": "listing_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+
+
 def document() -> dict:
     return {
         "openapi": "3.1.0",
@@ -102,6 +131,33 @@ def document() -> dict:
                                                          "points_clawed_back": {"type": "integer"},
                                                          "shortfall": {"type": "integer"},
                                                          "purchase": PURCHASE_OUT}}}}},
+                              **_problem_responses(400, 401, 403, 404, 409, 422)}}},
+            "/api/v1/listings": {
+                "get": {"operationId": "listListings", "summary": "Your listings, newest first",
+                        "parameters": [{"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                                       {"name": "status", "in": "query", "schema": {
+                                           "type": "string", "enum": ["draft", "active", "paused", "archived"]}}],
+                        "responses": {"200": {"description": "A page of listings", "content": {"application/json": {
+                            "schema": {"type": "object", "properties": {"data": {"type": "array", "items": LISTING_OUT},
+                                                                        "page": {"type": "integer"}}}}}},
+                                      **_problem_responses(401, 403)}},
+                "post": {"operationId": "createListing", "summary": "Create a listing (a draft unless status is active)",
+                         "parameters": [IDEMPOTENCY_KEY],
+                         "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                             "type": "object", "required": ["kind", "category", "title_zh", "title_en"],
+                             "properties": {**LISTING_FIELDS, "status": {"type": "string", "enum": ["draft", "active"]}}}}}},
+                         "responses": {"201": {"description": "Created",
+                                               "content": {"application/json": {"schema": LISTING_OUT}}},
+                                       **_problem_responses(400, 401, 403, 409, 422)}}},
+            "/api/v1/listings/{listing_id}": {"patch": {
+                "operationId": "updateListing",
+                "summary": "Change fields, adjust stock with stock_delta (safe beside checkouts), or change status",
+                "parameters": [LISTING_ID, IDEMPOTENCY_KEY],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {
+                        **LISTING_FIELDS, "stock_delta": {"type": "integer", "minimum": -10**7, "maximum": 10**7},
+                        "status": {"type": "string", "enum": ["active", "paused", "archived"]}}}}}},
+                "responses": {"200": {"description": "The listing", "content": {"application/json": {"schema": LISTING_OUT}}},
                               **_problem_responses(400, 401, 403, 404, 409, 422)}}},
             "/api/v1/openapi.json": {"get": {
                 "operationId": "openapi", "summary": "This document", "security": [],

@@ -8,7 +8,6 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mall.account.models import User
 from mall.api.models import ApiKey, IdempotencyRecord
 from mall.errors import Conflict, DomainError, NotFound
 from mall.merchant.models import Merchant
@@ -122,10 +121,3 @@ def release(session: Session, record_id: int) -> None:
     """Forget a reservation after a server error, so a retry can succeed."""
     session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id,
                                                     IdempotencyRecord.state == "in_flight"))
-
-
-def for_user_merchant(session: Session, user: User) -> Merchant:
-    """The merchant a staff user works for, or NotFound."""
-    if user is None or not user.is_merchant_staff:
-        raise NotFound("Not found.")
-    return session.get(Merchant, user.merchant_id)

@@ -205,3 +205,72 @@ def refund_purchase(key, purchase_id):
     return 201, {"id": refund.id, "purchase_id": row.id, "amount_fen": refund.amount_fen,
                  "points_clawed_back": refund.points_clawed, "shortfall": refund.shortfall,
                  "purchase": purchase_json(row, code)}
+
+
+# ---------------------------------------------------------------- listings
+
+def listing_json(item) -> dict:
+    def when(value):
+        return value.isoformat().replace("+00:00", "Z") if value else None
+
+    return {
+        "id": item.id, "status": item.status, "kind": item.kind, "category": item.category,
+        "title_zh": item.title_zh, "title_en": item.title_en,
+        "description_zh": item.description_zh, "description_en": item.description_en,
+        "points_price": item.points_price, "mix_points": item.mix_points, "cash_fen": item.cash_fen,
+        "sale_points_price": item.sale_points_price, "sale_starts_at": when(item.sale_starts_at),
+        "sale_ends_at": when(item.sale_ends_at), "stock": item.stock,
+        "limit_per_member": item.limit_per_member, "limit_period": item.limit_period,
+        "available_from": when(item.available_from), "early_access_from": when(item.early_access_from),
+        "coupon_valid_days": item.coupon_valid_days, "cancel_hours": item.cancel_hours,
+        "green": item.green, "co2e_g": item.co2e_g, "redemptions": item.redemptions,
+        "created_at": when(item.created_at), "updated_at": when(item.updated_at),
+    }
+
+
+STATUS_ACTIONS = {"active": "publish", "paused": "pause", "archived": "archive"}
+
+
+@api.get("/listings")
+def list_listings():
+    """The merchant's own listings, newest first, 50 a page."""
+    from mall.catalog import service as catalog
+
+    page = request.args.get("page", 1, type=int)
+    status = request.args.get("status")
+    rows = catalog.listings_of(db.session, g.merchant, status, page=max(1, min(page or 1, 10**6)))
+    return Response(_dump({"data": [listing_json(r) for r in rows], "page": page}), mimetype="application/json")
+
+
+@api.post("/listings")
+@idempotent("create-listing")
+def create_listing(key):
+    """Create a listing (a draft until published with PATCH status=active)."""
+    from mall.catalog import service as catalog
+
+    doc = read_json()
+    item = catalog.create_listing(db.session, g.merchant, doc)
+    if isinstance(doc, dict) and doc.get("status") == "active":
+        catalog.set_status(db.session, g.merchant, item.id, "publish")
+    return 201, listing_json(item)
+
+
+@api.patch("/listings/<int:listing_id>")
+@idempotent("update-listing")
+def update_listing(key, listing_id):
+    """Change fields, adjust stock atomically with ``stock_delta``, or change ``status``."""
+    from mall.catalog import service as catalog
+
+    doc = read_json()
+    if not isinstance(doc, dict):
+        raise catalog.InvalidListing([{"field": "", "message": "the body must be a JSON object"}])
+    status = doc.get("status")
+    fields = {k: v for k, v in doc.items() if k != "status"}
+    item = catalog.get_listing_for(db.session, g.merchant, listing_id)
+    if fields:
+        item = catalog.update_listing(db.session, g.merchant, listing_id, fields)
+    if status is not None and status != item.status:
+        if status not in STATUS_ACTIONS:
+            raise catalog.InvalidListing([{"field": "status", "message": "must be active, paused or archived"}])
+        item = catalog.set_status(db.session, g.merchant, listing_id, STATUS_ACTIONS[status])
+    return 200, listing_json(item)

@@ -1,36 +1,489 @@
-"""Reading the catalog: what is on offer, in pages."""
-from sqlalchemy import func, select
+"""The catalog: browsing and search for members, listing management for merchants.
+
+Callers own the transaction (``mall.db.write``); functions take the acting user and flush.
+"""
+import io
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from mall.catalog.models import Listing
-from mall.errors import NotFound
+from mall.account.models import User
+from mall.catalog.models import KINDS, LIMIT_PERIODS, Listing, ListingImage, ServiceSlot, StayNight
+from mall.errors import Conflict, DomainError, NotFound
 from mall.merchant.models import Merchant
+from mall.models import utcnow
+
+MAX_POINTS = 10**8
+MAX_FEN = 10**9
+MAX_STOCK = 10**7
+MAX_IMAGES = 5
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+IMAGE_SIZES = {"large": 1200, "thumb": 480}
+COUNT_CAP = 10000  # "10,000+" rather than counting a whole table for every page
+MAX_PAGE = 200
+SORTS = ("popular", "newest", "points_asc", "points_desc")
+CATEGORY_GROUPS = {
+    "daily": ("grocery", "refills", "second_hand", "convenience"),
+    "home": ("appliances", "textiles"),
+    "travel": ("hotel", "public_transport", "ev_charging"),
+    "digital": ("telecom",),
+    "services": ("services", "dining"),
+}
 
 
-def _visible():
+class InvalidListing(DomainError):
+    status = 422
+    code = "invalid-listing"
+
+    def __init__(self, errors: list[dict]):
+        super().__init__("The listing is not valid.")
+        self.errors = errors
+
+
+# ---------------------------------------------------------------- browsing
+
+@dataclass
+class CatalogQuery:
+    q: str = ""
+    kind: str | None = None
+    group: str | None = None
+    category: str | None = None
+    merchant: int | None = None
+    min_points: int | None = None
+    max_points: int | None = None
+    affordable: bool = False
+    green: bool = False
+    in_stock: bool = False
+    sort: str = "popular"
+    page: int = 1
+
+
+@dataclass
+class Page:
+    listings: list[Listing]
+    total: int
+    capped: bool
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, min(MAX_PAGE, -(-self.total // self.per_page)))
+
+
+def visible():
+    """Listings the public may see: active, of an approved merchant."""
     return (select(Listing).join(Merchant, Merchant.id == Listing.merchant_id)
             .where(Listing.status == "active", Merchant.status == "approved"))
 
 
-def browse(session: Session, *, page: int = 1, per_page: int = 24, kind: str | None = None,
-           max_points: int | None = None, green: bool = False) -> tuple[list[Listing], int]:
-    """One page of active listings of approved merchants, newest first, and the total count."""
-    stmt = _visible()
-    if kind:
-        stmt = stmt.where(Listing.kind == kind)
-    if max_points is not None:
-        stmt = stmt.where(Listing.points_price <= max_points)
-    if green:
+def _search_clause(session: Session, q: str):
+    q = q.strip()[:100]
+    if not q:
+        return None
+    like = f"%{q.replace('%', '').replace('_', '')}%"
+    if session.get_bind().dialect.name == "sqlite" and len(q) >= 3:
+        phrase = '"' + q.replace('"', '""') + '"'
+        return Listing.id.in_(select(text("rowid")).select_from(text("listing_fts"))
+                              .where(text("listing_fts MATCH :phrase").bindparams(phrase=phrase)))
+    if session.get_bind().dialect.name == "postgresql":
+        return (Listing.title_zh + " " + Listing.title_en).ilike(like)
+    return or_(Listing.title_zh.like(like), Listing.title_en.like(like))
+
+
+def browse(session: Session, query: CatalogQuery, balance: int | None = None, per_page: int = 24) -> Page:
+    """One page of the catalog: search, filters and sort, using an index for every path."""
+    stmt = visible()
+    clause = _search_clause(session, query.q)
+    if clause is not None:
+        stmt = stmt.where(clause)
+    if query.kind in KINDS:
+        stmt = stmt.where(Listing.kind == query.kind)
+    if query.category:
+        stmt = stmt.where(Listing.category == query.category)
+    elif query.group in CATEGORY_GROUPS:
+        stmt = stmt.where(Listing.category.in_(CATEGORY_GROUPS[query.group]))
+    if query.merchant:
+        stmt = stmt.where(Listing.merchant_id == query.merchant)
+    if query.min_points is not None:
+        stmt = stmt.where(Listing.sort_points >= query.min_points)
+    if query.max_points is not None:
+        stmt = stmt.where(Listing.sort_points <= query.max_points)
+    if query.affordable and balance is not None:
+        stmt = stmt.where(Listing.sort_points <= balance)
+    if query.green:
         stmt = stmt.where(Listing.green.is_(True))
-    total = session.scalar(select(func.count()).select_from(stmt.subquery()))
-    page = max(1, page)
-    rows = session.scalars(stmt.order_by(Listing.id.desc()).limit(per_page).offset((page - 1) * per_page)).all()
-    return rows, total
+    if query.in_stock:
+        stmt = stmt.where(or_(Listing.stock.is_(None), Listing.stock > 0))
+    order = {
+        "newest": (Listing.id.desc(),),
+        "points_asc": (Listing.sort_points.asc(), Listing.id.asc()),
+        "points_desc": (Listing.sort_points.desc(), Listing.id.desc()),
+    }.get(query.sort, (Listing.redemptions.desc(), Listing.id.desc()))
+    counted = session.scalar(select(func.count()).select_from(
+        stmt.with_only_columns(Listing.id).limit(COUNT_CAP + 1).subquery()))
+    last_page = max(1, min(MAX_PAGE, -(-min(counted, COUNT_CAP) // per_page)))
+    page = max(1, min(query.page, last_page))
+    rows = session.scalars(stmt.order_by(*order).limit(per_page).offset((page - 1) * per_page)).all()
+    return Page(list(rows), min(counted, COUNT_CAP), counted > COUNT_CAP, page, per_page)
+
+
+def home_sections(session: Session, balance: int | None) -> dict:
+    """Green picks, newest, and (for a member) picks within their points."""
+    green = browse(session, CatalogQuery(green=True, sort="popular"), per_page=8).listings
+    newest = browse(session, CatalogQuery(sort="newest"), per_page=8).listings
+    affordable = (browse(session, CatalogQuery(affordable=True, sort="points_desc"), balance, per_page=4).listings
+                  if balance else [])
+    return {"green": green, "newest": newest, "affordable": affordable}
 
 
 def get_listing(session: Session, listing_id: int) -> Listing:
     """A listing the public may see, or NotFound."""
-    listing = session.scalar(_visible().where(Listing.id == listing_id))
+    listing = session.scalar(visible().where(Listing.id == listing_id))
     if listing is None:
         raise NotFound("No such listing.")
     return listing
+
+
+def images_of(session: Session, listing: Listing) -> list[ListingImage]:
+    return session.scalars(select(ListingImage).where(ListingImage.listing_id == listing.id)
+                           .order_by(ListingImage.position)).all()
+
+
+def open_slots(session: Session, listing: Listing, now: datetime, limit: int = 50) -> list[ServiceSlot]:
+    return session.scalars(select(ServiceSlot).where(
+        ServiceSlot.listing_id == listing.id, ServiceSlot.starts_at > now, ServiceSlot.closed.is_(False),
+        ServiceSlot.booked < ServiceSlot.capacity).order_by(ServiceSlot.starts_at).limit(limit)).all()
+
+
+def nights(session: Session, listing: Listing, start: date, days: int = 60) -> list[StayNight]:
+    return session.scalars(select(StayNight).where(
+        StayNight.listing_id == listing.id, StayNight.night >= start,
+        StayNight.night < start + timedelta(days=days)).order_by(StayNight.night)).all()
+
+
+def related(session: Session, listing: Listing, limit: int = 4) -> list[Listing]:
+    return session.scalars(visible().where(Listing.category == listing.category, Listing.id != listing.id)
+                           .order_by(Listing.redemptions.desc(), Listing.id.desc()).limit(limit)).all()
+
+
+@dataclass
+class Availability:
+    """Whether a member can redeem a listing now, and if not, why (one of the states shown)."""
+
+    state: str  # available | out_of_stock | paused | not_open | early_access | early_access_only
+    opens_at: datetime | None = None
+
+
+def availability(listing: Listing, user: User | None, now: datetime) -> Availability:
+    if listing.status != "active":
+        return Availability("paused")
+    if listing.stock == 0:
+        return Availability("out_of_stock")
+    if listing.available_from and now < listing.available_from:
+        early = listing.early_access_from
+        if early and now >= early:
+            if user is not None and user.good_credit:
+                return Availability("early_access", listing.available_from)
+            return Availability("early_access_only", listing.available_from)
+        return Availability("not_open", early or listing.available_from)
+    return Availability("available")
+
+
+# ---------------------------------------------------------------- merchant side
+
+def get_listing_for(session: Session, merchant: Merchant, listing_id: int, lock: bool = False) -> Listing:
+    """One of the merchant's own listings, or NotFound (another merchant's looks absent)."""
+    stmt = select(Listing).where(Listing.id == listing_id, Listing.merchant_id == merchant.id)
+    if lock and session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    listing = session.scalar(stmt)
+    if listing is None:
+        raise NotFound("No such listing.")
+    return listing
+
+
+def listings_of(session: Session, merchant: Merchant, status: str | None = None, page: int = 1,
+                per_page: int = 50) -> list[Listing]:
+    """The merchant's listings, newest first; archived ones only when asked for."""
+    stmt = select(Listing).where(Listing.merchant_id == merchant.id)
+    if status in ("draft", "active", "paused", "archived"):
+        stmt = stmt.where(Listing.status == status)
+    else:
+        stmt = stmt.where(Listing.status != "archived")
+    return session.scalars(stmt.order_by(Listing.id.desc()).limit(per_page).offset((max(1, page) - 1) * per_page)).all()
+
+
+EDITABLE = ("kind", "category", "title_zh", "title_en", "description_zh", "description_en", "points_price",
+            "mix_points", "cash_fen", "sale_points_price", "sale_starts_at", "sale_ends_at", "stock",
+            "limit_per_member", "limit_period", "available_from", "early_access_from", "coupon_valid_days",
+            "cancel_hours", "green", "co2e_g")
+
+
+def _int(doc, name, errors, low, high, nullable=True):
+    value = doc.get(name)
+    if value is None:
+        if not nullable:
+            errors.append({"field": name, "message": "is required"})
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        errors.append({"field": name, "message": "must be an integer (not a boolean, float or string)"})
+        return None
+    if not low <= value <= high:
+        errors.append({"field": name, "message": f"must be between {low} and {high}"})
+        return None
+    return value
+
+
+def _text(doc, name, errors, limit, required=False):
+    value = doc.get(name)
+    if value is None:
+        value = ""
+    if not isinstance(value, str) or len(value) > limit or (required and not value.strip()):
+        errors.append({"field": name, "message": f"must be text of {1 if required else 0} to {limit} characters"})
+        return None
+    return value.strip()
+
+
+def _instant(doc, name, errors):
+    value = doc.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            errors.append({"field": name, "message": "must be an ISO 8601 date-time"})
+            return None
+    else:
+        errors.append({"field": name, "message": "must be an ISO 8601 date-time"})
+        return None
+    if parsed.tzinfo is None:
+        errors.append({"field": name, "message": "needs a time zone offset, e.g. +08:00"})
+        return None
+    return parsed.astimezone(timezone.utc)
+
+
+def parse_listing(doc: dict, current: Listing | None = None) -> dict:
+    """Validate listing fields (a full document, or a partial update of ``current``) and return
+    only the fields a merchant may set. Unknown fields (merchant_id, redemptions…) are ignored."""
+    if not isinstance(doc, dict):
+        raise InvalidListing([{"field": "", "message": "the body must be a JSON object"}])
+    errors: list[dict] = []
+    given = {k: doc[k] for k in EDITABLE if k in doc}
+    merged = {k: getattr(current, k) for k in EDITABLE} if current is not None else {}
+    merged.update(given)
+    out = {}
+    kind = merged.get("kind")
+    if kind not in KINDS:
+        errors.append({"field": "kind", "message": f"must be one of {', '.join(KINDS)}"})
+    out["kind"] = kind
+    out["category"] = _text(merged, "category", errors, 40, required=True)
+    out["title_zh"] = _text(merged, "title_zh", errors, 160, required=True)
+    out["title_en"] = _text(merged, "title_en", errors, 160, required=True)
+    out["description_zh"] = _text(merged, "description_zh", errors, 4000)
+    out["description_en"] = _text(merged, "description_en", errors, 4000)
+    out["points_price"] = _int(merged, "points_price", errors, 1, MAX_POINTS)
+    out["mix_points"] = _int(merged, "mix_points", errors, 1, MAX_POINTS)
+    out["cash_fen"] = _int(merged, "cash_fen", errors, 0, MAX_FEN) or 0
+    out["sale_points_price"] = _int(merged, "sale_points_price", errors, 1, MAX_POINTS)
+    out["sale_starts_at"] = _instant(merged, "sale_starts_at", errors)
+    out["sale_ends_at"] = _instant(merged, "sale_ends_at", errors)
+    out["stock"] = _int(merged, "stock", errors, 0, MAX_STOCK)
+    out["limit_per_member"] = _int(merged, "limit_per_member", errors, 1, 1000)
+    period = merged.get("limit_period") or "month"
+    if period not in LIMIT_PERIODS:
+        errors.append({"field": "limit_period", "message": f"must be one of {', '.join(LIMIT_PERIODS)}"})
+    out["limit_period"] = period
+    out["available_from"] = _instant(merged, "available_from", errors)
+    out["early_access_from"] = _instant(merged, "early_access_from", errors)
+    out["coupon_valid_days"] = _int(merged, "coupon_valid_days", errors, 1, 3650)
+    out["cancel_hours"] = _int(merged, "cancel_hours", errors, 0, 24 * 365) or 0
+    green = merged.get("green", False)
+    if not isinstance(green, bool):
+        errors.append({"field": "green", "message": "must be true or false"})
+    out["green"] = green is True
+    out["co2e_g"] = _int(merged, "co2e_g", errors, 0, 10**9) or 0
+    if not errors:
+        if out["points_price"] is None and out["mix_points"] is None:
+            errors.append({"field": "points_price", "message": "offer a points price, a points + cash price, or both"})
+        if out["mix_points"] is not None and not out["cash_fen"]:
+            errors.append({"field": "cash_fen", "message": "a points + cash price needs a cash part above 0"})
+        if out["mix_points"] is None and out["cash_fen"]:
+            errors.append({"field": "mix_points", "message": "a cash part needs the points part of the same price"})
+        sale = (out["sale_points_price"], out["sale_starts_at"], out["sale_ends_at"])
+        if any(v is not None for v in sale):
+            if None in sale:
+                errors.append({"field": "sale_points_price", "message": "a sale needs a price, a start and an end"})
+            elif out["points_price"] is None or out["sale_points_price"] >= out["points_price"]:
+                errors.append({"field": "sale_points_price", "message": "must be below the points price"})
+            elif out["sale_ends_at"] <= out["sale_starts_at"]:
+                errors.append({"field": "sale_ends_at", "message": "must be after the sale starts"})
+        if out["early_access_from"] and (not out["available_from"] or out["early_access_from"] >= out["available_from"]):
+            errors.append({"field": "early_access_from", "message": "must be before available_from"})
+        if out["kind"] == "coupon" and not out["coupon_valid_days"]:
+            errors.append({"field": "coupon_valid_days", "message": "a coupon needs its validity in days"})
+    if errors:
+        raise InvalidListing(errors)
+    out["sort_points"] = min(p for p in (out["points_price"], out["mix_points"]) if p is not None)
+    return out
+
+
+def create_listing(session: Session, merchant: Merchant, doc: dict) -> Listing:
+    """A new listing of the merchant; it starts as a draft."""
+    fields = parse_listing(doc)
+    listing = Listing(merchant_id=merchant.id, status="draft", **fields)
+    session.add(listing)
+    session.flush()
+    return listing
+
+
+def update_listing(session: Session, merchant: Merchant, listing_id: int, doc: dict) -> Listing:
+    """Change a listing's fields. Stock given as ``stock_delta`` is applied atomically, so it is
+    safe beside checkouts that take stock at the same moment."""
+    listing = get_listing_for(session, merchant, listing_id, lock=True)
+    if listing.status == "archived":
+        raise Conflict("An archived listing cannot be changed.", code="archived")
+    delta = doc.get("stock_delta") if isinstance(doc, dict) else None
+    if delta is not None:
+        if "stock" in doc:
+            raise InvalidListing([{"field": "stock_delta", "message": "give stock or stock_delta, not both"}])
+        if isinstance(delta, bool) or not isinstance(delta, int) or abs(delta) > MAX_STOCK:
+            raise InvalidListing([{"field": "stock_delta", "message": "must be an integer"}])
+    fields = parse_listing({k: v for k, v in doc.items() if k != "stock_delta"}, current=listing)
+    for name, value in fields.items():
+        if name != "stock" or "stock" in doc:
+            setattr(listing, name, value)
+    session.flush()
+    if delta:
+        done = session.execute(update(Listing).where(
+            Listing.id == listing.id, Listing.stock.is_not(None), Listing.stock + delta >= 0,
+        ).values(stock=Listing.stock + delta))
+        if done.rowcount != 1:
+            raise Conflict("Stock cannot go below zero (or the listing has unlimited stock).", code="stock")
+        session.refresh(listing)
+    return listing
+
+
+TRANSITIONS = {
+    "publish": ({"draft", "paused"}, "active"),
+    "pause": ({"active"}, "paused"),
+    "archive": ({"draft", "active", "paused"}, "archived"),
+}
+
+
+def set_status(session: Session, merchant: Merchant, listing_id: int, action: str) -> Listing:
+    """Publish, pause or archive a listing. A merchant that is not approved cannot publish."""
+    listing = get_listing_for(session, merchant, listing_id, lock=True)
+    if action not in TRANSITIONS:
+        raise DomainError("Unknown action.", code="invalid-action")
+    sources, target = TRANSITIONS[action]
+    if listing.status not in sources:
+        raise Conflict(f"A {listing.status} listing cannot be changed that way.", code="invalid-transition")
+    if target == "active" and merchant.status != "approved":
+        raise DomainError("Your merchant account must be approved before listings can be published.",
+                          code="merchant-not-approved")
+    listing.status = target
+    session.flush()
+    return listing
+
+
+# ---------------------------------------------------------------- images
+
+ALLOWED_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+
+
+def add_image(session: Session, merchant: Merchant, listing_id: int, data: bytes, media_root: str) -> ListingImage:
+    """Validate an uploaded image by its content (not its name), resize it and store it."""
+    from PIL import Image, UnidentifiedImageError
+
+    listing = get_listing_for(session, merchant, listing_id, lock=True)
+    count = session.scalar(select(func.count(ListingImage.id)).where(ListingImage.listing_id == listing.id))
+    if count >= MAX_IMAGES:
+        raise DomainError("A listing has at most 5 images.", code="too-many-images")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise DomainError("The image is larger than 5 MB.", code="image-too-large")
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            probe.verify()
+        image = Image.open(io.BytesIO(data))
+        if image.format not in ALLOWED_FORMATS:
+            raise DomainError("Upload a JPEG, PNG or WebP image.", code="image-type")
+        if image.width * image.height > 40_000_000:
+            raise DomainError("The image has too many pixels.", code="image-too-large")
+        image = image.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
+        raise DomainError("Upload a JPEG, PNG or WebP image.", code="image-type")
+    folder = Path(media_root) / "listings" / str(listing.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = uuid.uuid4().hex
+    sizes = {}
+    for name, edge in IMAGE_SIZES.items():
+        copy = image.copy()
+        copy.thumbnail((edge, edge))
+        copy.save(folder / f"{stem}-{name}.webp", "WEBP", quality=82)
+        sizes[name] = copy.size
+    width, height = sizes["large"]
+    row = ListingImage(listing_id=listing.id, position=count, path=f"listings/{listing.id}/{stem}",
+                       width=width, height=height)
+    session.add(row)
+    if count == 0:
+        listing.cover_image = row.path
+    session.flush()
+    return row
+
+
+# ---------------------------------------------------------------- slots and nights
+
+def add_slots(session: Session, merchant: Merchant, listing_id: int, starts: list[datetime], capacity: int) -> int:
+    """Open bookable slots of a service listing; existing slots at the same time are kept."""
+    listing = get_listing_for(session, merchant, listing_id, lock=True)
+    if listing.kind != "service":
+        raise DomainError("Only services have time slots.", code="not-a-service")
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or not 1 <= capacity <= 10000:
+        raise InvalidListing([{"field": "capacity", "message": "must be between 1 and 10000"}])
+    existing = set(session.scalars(select(ServiceSlot.starts_at).where(ServiceSlot.listing_id == listing.id)))
+    added = 0
+    for start in starts:
+        if start.tzinfo is None:
+            raise InvalidListing([{"field": "starts_at", "message": "needs a time zone"}])
+        if start not in existing:
+            session.add(ServiceSlot(listing_id=listing.id, starts_at=start, capacity=capacity, booked=0))
+            existing.add(start)
+            added += 1
+    session.flush()
+    return added
+
+
+def set_nights(session: Session, merchant: Merchant, listing_id: int, first: date, last: date, points_price: int,
+               rooms: int) -> int:
+    """Offer nights from ``first`` to ``last`` (inclusive) at a price, e.g. a lower off-season price."""
+    listing = get_listing_for(session, merchant, listing_id, lock=True)
+    if listing.kind != "stay":
+        raise DomainError("Only hotel stays have nights.", code="not-a-stay")
+    errors = []
+    _int({"points_price": points_price}, "points_price", errors, 1, MAX_POINTS, nullable=False)
+    _int({"rooms": rooms}, "rooms", errors, 0, 10000, nullable=False)
+    if last < first or (last - first).days > 366:
+        errors.append({"field": "last", "message": "must be on or after the first night, within a year"})
+    if errors:
+        raise InvalidListing(errors)
+    current = {n.night: n for n in session.scalars(select(StayNight).where(
+        StayNight.listing_id == listing.id, StayNight.night >= first, StayNight.night <= last))}
+    day, changed = first, 0
+    while day <= last:
+        night = current.get(day)
+        if night is None:
+            session.add(StayNight(listing_id=listing.id, night=day, points_price=points_price, rooms=rooms))
+        else:
+            night.points_price, night.rooms = points_price, rooms
+        day += timedelta(days=1)
+        changed += 1
+    session.flush()
+    return changed

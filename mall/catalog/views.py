@@ -1,47 +1,71 @@
-"""The storefront: home page, catalog and listing pages."""
-from flask import Blueprint, abort, request
+"""The storefront: home page, catalog with search and filters, listing pages, listing images."""
+
+from flask import Blueprint, abort, current_app, redirect, request, send_from_directory, url_for
 from flask_login import current_user
 
 from mall.catalog import service
-from mall.catalog.models import KINDS
+from mall.catalog.forms import CatalogFilterForm
 from mall.errors import NotFound
 from mall.extensions import db
-from mall.web import render_page_or_fragment
+from mall.models import utcnow
+from mall.web import SHANGHAI, render_page_or_fragment
 
 catalog = Blueprint("catalog", __name__)
 
-PER_PAGE = 24
+
+def _balance():
+    from mall import header_balance
+
+    return header_balance() if current_user.is_authenticated else None
 
 
 @catalog.route("/")
 def home():
-    """Green picks, newest listings, and picks within the member's points."""
-    from mall import header_balance
+    """Campaigns, categories, green picks, newest listings and picks within the member's points."""
+    from mall.rules import service as rules
+    from mall.rules import present
 
-    green, _ = service.browse(db.session, per_page=8, green=True)
-    newest, _ = service.browse(db.session, per_page=8)
-    balance = header_balance() if current_user.is_authenticated else None
-    affordable = service.browse(db.session, per_page=4, max_points=balance)[0] if balance else []
+    config = rules.config_of(rules.rule_set_at(db.session, utcnow()))
+    running, upcoming, _ = present.campaigns_by_state(config, utcnow())
     return render_page_or_fragment("catalog/home.html", "catalog/home.html",
-                                   green=green, newest=newest, affordable=affordable)
+                                   campaigns=(running + upcoming)[:3], **service.home_sections(db.session, _balance()))
+
+
+@catalog.route("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico whatever the page says: point them at the SVG."""
+    return redirect(url_for("static", filename="favicon.svg"), code=301)
 
 
 @catalog.route("/catalog")
 def index():
-    """All listings, filtered by kind, a page at a time."""
-    kind = request.args.get("kind") if request.args.get("kind") in KINDS else None
-    page = request.args.get("page", 1, type=int)
-    listings, total = service.browse(db.session, page=page, per_page=PER_PAGE, kind=kind)
-    pages = max(1, -(-total // PER_PAGE))
-    return render_page_or_fragment("catalog/index.html", "catalog/_results.html", listings=listings,
-                                   total=total, page=page, pages=pages, kind=kind, kinds=KINDS)
+    """Search and filter the catalog; HTMX swaps only the results, the URL stays shareable."""
+    form = CatalogFilterForm(request.args)
+    query = form.to_query()
+    page = service.browse(db.session, query, _balance())
+    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    return render_page_or_fragment("catalog/index.html", "catalog/_results.html", form=form, result=page,
+                                   args=args, query=query)
 
 
 @catalog.route("/catalog/<int:listing_id>")
 def listing(listing_id):
-    """One listing with its price, stock and merchant."""
+    """One listing: images, price options, stock, limits, slots or nights, and related items."""
     try:
         item = service.get_listing(db.session, listing_id)
     except NotFound:
         abort(404)
-    return render_page_or_fragment("catalog/listing.html", "catalog/listing.html", item=item)
+    now = utcnow()
+    user = current_user if current_user.is_authenticated else None
+    return render_page_or_fragment(
+        "catalog/listing.html", "catalog/listing.html", item=item, now=now,
+        images=service.images_of(db.session, item), availability=service.availability(item, user, now),
+        slots=service.open_slots(db.session, item, now) if item.kind == "service" else [],
+        nights=service.nights(db.session, item, now.astimezone(SHANGHAI).date()) if item.kind == "stay" else [],
+        related=service.related(db.session, item), balance=_balance())
+
+
+@catalog.route("/media/<path:path>")
+def media(path):
+    """Uploaded listing images (served by the reverse proxy in production)."""
+    return send_from_directory(current_app.config["MEDIA_ROOT"], path, max_age=30 * 24 * 3600)

@@ -35,10 +35,16 @@ def seed_demo(extra):
         if not session.scalar(select(func.count(Listing.id)).where(Listing.merchant_id.in_(
                 [m.id for m in by_slug.values()]))):
             for (slug, kind, category, tz, te, dz, de, points, cash, stock, green, co2) in LISTINGS:
+                # a points + cash listing also offers a points-only price (100 points = ¥1)
                 session.add(Listing(merchant_id=by_slug[slug].id, kind=kind, category=category,
                                     title_zh=tz, title_en=te, description_zh=dz, description_en=de,
-                                    points_price=points, cash_fen=cash, stock=stock, green=green,
-                                    co2e_g=co2, status="active"))
+                                    points_price=points + cash, mix_points=points if cash else None,
+                                    cash_fen=cash, sort_points=points, stock=stock, green=green,
+                                    co2e_g=co2, status="active", limit_per_member=5 if stock else None,
+                                    cancel_hours=24 if kind in ("service", "stay") else 0,
+                                    coupon_valid_days=30 if kind == "coupon" else None))
+            session.flush()
+            _demo_calendars(session, by_slug)
         staff = [("merchant@demo.test", "绿邻店长", "merchant", by_slug["lvlin-mart"].id),
                  ("operator@demo.test", "平台运营", "operator", None)]
         people = [(email, name, "member", None) for email, name in MEMBERS] + staff
@@ -85,12 +91,13 @@ def add_generated_listings(count: int, merchant_ids: list[int], chunk: int = 500
         for n in range(done, min(count, done + chunk)):
             wz, we = rng.choice(WORDS)
             kind, category, tz, te = rng.choice(THINGS)
+            points = rng.randrange(100, 60000, 100)
             green = wz in ("环保", "节能", "有机", "再生")
             rows.append(dict(
                 merchant_id=rng.choice(merchant_ids), kind=kind, category=category,
                 title_zh=f"{wz}{tz} No.{n + 1}", title_en=f"{we.capitalize()} {te} No.{n + 1}",
                 description_zh=f"{wz}{tz}，会员积分兑换。", description_en=f"{we.capitalize()} {te}, redeemable with points.",
-                points_price=rng.randrange(100, 60000, 100), cash_fen=rng.choice([0, 0, 0, 990, 4900]),
+                points_price=points, sort_points=points, mix_points=None, cash_fen=0,
                 stock=rng.choice([None, rng.randrange(0, 500)]), green=green,
                 co2e_g=rng.randrange(0, 5000) if green else 0, status="active",
             ))
@@ -114,3 +121,32 @@ def _publish_demo_rules(session) -> None:
         for c in DEMO_CAMPAIGNS]
     draft = rules.save_draft(session, operator, document, "Demo campaigns")
     rules.publish(session, operator, draft.id, now + timedelta(seconds=1), now=now)
+
+
+def _demo_calendars(session, by_slug) -> None:
+    """Service times, hotel nights (cheaper off-season), a spring sale and an early-access item."""
+    from datetime import datetime, time
+
+    from mall.catalog.models import ServiceSlot, StayNight
+    from mall.web import SHANGHAI
+
+    now = utcnow()
+    today = now.astimezone(SHANGHAI).date()
+    listings = session.scalars(select(Listing).where(Listing.merchant_id.in_([m.id for m in by_slug.values()]))).all()
+    for item in listings:
+        if item.kind == "service":
+            for day in range(1, 15):
+                for hour in (10, 14, 16):
+                    start = datetime.combine(today + timedelta(days=day), time(hour), tzinfo=SHANGHAI)
+                    session.add(ServiceSlot(listing_id=item.id, starts_at=start, capacity=4, booked=day % 3))
+        elif item.kind == "stay":
+            for day in range(0, 60):
+                night = today + timedelta(days=day)
+                off_season = night.month in (11, 12, 3)  # winter lull and early spring
+                price = item.points_price * 8 // 10 if off_season else item.points_price
+                session.add(StayNight(listing_id=item.id, night=night, points_price=price, rooms=3))
+    towels = next(i for i in listings if i.title_en.startswith("Bamboo-fibre towels"))
+    towels.sale_points_price = towels.points_price * 3 // 4
+    towels.sale_starts_at, towels.sale_ends_at = now - timedelta(days=2), now + timedelta(days=12)
+    phone = next(i for i in listings if i.title_en.startswith("Certified refurbished phone"))
+    phone.early_access_from, phone.available_from = now - timedelta(days=1), now + timedelta(days=3)

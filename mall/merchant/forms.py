@@ -3,8 +3,10 @@ from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, FieldList, Form, FormField, HiddenField, SelectField, StringField
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (BooleanField, DateField, DateTimeLocalField, FieldList, Form, FormField, HiddenField,
+                     IntegerField, SelectField, StringField, TextAreaField)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from mall.labels import CATEGORIES
 
@@ -56,3 +58,87 @@ class PurchaseForm(FlaskForm):
 
 class ApiKeyForm(FlaskForm):
     name = StringField(_l("Key name"), validators=[DataRequired(), Length(max=60)])
+
+
+class ListingForm(FlaskForm):
+    """The back-office listing editor; turned into the same document the JSON API takes."""
+
+    kind = SelectField(_l("Kind"), choices=[], validators=[DataRequired()])
+    category = SelectField(_l("Category"), choices=ITEM_CATEGORIES, validators=[DataRequired()])
+    title_zh = StringField(_l("Title (Chinese)"), validators=[DataRequired(), Length(max=160)])
+    title_en = StringField(_l("Title (English)"), validators=[DataRequired(), Length(max=160)])
+    description_zh = TextAreaField(_l("Description (Chinese)"), validators=[Optional(), Length(max=4000)])
+    description_en = TextAreaField(_l("Description (English)"), validators=[Optional(), Length(max=4000)])
+    points_price = IntegerField(_l("Points price"), validators=[Optional(), NumberRange(1, 10**8)])
+    mix_points = IntegerField(_l("Points + cash: points"), validators=[Optional(), NumberRange(1, 10**8)])
+    cash = StringField(_l("Points + cash: cash (¥)"), validators=[Optional(), valid_yuan])
+    sale_points_price = IntegerField(_l("Sale points price"), validators=[Optional(), NumberRange(1, 10**8)])
+    sale_starts_at = DateTimeLocalField(_l("Sale starts"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    sale_ends_at = DateTimeLocalField(_l("Sale ends"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    stock = IntegerField(_l("Stock (empty for unlimited)"), validators=[Optional(), NumberRange(0, 10**7)])
+    limit_per_member = IntegerField(_l("Limit per member"), validators=[Optional(), NumberRange(1, 1000)])
+    limit_period = SelectField(_l("Per"), choices=[], default="month")
+    available_from = DateTimeLocalField(_l("Opens to everyone at"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    early_access_from = DateTimeLocalField(_l("Early access (good credit) from"), format="%Y-%m-%dT%H:%M",
+                                           validators=[Optional()])
+    coupon_valid_days = IntegerField(_l("Coupon valid for (days)"), validators=[Optional(), NumberRange(1, 3650)])
+    cancel_hours = IntegerField(_l("Member may cancel within (hours)"), validators=[Optional(), NumberRange(0, 8760)])
+    green = BooleanField(_l("Green"))
+    co2e_g = IntegerField(_l("CO₂e saved per unit (grams)"), validators=[Optional(), NumberRange(0, 10**9)])
+
+    def __init__(self, *args, **kwargs):
+        from mall.labels import LISTING_KINDS, PERIODS
+
+        super().__init__(*args, **kwargs)
+        self.kind.choices = list(LISTING_KINDS.items())
+        self.limit_period.choices = list(PERIODS.items())
+
+    def to_document(self) -> dict:
+        from mall.web import SHANGHAI
+
+        def instant(value):
+            return value.replace(tzinfo=SHANGHAI).isoformat() if value else None
+
+        return {
+            "kind": self.kind.data, "category": self.category.data, "title_zh": self.title_zh.data,
+            "title_en": self.title_en.data, "description_zh": self.description_zh.data or "",
+            "description_en": self.description_en.data or "", "points_price": self.points_price.data,
+            "mix_points": self.mix_points.data, "cash_fen": yuan_to_fen(self.cash.data) if self.cash.data else 0,
+            "sale_points_price": self.sale_points_price.data, "sale_starts_at": instant(self.sale_starts_at.data),
+            "sale_ends_at": instant(self.sale_ends_at.data), "stock": self.stock.data,
+            "limit_per_member": self.limit_per_member.data, "limit_period": self.limit_period.data,
+            "available_from": instant(self.available_from.data),
+            "early_access_from": instant(self.early_access_from.data),
+            "coupon_valid_days": self.coupon_valid_days.data, "cancel_hours": self.cancel_hours.data or 0,
+            "green": bool(self.green.data), "co2e_g": self.co2e_g.data or 0,
+        }
+
+    def fill_from(self, listing) -> None:
+        from mall.web import SHANGHAI
+
+        for name in ("kind", "category", "title_zh", "title_en", "description_zh", "description_en", "points_price",
+                     "mix_points", "sale_points_price", "stock", "limit_per_member", "limit_period",
+                     "coupon_valid_days", "cancel_hours", "green", "co2e_g"):
+            getattr(self, name).data = getattr(listing, name)
+        self.cash.data = f"{listing.cash_fen / 100:.2f}" if listing.cash_fen else ""
+        for name in ("sale_starts_at", "sale_ends_at", "available_from", "early_access_from"):
+            value = getattr(listing, name)
+            getattr(self, name).data = value.astimezone(SHANGHAI).replace(tzinfo=None) if value else None
+
+
+class ImageForm(FlaskForm):
+    image = FileField(_l("Image (JPEG, PNG or WebP, up to 5 MB)"), validators=[FileRequired()])
+
+
+class SlotsForm(FlaskForm):
+    first_day = DateField(_l("From"), validators=[DataRequired()])
+    last_day = DateField(_l("To"), validators=[DataRequired()])
+    times = StringField(_l("Times each day (e.g. 09:00, 14:00)"), validators=[DataRequired(), Length(max=200)])
+    capacity = IntegerField(_l("Places per slot"), validators=[DataRequired(), NumberRange(1, 10000)])
+
+
+class NightsForm(FlaskForm):
+    first = DateField(_l("First night"), validators=[DataRequired()])
+    last = DateField(_l("Last night"), validators=[DataRequired()])
+    points_price = IntegerField(_l("Points per night"), validators=[DataRequired(), NumberRange(1, 10**8)])
+    rooms = IntegerField(_l("Rooms"), validators=[DataRequired(), NumberRange(0, 10000)])

@@ -23,3 +23,12 @@ def get_by_slug(session: Session, slug: str) -> Merchant | None:
 
 def issuance_account(session: Session, merchant: Merchant):
     return ledger.open_account(session, "merchant", merchant.id, "issuance")
+
+
+def staff_merchant(session: Session, user) -> Merchant:
+    """The merchant a staff user works for, or NotFound (to everyone else the back office is absent)."""
+    from mall.errors import NotFound
+
+    if user is None or not user.is_merchant_staff:
+        raise NotFound("Not found.")
+    return session.get(Merchant, user.merchant_id)

@@ -10,8 +10,12 @@ from mall.account.forms import EmptyForm
 from mall.api import service as api_service
 from mall.db import write
 from mall.errors import DomainError
+from mall.errors import NotFound as NotFoundError
+from mall.models import utcnow
 from mall.extensions import db
-from mall.merchant.forms import ApiKeyForm, PurchaseForm
+from mall.catalog import service as catalog
+from mall.merchant.forms import ApiKeyForm, ImageForm, ListingForm, NightsForm, PurchaseForm, SlotsForm
+from mall.merchant.service import staff_merchant
 from mall.rules import service as rules
 from mall.web import render_page_or_fragment
 
@@ -24,7 +28,7 @@ def staff_only(view):
     @login_required
     def wrapper(**kwargs):
         try:
-            shop = api_service.for_user_merchant(db.session, current_user)
+            shop = staff_merchant(db.session, current_user)
         except DomainError:
             abort(404)
         return view(shop, **kwargs)
@@ -136,3 +140,169 @@ def revoke_key(shop, key_id):
         abort(404)
     flash(_("The key has been revoked."), "success")
     return redirect(url_for("merchant.api_keys"), code=303)
+
+
+# ---------------------------------------------------------------- listings
+
+def _form_errors(form, err: DomainError) -> None:
+    """Show a service's field errors on the form fields they belong to."""
+    if isinstance(err, catalog.InvalidListing):
+        for e in err.errors:
+            name = {"cash_fen": "cash"}.get(e["field"], e["field"])
+            target = getattr(form, name, None)
+            if target is not None and hasattr(target, "errors"):
+                target.errors = list(target.errors) + [e["message"]]
+            else:
+                flash(f"{e['field']}: {e['message']}", "error")
+    else:
+        flash(str(err.message), "error")
+
+
+@merchant.route("/listings")
+@staff_only
+def listings(shop):
+    """The merchant's listings, newest first (archived ones on request)."""
+    status = request.args.get("status")
+    return render_template("merchant/listings.html", shop=shop, status=status,
+                           listings=catalog.listings_of(db.session, shop, status))
+
+
+@merchant.route("/listings/new", methods=["GET", "POST"])
+@staff_only
+def new_listing(shop):
+    """Create a listing; it starts as a draft until published."""
+    form = ListingForm()
+    if form.validate_on_submit():
+        try:
+            with write(db.session):
+                listing_id = catalog.create_listing(db.session, shop, form.to_document()).id
+        except DomainError as err:
+            _form_errors(form, err)
+        else:
+            flash(_("Listing saved as a draft. Add images, then publish it."), "success")
+            return redirect(url_for("merchant.edit_listing", listing_id=listing_id), code=303)
+    return render_template("merchant/listing_edit.html", form=form, shop=shop, item=None), 422 if form.errors else 200
+
+
+@merchant.route("/listings/<int:listing_id>", methods=["GET", "POST"])
+@staff_only
+def edit_listing(shop, listing_id):
+    """Edit one of the merchant's own listings (another merchant's is a 404)."""
+    try:
+        item = catalog.get_listing_for(db.session, shop, listing_id)
+    except DomainError:
+        abort(404)
+    form = ListingForm()
+    if request.method == "GET":
+        form.fill_from(item)
+    elif form.validate_on_submit():
+        try:
+            with write(db.session):
+                catalog.update_listing(db.session, shop, listing_id, form.to_document())
+        except DomainError as err:
+            _form_errors(form, err)
+        else:
+            flash(_("Listing saved."), "success")
+            return redirect(url_for("merchant.edit_listing", listing_id=listing_id), code=303)
+    item = catalog.get_listing_for(db.session, shop, listing_id)
+    return render_template("merchant/listing_edit.html", form=form, shop=shop, item=item,
+                           images=catalog.images_of(db.session, item), image_form=ImageForm(),
+                           slots_form=SlotsForm(), nights_form=NightsForm(), action_form=EmptyForm(),
+                           slots=catalog.open_slots(db.session, item, utcnow()),
+                           nights=catalog.nights(db.session, item, utcnow().date())), 422 if form.errors else 200
+
+
+@merchant.route("/listings/<int:listing_id>/<any(publish, pause, archive):action>", methods=["POST"])
+@staff_only
+def listing_status(shop, listing_id, action):
+    """Publish, pause or archive a listing."""
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        with write(db.session):
+            catalog.set_status(db.session, shop, listing_id, action)
+    except NotFoundError:
+        abort(404)
+    except DomainError as err:
+        flash(str(err.message), "error")
+    else:
+        flash(_("Listing updated."), "success")
+    return redirect(url_for("merchant.edit_listing", listing_id=listing_id), code=303)
+
+
+@merchant.route("/listings/<int:listing_id>/images", methods=["POST"])
+@staff_only
+def upload_image(shop, listing_id):
+    """Add an image: checked by its content, resized, at most five per listing."""
+    form = ImageForm()
+    if form.validate_on_submit():
+        try:
+            with write(db.session):
+                catalog.add_image(db.session, shop, listing_id, form.image.data.read(),
+                                  current_app.config["MEDIA_ROOT"])
+        except NotFoundError:
+            abort(404)
+        except DomainError as err:
+            flash(str(err.message), "error")
+        else:
+            flash(_("Image added."), "success")
+    else:
+        flash(_("Choose an image file."), "error")
+    return redirect(url_for("merchant.edit_listing", listing_id=listing_id), code=303)
+
+
+@merchant.route("/listings/<int:listing_id>/slots", methods=["POST"])
+@staff_only
+def add_slots(shop, listing_id):
+    """Open bookable times for a service, every day in a date range."""
+    form = SlotsForm()
+    if form.validate_on_submit():
+        try:
+            starts = _slot_instants(form.first_day.data, form.last_day.data, form.times.data)
+            with write(db.session):
+                added = catalog.add_slots(db.session, shop, listing_id, starts, form.capacity.data)
+        except NotFoundError:
+            abort(404)
+        except (DomainError, ValueError) as err:
+            flash(str(getattr(err, "message", _("Times must look like 09:00, 14:30 and span at most 90 days."))), "error")
+        else:
+            flash(_("%(num)s times added.", num=added), "success")
+    else:
+        flash(_("Fill in the dates, times and places."), "error")
+    return redirect(url_for("merchant.edit_listing", listing_id=listing_id), code=303)
+
+
+def _slot_instants(first, last, times: str):
+    from datetime import datetime, time, timedelta
+
+    from mall.web import SHANGHAI
+
+    if last < first or (last - first).days > 90:
+        raise ValueError("range")
+    clock = [time.fromisoformat(t.strip()) for t in times.replace("，", ",").split(",") if t.strip()]
+    if not clock:
+        raise ValueError("times")
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    return [datetime.combine(day, t, tzinfo=SHANGHAI) for day in days for t in clock]
+
+
+@merchant.route("/listings/<int:listing_id>/nights", methods=["POST"])
+@staff_only
+def set_nights(shop, listing_id):
+    """Offer hotel nights in a date range at a price (off-season nights can cost fewer points)."""
+    form = NightsForm()
+    if form.validate_on_submit():
+        try:
+            with write(db.session):
+                changed = catalog.set_nights(db.session, shop, listing_id, form.first.data, form.last.data,
+                                             form.points_price.data, form.rooms.data)
+        except NotFoundError:
+            abort(404)
+        except DomainError as err:
+            flash(str(err.message) if not isinstance(err, catalog.InvalidListing)
+                  else "; ".join(e["message"] for e in err.errors), "error")
+        else:
+            flash(_("%(num)s nights saved.", num=changed), "success")
+    else:
+        flash(_("Fill in the nights, price and rooms."), "error")
+    return redirect(url_for("merchant.edit_listing", listing_id=listing_id), code=303)

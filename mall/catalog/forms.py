@@ -1,0 +1,44 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, IntegerField, SearchField, SelectField
+from wtforms.validators import NumberRange, Optional
+
+from mall.catalog.service import CATEGORY_GROUPS, CatalogQuery
+from mall.labels import LISTING_KINDS
+
+GROUP_LABELS = {"daily": _l("Daily life"), "home": _l("Home"), "travel": _l("Travel"),
+                "digital": _l("Digital"), "services": _l("Services")}
+SORT_LABELS = [("popular", _l("Popular")), ("newest", _l("Newest")),
+               ("points_asc", _l("Points: low to high")), ("points_desc", _l("Points: high to low"))]
+
+
+class CatalogFilterForm(FlaskForm):
+    """The catalog's filters, read from the query string so every view is a shareable URL."""
+
+    class Meta:
+        csrf = False
+
+    q = SearchField(_l("Search"), validators=[Optional()])
+    kind = SelectField(_l("Kind"), choices=[("", _l("All kinds"))] + list(LISTING_KINDS.items()),
+                       validators=[Optional()], default="")
+    group = SelectField(_l("Category"), choices=[("", _l("All categories"))] + list(GROUP_LABELS.items()),
+                        validators=[Optional()], default="")
+    min_points = IntegerField(_l("Points from"), validators=[Optional(), NumberRange(0, 10**8)])
+    max_points = IntegerField(_l("Points to"), validators=[Optional(), NumberRange(0, 10**8)])
+    affordable = BooleanField(_l("I can afford it now"))
+    green = BooleanField(_l("Green only"))
+    in_stock = BooleanField(_l("In stock"))
+    merchant = IntegerField(validators=[Optional(), NumberRange(1, 2**53)])
+    sort = SelectField(_l("Sort"), choices=SORT_LABELS, default="popular")
+    page = IntegerField(validators=[Optional(), NumberRange(1, 10**6)], default=1)
+
+    def to_query(self) -> CatalogQuery:
+        valid = self.validate()
+        def value(field):
+            return field.data if valid or not field.errors else None
+        return CatalogQuery(
+            q=(self.q.data or "").strip(), kind=self.kind.data or None,
+            group=self.group.data if self.group.data in CATEGORY_GROUPS else None,
+            merchant=value(self.merchant), min_points=value(self.min_points), max_points=value(self.max_points),
+            affordable=bool(self.affordable.data), green=bool(self.green.data), in_stock=bool(self.in_stock.data),
+            sort=self.sort.data or "popular", page=value(self.page) or 1)
