@@ -69,7 +69,8 @@ def flask(url: str, *args: str) -> str:
 def gunicorn(url: str, workers: int = 4, app: str = "app:app", extra_env: dict | None = None):
     """Serve ``app`` with gunicorn on a free 127.0.0.1 port; yield the port; always stop it."""
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench", **(extra_env or {})}
+    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench", "LOGIN_RATE_LIMIT": "100000 per minute",
+           **(extra_env or {})}
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
                              "--log-level", "warning", app], cwd=ROOT, env=env)
     try:

@@ -25,7 +25,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 class DatabaseId(IntegerConverter):
     """``<int:…>`` in every route: a number no database id can reach is simply not found."""
 
-    def __init__(self, map, fixed_digits=0, min=None, max=2**53, signed=False):  # noqa: A002
+    def __init__(self, map, fixed_digits=0, min=None, max=2**31 - 1, signed=False):  # noqa: A002
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
@@ -53,6 +53,13 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=lambda: "Asia/Shanghai")
     ledger.settings["expiry_policy"] = app.config["POINTS_EXPIRY_POLICY"]
+    from mall.checkout import service as checkout
+
+    checkout.settings["compensation_percent"] = app.config["COMPENSATION_PERCENT"]
+    from mall.checkout import bills
+
+    bills.settings.update(points_per_yuan=app.config["BILL_POINTS_PER_YUAN"],
+                          max_share_percent=app.config["BILL_MAX_SHARE_PERCENT"])
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
@@ -68,8 +75,9 @@ def select_locale() -> str:
     from flask import current_app
 
     languages = current_app.config["LANGUAGES"]
-    if not has_request_context():
-        return current_app.config["BABEL_DEFAULT_LOCALE"]
+    if not has_request_context():  # the CLI follows the terminal's language
+        terminal = os.environ.get("LC_ALL") or os.environ.get("LC_MESSAGES") or os.environ.get("LANG") or ""
+        return "zh_Hans_CN" if terminal.lower().startswith("zh") else "en"
     user = current_user if current_user and current_user.is_authenticated else None
     for choice in (getattr(user, "locale", None), session.get("lang")):
         if choice in languages:
@@ -88,11 +96,12 @@ def register_blueprints(app: Flask) -> None:
     from mall.admin.views import admin
     from mall.api.views import api
     from mall.catalog.views import catalog
+    from mall.checkout.views import checkout
     from mall.merchant.views import merchant
     from mall.points.views import points
     from mall.rules.views import public as rules
 
-    for blueprint in (auth, account, catalog, points, rules, merchant, admin, api):
+    for blueprint in (auth, account, catalog, checkout, points, rules, merchant, admin, api):
         app.register_blueprint(blueprint)
 
 
@@ -144,6 +153,10 @@ def register_template_helpers(app: Flask) -> None:
         banner_notification=banner_notification,
         period_label=labels.period_label,
         status_label=labels.status_label,
+        order_status_label=labels.order_status_label,
+        voucher_status_label=labels.voucher_status_label,
+        bill_status_label=labels.bill_status_label,
+        bill_merchant_name=bill_merchant_name,
         utcnow=utcnow,
     )
 
@@ -171,6 +184,15 @@ def header_balance():
 
         g.header_balance = ledger.member_balance(db.session, current_user.id)
     return g.header_balance
+
+
+def bill_merchant_name(bill) -> str:
+    from flask_babel import get_locale
+
+    from mall.extensions import db
+    from mall.merchant.models import Merchant
+
+    return db.session.get(Merchant, bill.merchant_id).name(str(get_locale()))
 
 
 def banner_notification():

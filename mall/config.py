@@ -34,6 +34,15 @@ class Config:
     # Uploaded images: under the instance folder unless MEDIA_ROOT points elsewhere (e.g. a mounted object store).
     MEDIA_ROOT = os.environ.get("MEDIA_ROOT")
 
+    # What the programme pays a merchant for each point redeemed at it (integer fen; 100 points = ¥1).
+    REDEMPTION_VALUE_FEN_PER_POINT = int(os.environ.get("REDEMPTION_VALUE_FEN_PER_POINT", "1"))
+    # Compensation when a merchant cancels a redemption, as a percentage of the points.
+    COMPENSATION_PERCENT = int(os.environ.get("COMPENSATION_PERCENT", "10"))
+
+    # Paying part of a till bill with points.
+    BILL_POINTS_PER_YUAN = int(os.environ.get("BILL_POINTS_PER_YUAN", "100"))
+    BILL_MAX_SHARE_PERCENT = int(os.environ.get("BILL_MAX_SHARE_PERCENT", "50"))
+
     # What a merchant pays the programme for each point it issues (integer fen).
     ISSUANCE_FEE_FEN_PER_POINT = int(os.environ.get("ISSUANCE_FEE_FEN_PER_POINT", "1"))
 

@@ -62,6 +62,6 @@ def lock(session: Session, model, ids) -> dict:
         return {}
     stmt = select(model).where(model.id.in_(ids)).order_by(model.id)
     if is_postgres(session):
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update(of=model)
     stmt = stmt.execution_options(populate_existing=True)
     return {row.id: row for row in session.scalars(stmt)}

@@ -68,3 +68,21 @@ STATUSES = {"draft": _l("Draft"), "active": _l("Active"), "paused": _l("Paused")
 
 def status_label(status: str) -> str:
     return str(STATUSES.get(status, status))
+
+ORDER_STATUSES = {"placed": _l("Placed"), "fulfilled": _l("Fulfilled"), "cancelled": _l("Cancelled")}
+VOUCHER_STATUSES = {"active": _l("Ready to use"), "redeemed": _l("Used"), "cancelled": _l("Cancelled")}
+
+
+def order_status_label(status: str) -> str:
+    return str(ORDER_STATUSES.get(status, status))
+
+
+def voucher_status_label(status: str) -> str:
+    return str(VOUCHER_STATUSES.get(status, status))
+
+BILL_STATUSES = {"pending": _l("Waiting for the member"), "approved": _l("Paid"), "declined": _l("Declined"),
+                 "expired": _l("Expired")}
+
+
+def bill_status_label(status: str) -> str:
+    return str(BILL_STATUSES.get(status, status))

@@ -67,10 +67,26 @@ def app(database_url, tmp_path):
 
         with write(db.session):
             ledger.ensure_system_accounts(db.session)
+            _ensure_launch_rules()
     yield app
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+def _ensure_launch_rules():
+    """What migration 0002 seeds (a PostgreSQL reset truncates it): version 1 of the rules."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import select
+
+    from mall.rules.engine import DEFAULT_RULES
+    from mall.rules.models import RuleSet
+
+    if db.session.scalar(select(RuleSet.id).where(RuleSet.version == 1)) is None:
+        launch = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        db.session.add(RuleSet(version=1, status="published", effective_from=launch, document=DEFAULT_RULES,
+                               note="Programme launch", created_at=launch, published_at=launch))
 
 
 @pytest.fixture

@@ -85,6 +85,20 @@ LISTING_OUT = {"type": "object", "required": ["id", "status", "kind", "title_zh"
 LISTING_ID = {"name": "listing_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 
 
+ORDER_OUT = {"type": "object", "required": ["id", "status", "points", "lines"], "properties": {
+    "id": {"type": "integer"}, "status": {"type": "string", "enum": ["placed", "fulfilled", "cancelled"]},
+    "points": {"type": "integer"}, "cash_fen": {"type": "integer"}, "compensation": {"type": "integer"},
+    "delivery": {"type": "object"}, "lines": {"type": "array", "items": {"type": "object"}}}}
+ORDER_ID = {"name": "order_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+
+
+BILL_OUT = {"type": "object", "required": ["id", "status", "bill_fen", "points_requested"], "properties": {
+    "id": {"type": "integer"}, "status": {"type": "string", "enum": ["pending", "approved", "declined", "expired"]},
+    "bill_fen": {"type": "integer"}, "points_requested": {"type": "integer"}, "points_used": {"type": "integer"},
+    "cash_due_fen": {"type": "integer"}, "reference": {"type": "string"}, "expires_at": {"type": "string"}}}
+BILL_ID = {"name": "bill_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+
+
 def document() -> dict:
     return {
         "openapi": "3.1.0",
@@ -158,6 +172,53 @@ def document() -> dict:
                         **LISTING_FIELDS, "stock_delta": {"type": "integer", "minimum": -10**7, "maximum": 10**7},
                         "status": {"type": "string", "enum": ["active", "paused", "archived"]}}}}}},
                 "responses": {"200": {"description": "The listing", "content": {"application/json": {"schema": LISTING_OUT}}},
+                              **_problem_responses(400, 401, 403, 404, 409, 422)}}},
+            "/api/v1/orders": {"get": {
+                "operationId": "listOrders", "summary": "Your orders (placed ones by default)",
+                "parameters": [{"name": "status", "in": "query", "schema": {
+                    "type": "string", "enum": ["placed", "fulfilled", "cancelled", "all"]}}],
+                "responses": {"200": {"description": "Orders", "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"data": {"type": "array", "items": ORDER_OUT}}}}}},
+                              **_problem_responses(401, 403)}}},
+            "/api/v1/orders/{order_id}/fulfil": {"post": {
+                "operationId": "fulfilOrder", "summary": "Mark an order fulfilled",
+                "parameters": [ORDER_ID, IDEMPOTENCY_KEY],
+                "responses": {"200": {"description": "The order", "content": {"application/json": {"schema": ORDER_OUT}}},
+                              **_problem_responses(400, 401, 403, 404, 409, 422)}}},
+            "/api/v1/orders/{order_id}/cancel": {"post": {
+                "operationId": "cancelOrder",
+                "summary": "Cancel an order: points back to the member plus compensation",
+                "parameters": [ORDER_ID, IDEMPOTENCY_KEY],
+                "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"reason": {"type": "string", "maxLength": 200}}}}}},
+                "responses": {"200": {"description": "The order", "content": {"application/json": {"schema": ORDER_OUT}}},
+                              **_problem_responses(400, 401, 403, 404, 409, 422)}}},
+            "/api/v1/bill-payments": {"post": {
+                "operationId": "createBillPayment",
+                "summary": "Ask a member to pay part of a bill with points (100 points = ¥1, at most 50% by default)",
+                "parameters": [IDEMPOTENCY_KEY],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["member_code", "bill_fen"], "properties": {
+                        "member_code": {"type": "string", "minLength": 1, "maxLength": 16},
+                        "bill_fen": {"type": "integer", "minimum": 1, "maximum": 10**9},
+                        "points_fen": {"type": "integer", "minimum": 1, "maximum": 10**9,
+                                       "description": "The part of the bill to pay with points; default the maximum"},
+                        "reference": {"type": "string", "maxLength": 64}}}}}},
+                "responses": {"201": {"description": "Waiting for the member",
+                                      "content": {"application/json": {"schema": BILL_OUT}}},
+                              **_problem_responses(400, 401, 403, 404, 409, 422)}}},
+            "/api/v1/bill-payments/{bill_id}": {"get": {
+                "operationId": "getBillPayment", "summary": "A payment request's status",
+                "parameters": [BILL_ID],
+                "responses": {"200": {"description": "The request", "content": {"application/json": {"schema": BILL_OUT}}},
+                              **_problem_responses(401, 403, 404)}}},
+            "/api/v1/bill-payments/{bill_id}/confirm": {"post": {
+                "operationId": "confirmBillPayment", "summary": "Approve with the member's one-time code",
+                "parameters": [BILL_ID, IDEMPOTENCY_KEY],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}}}}},
+                "responses": {"200": {"description": "Approved: points used and cash due",
+                                      "content": {"application/json": {"schema": BILL_OUT}}},
                               **_problem_responses(400, 401, 403, 404, 409, 422)}}},
             "/api/v1/openapi.json": {"get": {
                 "operationId": "openapi", "summary": "This document", "security": [],

@@ -274,3 +274,96 @@ def update_listing(key, listing_id):
             raise catalog.InvalidListing([{"field": "status", "message": "must be active, paused or archived"}])
         item = catalog.set_status(db.session, g.merchant, listing_id, STATUS_ACTIONS[status])
     return 200, listing_json(item)
+
+
+# ---------------------------------------------------------------- orders
+
+def order_json(order) -> dict:
+    def when(value):
+        return value.isoformat().replace("+00:00", "Z") if value else None
+
+    return {
+        "id": order.id, "status": order.status, "points": order.points, "cash_fen": order.cash_fen,
+        "compensation": order.compensation, "delivery": order.delivery, "created_at": when(order.created_at),
+        "fulfilled_at": when(order.fulfilled_at), "cancelled_at": when(order.cancelled_at),
+        "lines": [{"listing_id": line.listing_id, "title_zh": line.title_zh, "title_en": line.title_en,
+                   "quantity": line.quantity, "unit_points": line.unit_points, "unit_cash_fen": line.unit_cash_fen,
+                   "first_night": line.first_night.isoformat() if line.first_night else None,
+                   "nights": line.nights, "vouchers": [v.code for v in line.vouchers]} for line in order.lines],
+    }
+
+
+@api.get("/orders")
+def list_orders():
+    """The merchant's orders (placed ones by default)."""
+    from mall.checkout import service as checkout
+
+    status = request.args.get("status", "placed")
+    rows = checkout.merchant_orders(db.session, g.merchant, status if status != "all" else None, limit=100)
+    return Response(_dump({"data": [order_json(o) for o in rows]}), mimetype="application/json")
+
+
+@api.post("/orders/<int:order_id>/fulfil")
+@idempotent("fulfil-order")
+def fulfil_order(key, order_id):
+    """Mark an order fulfilled."""
+    from mall.checkout import service as checkout
+
+    return 200, order_json(checkout.fulfil(db.session, g.merchant, order_id))
+
+
+@api.post("/orders/<int:order_id>/cancel")
+@idempotent("cancel-order")
+def cancel_order(key, order_id):
+    """Cancel an order: every point back to the member, plus the published compensation."""
+    from mall.checkout import service as checkout
+
+    doc = read_json() if request.get_data() else {}
+    reason = doc.get("reason", "") if isinstance(doc, dict) else ""
+    if not isinstance(reason, str):
+        reason = ""
+    order = checkout.get_merchant_order(db.session, g.merchant, order_id)
+    return 200, order_json(checkout.cancel(db.session, order, "merchant", reason or "cancelled by merchant"))
+
+
+# ---------------------------------------------------------------- bill payments
+
+def bill_json(bill) -> dict:
+    return {"id": bill.id, "status": bill.status, "bill_fen": bill.bill_fen, "points_requested": bill.points_requested,
+            "points_used": bill.points_used, "cash_due_fen": bill.cash_due_fen, "reference": bill.reference,
+            "expires_at": bill.expires_at.isoformat().replace("+00:00", "Z")}
+
+
+@api.post("/bill-payments")
+@idempotent("create-bill-payment")
+def create_bill_payment(key):
+    """Ask a member to pay part of a bill with points; they approve in the mall or by one-time code."""
+    from mall.checkout import bills
+
+    doc = read_json()
+    if not isinstance(doc, dict):
+        raise rules.InvalidPurchase([{"field": "", "message": "the body must be a JSON object"}])
+    reference = doc.get("reference", "")
+    bill = bills.request_payment(db.session, g.merchant, doc.get("member_code") if isinstance(doc.get("member_code"), str) else "",
+                                 doc.get("bill_fen"), doc.get("points_fen"),
+                                 reference if isinstance(reference, str) else "")
+    return 201, bill_json(bill)
+
+
+@api.get("/bill-payments/<int:bill_id>")
+def get_bill_payment(bill_id):
+    """A payment request's status: poll until approved, declined or expired."""
+    from mall.checkout import bills
+
+    return Response(_dump(bill_json(bills.get_for_merchant(db.session, g.merchant, bill_id))), mimetype="application/json")
+
+
+@api.post("/bill-payments/<int:bill_id>/confirm")
+@idempotent("confirm-bill-payment")
+def confirm_bill_payment(key, bill_id):
+    """Approve with the one-time code the member reads from the mall."""
+    from mall.checkout import bills
+
+    doc = read_json()
+    code = doc.get("code") if isinstance(doc, dict) else None
+    return 200, bill_json(bills.confirm_by_code(db.session, g.merchant, bill_id, code if isinstance(code, str) else ""))

@@ -28,7 +28,7 @@ class CatalogFilterForm(FlaskForm):
     affordable = BooleanField(_l("I can afford it now"))
     green = BooleanField(_l("Green only"))
     in_stock = BooleanField(_l("In stock"))
-    merchant = IntegerField(validators=[Optional(), NumberRange(1, 2**53)])
+    merchant = IntegerField(validators=[Optional(), NumberRange(1, 2**31 - 1)])
     sort = SelectField(_l("Sort"), choices=SORT_LABELS, default="popular")
     page = IntegerField(validators=[Optional(), NumberRange(1, 10**6)], default=1)
 

@@ -95,8 +95,10 @@ def _search_clause(session: Session, q: str):
     return or_(Listing.title_zh.like(like), Listing.title_en.like(like))
 
 
-def browse(session: Session, query: CatalogQuery, balance: int | None = None, per_page: int = 24) -> Page:
-    """One page of the catalog: search, filters and sort, using an index for every path."""
+def browse(session: Session, query: CatalogQuery, balance: int | None = None, per_page: int = 24,
+           count: bool = True) -> Page:
+    """One page of the catalog: search, filters and sort, using an index for every path.
+    ``count=False`` skips the total (for short lists such as the home page's)."""
     stmt = visible()
     clause = _search_clause(session, query.q)
     if clause is not None:
@@ -125,7 +127,7 @@ def browse(session: Session, query: CatalogQuery, balance: int | None = None, pe
         "points_desc": (Listing.sort_points.desc(), Listing.id.desc()),
     }.get(query.sort, (Listing.redemptions.desc(), Listing.id.desc()))
     counted = session.scalar(select(func.count()).select_from(
-        stmt.with_only_columns(Listing.id).limit(COUNT_CAP + 1).subquery()))
+        stmt.with_only_columns(Listing.id).limit(COUNT_CAP + 1).subquery())) if count else per_page
     last_page = max(1, min(MAX_PAGE, -(-min(counted, COUNT_CAP) // per_page)))
     page = max(1, min(query.page, last_page))
     rows = session.scalars(stmt.order_by(*order).limit(per_page).offset((page - 1) * per_page)).all()
@@ -134,10 +136,10 @@ def browse(session: Session, query: CatalogQuery, balance: int | None = None, pe
 
 def home_sections(session: Session, balance: int | None) -> dict:
     """Green picks, newest, and (for a member) picks within their points."""
-    green = browse(session, CatalogQuery(green=True, sort="popular"), per_page=8).listings
-    newest = browse(session, CatalogQuery(sort="newest"), per_page=8).listings
-    affordable = (browse(session, CatalogQuery(affordable=True, sort="points_desc"), balance, per_page=4).listings
-                  if balance else [])
+    green = browse(session, CatalogQuery(green=True, sort="popular"), per_page=8, count=False).listings
+    newest = browse(session, CatalogQuery(sort="newest"), per_page=8, count=False).listings
+    affordable = (browse(session, CatalogQuery(affordable=True, sort="points_desc"), balance, per_page=4,
+                         count=False).listings if balance else [])
     return {"green": green, "newest": newest, "affordable": affordable}
 
 
@@ -200,7 +202,7 @@ def get_listing_for(session: Session, merchant: Merchant, listing_id: int, lock:
     """One of the merchant's own listings, or NotFound (another merchant's looks absent)."""
     stmt = select(Listing).where(Listing.id == listing_id, Listing.merchant_id == merchant.id)
     if lock and session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update(of=Listing)
     listing = session.scalar(stmt)
     if listing is None:
         raise NotFound("No such listing.")

@@ -5,6 +5,7 @@ from flask_login import current_user
 
 from mall.catalog import service
 from mall.catalog.forms import CatalogFilterForm
+from mall.checkout.forms import AddToCartForm
 from mall.errors import NotFound
 from mall.extensions import db
 from mall.models import utcnow
@@ -62,7 +63,7 @@ def listing(listing_id):
         images=service.images_of(db.session, item), availability=service.availability(item, user, now),
         slots=service.open_slots(db.session, item, now) if item.kind == "service" else [],
         nights=service.nights(db.session, item, now.astimezone(SHANGHAI).date()) if item.kind == "stay" else [],
-        related=service.related(db.session, item), balance=_balance())
+        related=service.related(db.session, item), balance=_balance(), cart_form=AddToCartForm())
 
 
 @catalog.route("/media/<path:path>")

@@ -142,3 +142,18 @@ class NightsForm(FlaskForm):
     last = DateField(_l("Last night"), validators=[DataRequired()])
     points_price = IntegerField(_l("Points per night"), validators=[DataRequired(), NumberRange(1, 10**8)])
     rooms = IntegerField(_l("Rooms"), validators=[DataRequired(), NumberRange(0, 10000)])
+
+
+class VoucherForm(FlaskForm):
+    code = StringField(_l("Voucher code"), validators=[DataRequired(), Length(min=4, max=16)])
+
+
+class BillForm(FlaskForm):
+    member_code = StringField(_l("Member code"), validators=[DataRequired(), Length(min=4, max=16)])
+    bill = StringField(_l("Bill (¥)"), validators=[DataRequired(), valid_yuan])
+    points_part = StringField(_l("Part to pay with points (¥, empty for the maximum)"), validators=[Optional(), valid_yuan])
+    reference = StringField(_l("Receipt number"), validators=[Optional(), Length(max=64)])
+
+
+class BillConfirmForm(FlaskForm):
+    code = StringField(_l("One-time code"), validators=[DataRequired(), Length(min=6, max=6)])

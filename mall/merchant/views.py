@@ -1,5 +1,6 @@
 """Merchant back office: issuance dashboard, recording purchases with a live quote, API keys."""
 import secrets
+from datetime import timedelta
 from functools import wraps
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -14,10 +15,13 @@ from mall.errors import NotFound as NotFoundError
 from mall.models import utcnow
 from mall.extensions import db
 from mall.catalog import service as catalog
-from mall.merchant.forms import ApiKeyForm, ImageForm, ListingForm, NightsForm, PurchaseForm, SlotsForm
+from mall.checkout import service as checkout
+from mall.merchant.forms import yuan_to_fen
+from mall.merchant.forms import (ApiKeyForm, ImageForm, ListingForm, NightsForm, PurchaseForm, SlotsForm,
+                                 VoucherForm)
 from mall.merchant.service import staff_merchant
 from mall.rules import service as rules
-from mall.web import render_page_or_fragment
+from mall.web import SHANGHAI, render_page_or_fragment
 
 merchant = Blueprint("merchant", __name__, url_prefix="/merchant")
 
@@ -41,7 +45,11 @@ def dashboard(shop):
     """Points issued per day, what they cost, and the latest purchases."""
     fee = current_app.config["ISSUANCE_FEE_FEN_PER_POINT"]
     days = rules.issuance_by_day(db.session, shop, 30)
-    return render_template("merchant/dashboard.html", shop=shop, days=days, fee=fee,
+    now = utcnow()
+    month_start = now.astimezone(SHANGHAI).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    owed = checkout.settlement(db.session, shop, month_start, now + timedelta(seconds=1),
+                               current_app.config["REDEMPTION_VALUE_FEN_PER_POINT"])
+    return render_template("merchant/dashboard.html", shop=shop, days=days, fee=fee, settlement=owed,
                            total_points=sum(d[1] for d in days),
                            purchases=rules.recent_purchases(db.session, shop, 10))
 
@@ -306,3 +314,106 @@ def set_nights(shop, listing_id):
     else:
         flash(_("Fill in the nights, price and rooms."), "error")
     return redirect(url_for("merchant.edit_listing", listing_id=listing_id), code=303)
+
+
+# ---------------------------------------------------------------- orders and vouchers
+
+@merchant.route("/orders")
+@staff_only
+def orders(shop):
+    """Orders to fulfil, newest first."""
+    status = request.args.get("status", "placed")
+    return render_template("merchant/orders.html", shop=shop, status=status, form=EmptyForm(),
+                           orders=checkout.merchant_orders(db.session, shop, status if status != "all" else None))
+
+
+@merchant.route("/orders/<int:order_id>/<any(fulfil, cancel):action>", methods=["POST"])
+@staff_only
+def order_action(shop, order_id, action):
+    """Fulfil an order, or cancel it: the member gets every point back plus compensation."""
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    reason = (request.form.get("reason") or "").strip()[:200] or _("Cancelled by the merchant")
+    try:
+        with write(db.session):
+            if action == "fulfil":
+                checkout.fulfil(db.session, shop, order_id)
+            else:
+                checkout.cancel(db.session, checkout.get_merchant_order(db.session, shop, order_id), "merchant", reason)
+    except NotFoundError:
+        abort(404)
+    except DomainError as err:
+        flash(str(err.message), "error")
+    else:
+        flash(_("Order #%(id)s updated.", id=order_id), "success")
+    return redirect(url_for("merchant.orders"), code=303)
+
+
+@merchant.route("/vouchers", methods=["GET", "POST"])
+@staff_only
+def vouchers(shop):
+    """Accept a voucher by typing or scanning its code; each code works once."""
+    form = VoucherForm()
+    if form.validate_on_submit():
+        try:
+            with write(db.session):
+                voucher = checkout.redeem_voucher(db.session, shop, form.code.data)
+                code = voucher.code
+        except DomainError as err:
+            form.code.errors.append(str(err.message))
+        else:
+            flash(_("Voucher %(code)s accepted.", code=code), "success")
+            return redirect(url_for("merchant.vouchers"), code=303)
+    return render_template("merchant/vouchers.html", shop=shop, form=form), 422 if form.errors else 200
+
+
+@merchant.route("/bills", methods=["GET", "POST"])
+@staff_only
+def bills(shop):
+    """Ask a member to pay part of a bill with points; confirm with the member's one-time code."""
+    from mall.checkout import bills as bill_service
+    from mall.checkout.models import BillPayment
+    from mall.merchant.forms import BillForm, BillConfirmForm
+    from sqlalchemy import select
+
+    form = BillForm()
+    if form.validate_on_submit():
+        try:
+            with write(db.session):
+                bill = bill_service.request_payment(db.session, shop, form.member_code.data, yuan_to_fen(form.bill.data),
+                                                    yuan_to_fen(form.points_part.data) if form.points_part.data else None,
+                                                    form.reference.data or "")
+                bill_id = bill.id
+        except DomainError as err:
+            flash(str(err.message), "error")
+        else:
+            flash(_("Request #%(id)s sent to the member.", id=bill_id), "success")
+            return redirect(url_for("merchant.bills"), code=303)
+    recent = db.session.scalars(select(BillPayment).where(BillPayment.merchant_id == shop.id)
+                                .order_by(BillPayment.id.desc()).limit(20)).all()
+    return render_template("merchant/bills.html", shop=shop, form=form, bills=recent,
+                           confirm_form=BillConfirmForm(), settings=bill_service.settings), 422 if form.errors else 200
+
+
+@merchant.route("/bills/<int:bill_id>/confirm", methods=["POST"])
+@staff_only
+def confirm_bill(shop, bill_id):
+    """Approve a request with the one-time code the member reads out from the mall."""
+    from mall.checkout import bills as bill_service
+    from mall.merchant.forms import BillConfirmForm
+
+    form = BillConfirmForm()
+    if form.validate_on_submit():
+        try:
+            with write(db.session):
+                bill = bill_service.confirm_by_code(db.session, shop, bill_id, form.code.data)
+                used, due = bill.points_used, bill.cash_due_fen
+        except NotFoundError:
+            abort(404)
+        except DomainError as err:
+            flash(str(err.message), "error")
+        else:
+            from mall.web import format_fen
+
+            flash(_("Paid %(points)s points. Cash still due: %(cash)s.", points=used, cash=format_fen(due)), "success")
+    return redirect(url_for("merchant.bills"), code=303)

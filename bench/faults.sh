@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Kill -9 a gunicorn worker inside checkout at three points (after taking stock, after moving the points,
+# after the commit but before the card is captured), ROUNDS times each, on SQLite and PostgreSQL; then
+# `flask ledger verify` and an order/ledger cross-check must find no partial order or transfer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS="${ROUNDS:-20}"
+DATABASES="${DATABASES:-sqlite postgres}"
+status=0
+for db in $DATABASES; do
+  for point in after_stock after_points after_commit; do
+    python bench/faults.py --db "$db" --point "$point" --rounds "$ROUNDS" || status=1
+  done
+done
+exit $status

@@ -1,0 +1,582 @@
+"""Redemption use cases: cart, pricing, placing orders (stock, limits, early access and points taken
+together), vouchers, cancellations with compensation, fulfilment and settlement."""
+import os
+import re
+import secrets
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from mall.account.models import User
+from mall.catalog import service as catalog
+from mall.catalog.models import Listing, ServiceSlot, StayNight
+from mall.checkout.models import CartItem, Order, OrderLine, Payment, Voucher
+from mall.checkout.payments import PaymentDeclined, PaymentTimeout, gateway
+from mall.db import lock, write
+from mall.errors import Conflict, DomainError, NotFound
+from mall.ledger import service as ledger
+from mall.merchant.models import Merchant
+from mall.models import utcnow
+from mall.web import SHANGHAI
+
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+FAULT_POINT = os.environ.get("MALL_FAULT_POINT", "")  # bench/faults.sh: pause here so a worker can be killed
+
+
+def fault_point(name: str) -> None:
+    """A named place inside checkout where bench/faults.sh kills the worker; a no-op otherwise."""
+    if FAULT_POINT == name:
+        time.sleep(float(os.environ.get("MALL_FAULT_SECONDS", "2")))
+PHONE = re.compile(r"^1[3-9]\d{9}$")
+MAX_NIGHTS = 14
+settings = {"compensation_percent": 10}
+
+
+class CheckoutError(DomainError):
+    status = 422
+    code = "checkout"
+
+
+class OutOfStock(Conflict):
+    code = "out-of-stock"
+
+
+@dataclass
+class LineRequest:
+    listing_id: int
+    option: str = "points"
+    quantity: int = 1
+    slot_id: int | None = None
+    first_night: date | None = None
+    nights: int | None = None
+
+
+@dataclass
+class Delivery:
+    name: str = ""
+    phone: str = ""
+    address: str = ""
+    guest_name: str = ""
+
+
+@dataclass
+class PricedLine:
+    request: LineRequest
+    listing: Listing
+    unit_points: int
+    unit_cash_fen: int
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def points(self) -> int:
+        return self.unit_points * self.request.quantity
+
+    @property
+    def cash_fen(self) -> int:
+        return self.unit_cash_fen * self.request.quantity
+
+
+@dataclass
+class Quote:
+    lines: list[PricedLine]
+    balance: int
+    now: datetime
+
+    @property
+    def points(self) -> int:
+        return sum(line.points for line in self.lines)
+
+    @property
+    def cash_fen(self) -> int:
+        return sum(line.cash_fen for line in self.lines)
+
+    @property
+    def shortfall(self) -> int:
+        return max(0, self.points - self.balance)
+
+    @property
+    def problems(self) -> list[str]:
+        return [p for line in self.lines for p in line.problems]
+
+    @property
+    def kinds(self) -> set[str]:
+        return {line.listing.kind for line in self.lines}
+
+
+# ---------------------------------------------------------------- cart
+
+def cart(session: Session, member: User) -> list[CartItem]:
+    return session.scalars(select(CartItem).where(CartItem.member_id == member.id).order_by(CartItem.id)).all()
+
+
+def add_to_cart(session: Session, member: User, listing_id: int, option: str = "points", quantity: int = 1) -> CartItem:
+    listing = catalog.get_listing(session, listing_id)
+    _check_option(listing, option)
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 99:
+        raise CheckoutError("Choose a quantity from 1 to 99.", code="quantity")
+    item = session.scalar(select(CartItem).where(CartItem.member_id == member.id, CartItem.listing_id == listing.id,
+                                                 CartItem.option == option))
+    if item is None:
+        item = CartItem(member_id=member.id, listing_id=listing.id, option=option, quantity=quantity)
+        session.add(item)
+    else:
+        item.quantity = min(99, item.quantity + quantity)
+    session.flush()
+    return item
+
+
+def set_cart_quantity(session: Session, member: User, item_id: int, quantity: int) -> None:
+    item = session.get(CartItem, item_id)
+    if item is None or item.member_id != member.id:
+        raise NotFound("No such cart item.")
+    if quantity <= 0:
+        session.delete(item)
+    else:
+        item.quantity = min(99, quantity)
+    session.flush()
+
+
+def clear_cart(session: Session, member: User, listing_ids: set[int]) -> None:
+    for item in cart(session, member):
+        if item.listing_id in listing_ids:
+            session.delete(item)
+    session.flush()
+
+
+# ---------------------------------------------------------------- pricing
+
+def _check_option(listing: Listing, option: str) -> None:
+    if option == "points" and listing.points_price is None:
+        raise CheckoutError("This item is only offered for points + cash.", code="option")
+    if option == "mix" and listing.mix_points is None:
+        raise CheckoutError("This item is only offered for points.", code="option")
+    if option not in ("points", "mix"):
+        raise CheckoutError("Choose points or points + cash.", code="option")
+
+
+def _period_start(period: str, now: datetime) -> datetime | None:
+    local = now.astimezone(SHANGHAI)
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "day":
+        return start
+    if period == "week":
+        return start - timedelta(days=start.weekday())
+    if period == "month":
+        return start.replace(day=1)
+    if period == "year":
+        return start.replace(month=1, day=1)
+    return None  # ever
+
+
+def already_redeemed(session: Session, member: User, listing: Listing, now: datetime) -> int:
+    """Units of ``listing`` the member redeemed in the listing's current limit period."""
+    stmt = (select(func.coalesce(func.sum(OrderLine.quantity), 0)).join(Order, Order.id == OrderLine.order_id)
+            .where(Order.member_id == member.id, OrderLine.listing_id == listing.id, Order.status != "cancelled"))
+    start = _period_start(listing.limit_period, now)
+    if start is not None:
+        stmt = stmt.where(Order.created_at >= start)
+    return int(session.scalar(stmt) or 0)
+
+
+def price(session: Session, member: User, requests: list[LineRequest], now: datetime | None = None,
+          listings: dict | None = None, balance: int | None = None) -> Quote:
+    """Price the lines as they would be charged now, noting every reason one cannot be redeemed."""
+    now = now or utcnow()
+    if listings is None:
+        ids = [r.listing_id for r in requests]
+        listings = {l.id: l for l in session.scalars(catalog.visible().where(Listing.id.in_(ids)))}
+    lines = []
+    for req in requests:
+        listing = listings.get(req.listing_id)
+        if listing is None:
+            raise NotFound("No such listing.")
+        problems = []
+        try:
+            _check_option(listing, req.option)
+        except DomainError as err:
+            problems.append(str(err.message))
+        unit_points = (listing.points_now(now) if req.option == "points" else listing.mix_points) or 0
+        unit_cash = listing.cash_fen if req.option == "mix" else 0
+        state = catalog.availability(listing, member, now).state
+        if state not in ("available", "early_access"):
+            problems.append({"out_of_stock": "Out of stock.", "paused": "Not available at the moment.",
+                             "not_open": "Not open for redemption yet.",
+                             "early_access_only": "Early access is for members in good credit standing."}[state])
+        if listing.stock is not None and req.quantity > listing.stock:
+            problems.append("Not enough stock left.")
+        if listing.limit_per_member:
+            used = already_redeemed(session, member, listing, now)
+            if used + req.quantity > listing.limit_per_member:
+                problems.append("This exceeds the limit per member.")
+        if listing.kind == "stay":
+            unit_points = _price_nights(session, listing, req, problems) if req.option == "points" else unit_points
+        if listing.kind == "service":
+            slot = session.get(ServiceSlot, req.slot_id) if req.slot_id else None
+            if slot is None or slot.listing_id != listing.id or slot.closed or slot.starts_at <= now:
+                problems.append("Choose an open time.")
+            elif slot.booked + req.quantity > slot.capacity:
+                problems.append("That time is fully booked.")
+        lines.append(PricedLine(req, listing, unit_points, unit_cash, problems))
+    if balance is None:
+        balance = ledger.member_balance(session, member.id) or 0
+    return Quote(lines, balance, now)
+
+
+def _price_nights(session: Session, listing: Listing, req: LineRequest, problems: list) -> int:
+    if not req.first_night or not req.nights or not 1 <= req.nights <= MAX_NIGHTS:
+        problems.append("Choose the first night and 1 to 14 nights.")
+        return listing.points_price or 0
+    wanted = [req.first_night + timedelta(days=n) for n in range(req.nights)]
+    rows = {n.night: n for n in session.scalars(select(StayNight).where(
+        StayNight.listing_id == listing.id, StayNight.night.in_(wanted)))}
+    if len(rows) != len(wanted) or any(n.rooms < req.quantity for n in rows.values()):
+        problems.append("Some of those nights are not available.")
+        return listing.points_price or 0
+    return sum(n.points_price for n in rows.values())
+
+
+def lots_to_use(session: Session, member: User, points: int) -> list[tuple[datetime | None, int]]:
+    """(expiry, points) of the lots a spend of ``points`` would draw, earliest expiry first."""
+    account = ledger.member_account(session, member.id)
+    plan, need = [], points
+    for lot in ledger.open_lots(session, account, limit=200):
+        if need <= 0:
+            break
+        take = min(need, lot.remaining)
+        plan.append((lot.expires_at, take))
+        need -= take
+    return plan
+
+
+# ---------------------------------------------------------------- placing orders
+
+def validate_delivery(kinds: set[str], delivery: Delivery) -> list[str]:
+    problems = []
+    if "goods" in kinds and not (delivery.name.strip() and delivery.address.strip()):
+        problems.append("Give the recipient's name and the delivery address.")
+    if kinds & {"goods", "topup"} and not PHONE.match(delivery.phone.strip()):
+        problems.append("Give a valid mainland mobile number (11 digits, starting with 1).")
+    if "stay" in kinds and not delivery.guest_name.strip():
+        problems.append("Give the guest's name for the hotel.")
+    return problems
+
+
+@dataclass
+class Placed:
+    orders: list[Order]
+    replayed: bool = False
+
+
+def existing_orders(session: Session, member: User, token: str) -> list[Order]:
+    return session.scalars(select(Order).where(Order.member_id == member.id, Order.checkout_token == token)
+                           .order_by(Order.id)).all()
+
+
+def checkout(session: Session, member: User, requests: list[LineRequest], delivery: Delivery, token: str,
+             pay_token: str = "", now: datetime | None = None) -> Placed:
+    """Redeem: authorise any cash first, then take stock, limits and points in one short transaction,
+    then capture the cash (or void it if the order could not be placed). Replaying ``token`` returns
+    the orders the first submission placed."""
+    now = now or utcnow()
+    if not token or len(token) > 64:
+        raise CheckoutError("This checkout form has expired; please start again.", code="token")
+    if not requests:
+        raise CheckoutError("Your cart is empty.", code="empty")
+    with write(session):
+        done = existing_orders(session, member, token)
+        if done:
+            return Placed(done, replayed=True)
+        quote = price(session, member, requests, now)
+        problems = quote.problems + validate_delivery(quote.kinds, delivery)
+        if problems:
+            raise CheckoutError(" ".join(dict.fromkeys(problems)), code="not-redeemable")
+        cash = quote.cash_fen
+    payment_id, ref = (None, None)
+    if cash:
+        payment_id, ref = _authorise(session, member, token, cash, pay_token)
+    try:
+        with write(session):
+            placed = _place(session, member, requests, delivery, token, payment_id, now)
+    except BaseException:
+        if ref:
+            _settle_payment(session, payment_id, ref, "voided")
+        raise
+    fault_point("after_commit")
+    if ref and not placed.replayed:
+        _settle_payment(session, payment_id, ref, "captured")
+    return placed
+
+
+def _authorise(session: Session, member: User, token: str, amount: int, pay_token: str) -> tuple[int, str]:
+    key = f"checkout:{member.id}:{token}"
+    try:
+        ref = gateway().authorise(amount, pay_token, key)
+    except (PaymentDeclined, PaymentTimeout) as err:
+        with write(session):
+            if session.scalar(select(Payment.id).where(Payment.member_id == member.id,
+                                                       Payment.checkout_token == token)) is None:
+                session.add(Payment(member_id=member.id, checkout_token=token, amount_fen=amount,
+                                    status="declined" if isinstance(err, PaymentDeclined) else "timed_out"))
+        if isinstance(err, PaymentTimeout):
+            try:
+                gateway().void(key)
+            except DomainError:
+                pass
+        raise
+    with write(session):
+        payment = session.scalar(select(Payment).where(Payment.member_id == member.id, Payment.checkout_token == token))
+        if payment is None:
+            payment = Payment(member_id=member.id, checkout_token=token, amount_fen=amount, status="authorised",
+                              gateway_ref=ref)
+            session.add(payment)
+        else:
+            payment.status, payment.gateway_ref = "authorised", ref
+        session.flush()
+        return payment.id, ref
+
+
+def _settle_payment(session: Session, payment_id: int, ref: str, status: str) -> None:
+    (gateway().capture if status == "captured" else gateway().void)(ref)
+    with write(session):
+        session.get(Payment, payment_id).status = status
+
+
+def _place(session: Session, member: User, requests: list[LineRequest], delivery: Delivery, token: str,
+           payment_id: int | None, now: datetime) -> Placed:
+    done = existing_orders(session, member, token)
+    if done:
+        return Placed(done, replayed=True)
+    listings = lock(session, Listing, [r.listing_id for r in requests])
+    quote = price(session, member, requests, now, listings={i: l for i, l in listings.items() if l.status == "active"})
+    if quote.problems:
+        raise OutOfStock(" ".join(dict.fromkeys(quote.problems)))
+    for line in quote.lines:
+        _take_inventory(session, line)
+    fault_point("after_stock")
+    by_merchant: dict[int, list[PricedLine]] = defaultdict(list)
+    for line in quote.lines:
+        by_merchant[line.listing.merchant_id].append(line)
+    wallet = ledger.member_account(session, member.id)
+    orders, legs = [], []
+    for merchant_id, lines in sorted(by_merchant.items()):
+        order = Order(member_id=member.id, merchant_id=merchant_id, checkout_token=token, status="placed",
+                      points=sum(l.points for l in lines), cash_fen=sum(l.cash_fen for l in lines),
+                      payment_id=payment_id, delivery=_delivery_for(lines, delivery), created_at=now)
+        session.add(order)
+        session.flush()
+        for line in lines:
+            row = OrderLine(order_id=order.id, listing_id=line.listing.id, kind=line.listing.kind,
+                            title_zh=line.listing.title_zh, title_en=line.listing.title_en, option=line.request.option,
+                            quantity=line.request.quantity, unit_points=line.unit_points,
+                            unit_cash_fen=line.unit_cash_fen, slot_id=line.request.slot_id,
+                            first_night=line.request.first_night, nights=line.request.nights,
+                            co2e_g=line.listing.co2e_g * line.request.quantity if line.listing.green else 0)
+            session.add(row)
+            session.flush()
+            if line.listing.kind in ("coupon", "service"):
+                _issue_vouchers(session, row, line.listing, now)
+            line.listing.redemptions += line.request.quantity
+        if order.points:
+            redemption = ledger.open_account(session, "merchant", merchant_id, "redemption")
+            legs.append((order, ledger.Leg(wallet, redemption, order.points, "redeem", f"order #{order.id}")))
+        orders.append(order)
+    if legs:
+        try:
+            posting = ledger.post(session, key=f"checkout:{member.id}:{token}", legs=[leg for _, leg in legs],
+                                  actor_id=member.id, ref=("checkout", token), now=now)
+        except ledger.InsufficientPoints:
+            raise CheckoutError("Not enough points: you need %(num)s more." % {"num": quote.shortfall},
+                                code="insufficient-points")
+        for (order, _), transfer in zip(legs, posting.transfers):
+            order.transfer_id = transfer.id
+        fault_point("after_points")
+    clear_cart(session, member, {r.listing_id for r in requests})
+    session.flush()
+    return Placed(orders)
+
+
+def _delivery_for(lines: list[PricedLine], delivery: Delivery) -> dict:
+    kinds = {l.listing.kind for l in lines}
+    data = {}
+    if "goods" in kinds:
+        data.update(name=delivery.name.strip(), phone=delivery.phone.strip(), address=delivery.address.strip())
+    if "topup" in kinds:
+        data["phone"] = delivery.phone.strip()
+    if "stay" in kinds:
+        data["guest_name"] = delivery.guest_name.strip()
+    return data
+
+
+def _take_inventory(session: Session, line: PricedLine) -> None:
+    """Conditional updates: two checkouts for the last unit cannot both succeed."""
+    qty, listing = line.request.quantity, line.listing
+    if listing.stock is not None:
+        taken = session.execute(update(Listing).where(Listing.id == listing.id, Listing.stock >= qty)
+                                .values(stock=Listing.stock - qty)).rowcount
+        if taken != 1:
+            raise OutOfStock("Sorry, that item has just run out.")
+    if listing.kind == "service":
+        booked = session.execute(update(ServiceSlot).where(
+            ServiceSlot.id == line.request.slot_id, ServiceSlot.booked + qty <= ServiceSlot.capacity,
+            ServiceSlot.closed.is_(False)).values(booked=ServiceSlot.booked + qty)).rowcount
+        if booked != 1:
+            raise OutOfStock("Sorry, that time has just been booked up.")
+    if listing.kind == "stay" and line.request.first_night:
+        nights = [line.request.first_night + timedelta(days=n) for n in range(line.request.nights or 0)]
+        taken = session.execute(update(StayNight).where(
+            StayNight.listing_id == listing.id, StayNight.night.in_(nights), StayNight.rooms >= qty)
+            .values(rooms=StayNight.rooms - qty)).rowcount
+        if taken != len(nights):
+            raise OutOfStock("Sorry, some of those nights have just been booked up.")
+    session.expire(listing, ["stock"])
+
+
+def _issue_vouchers(session: Session, row: OrderLine, listing: Listing, now: datetime) -> None:
+    if listing.kind == "coupon":
+        valid_until = now + timedelta(days=listing.coupon_valid_days or 30)
+    else:
+        slot = session.get(ServiceSlot, row.slot_id)
+        valid_until = slot.starts_at + timedelta(days=1)
+    for _ in range(row.quantity):
+        session.add(Voucher(order_line_id=row.id, merchant_id=listing.merchant_id, code=_new_code(session),
+                            valid_until=valid_until))
+
+
+def _new_code(session: Session) -> str:
+    while True:
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(10))
+        if session.scalar(select(Voucher.id).where(Voucher.code == code)) is None:
+            return code
+
+
+# ---------------------------------------------------------------- orders
+
+def orders_of(session: Session, member: User, limit: int = 50) -> list[Order]:
+    return session.scalars(select(Order).where(Order.member_id == member.id).order_by(Order.id.desc()).limit(limit)).all()
+
+
+def get_order_for(session: Session, member: User, order_id: int) -> Order:
+    """The member's own order, or NotFound (another member's order looks absent)."""
+    order = session.get(Order, order_id)
+    if order is None or order.member_id != member.id:
+        raise NotFound("No such order.")
+    return order
+
+
+def merchant_orders(session: Session, merchant: Merchant, status: str | None = None, limit: int = 50) -> list[Order]:
+    stmt = select(Order).where(Order.merchant_id == merchant.id)
+    if status in ("placed", "fulfilled", "cancelled"):
+        stmt = stmt.where(Order.status == status)
+    return session.scalars(stmt.order_by(Order.id.desc()).limit(limit)).all()
+
+
+def get_merchant_order(session: Session, merchant: Merchant, order_id: int) -> Order:
+    order = session.get(Order, order_id)
+    if order is None or order.merchant_id != merchant.id:
+        raise NotFound("No such order.")
+    return order
+
+
+def cancel(session: Session, order: Order, by: str, reason: str, now: datetime | None = None) -> Order:
+    """Cancel a placed order: every point back to the lots it came from (original expiry, or 30 more
+    days if that has passed), stock, slots and nights released, vouchers void, cash refunded. A
+    merchant cancellation adds compensation from the programme at the published rate."""
+    now = now or utcnow()
+    order = lock(session, Order, [order.id])[order.id]
+    if order.status != "placed":
+        raise Conflict("Only an order that has not been fulfilled or cancelled can be cancelled.", code="not-cancellable")
+    if by == "member":
+        ends = member_cancel_deadline(session, order)
+        if ends is None or now > ends:
+            raise DomainError("This order can no longer be cancelled by you.", code="window-closed")
+    if order.transfer_id:
+        ledger.reverse(session, order.transfer_id, key=f"order:{order.id}:refund", kind="refund",
+                       memo=f"order #{order.id}", actor_id=order.member_id, now=now)
+    if by == "merchant" and order.points:
+        order.compensation = order.points * settings["compensation_percent"] // 100
+        if order.compensation:
+            ledger.transfer(session, ledger.system_account(session, "compensation"),
+                            ledger.member_account(session, order.member_id), order.compensation, "compensate",
+                            key=f"order:{order.id}:compensation", memo=f"order #{order.id}",
+                            ref=("order", str(order.id)), now=now)
+    for line in order.lines:
+        _release(session, line)
+        for voucher in line.vouchers:
+            if voucher.status == "active":
+                voucher.status = "cancelled"
+    order.status, order.cancelled_by, order.cancel_reason, order.cancelled_at = "cancelled", by, reason[:200], now
+    if order.payment_id and order.cash_fen:
+        payment = session.get(Payment, order.payment_id)
+        others = session.scalar(select(func.count(Order.id)).where(
+            Order.payment_id == payment.id, Order.status != "cancelled", Order.id != order.id))
+        if payment.status == "captured" and not others:
+            gateway().refund(payment.gateway_ref)
+            payment.status = "refunded"
+    session.flush()
+    return order
+
+
+def member_cancel_deadline(session: Session, order: Order) -> datetime | None:
+    """When the member's own cancellation window closes (None: the listings allow none)."""
+    hours = session.scalar(select(func.min(Listing.cancel_hours)).where(
+        Listing.id.in_([line.listing_id for line in order.lines])))
+    return order.created_at + timedelta(hours=hours) if hours else None
+
+
+def _release(session: Session, line: OrderLine) -> None:
+    session.execute(update(Listing).where(Listing.id == line.listing_id, Listing.stock.is_not(None))
+                    .values(stock=Listing.stock + line.quantity))
+    if line.slot_id:
+        session.execute(update(ServiceSlot).where(ServiceSlot.id == line.slot_id)
+                        .values(booked=ServiceSlot.booked - line.quantity))
+    if line.first_night and line.nights:
+        nights = [line.first_night + timedelta(days=n) for n in range(line.nights)]
+        session.execute(update(StayNight).where(StayNight.listing_id == line.listing_id, StayNight.night.in_(nights))
+                        .values(rooms=StayNight.rooms + line.quantity))
+
+
+def fulfil(session: Session, merchant: Merchant, order_id: int, now: datetime | None = None) -> Order:
+    order = get_merchant_order(session, merchant, order_id)
+    order = lock(session, Order, [order.id])[order.id]
+    if order.status == "fulfilled":
+        return order
+    if order.status != "placed":
+        raise Conflict("A cancelled order cannot be fulfilled.", code="not-fulfillable")
+    order.status, order.fulfilled_at = "fulfilled", now or utcnow()
+    session.flush()
+    return order
+
+
+def redeem_voucher(session: Session, merchant: Merchant, code: str, now: datetime | None = None) -> Voucher:
+    """Accept a voucher at the till: it must be this merchant's, active and not expired; only once."""
+    now = now or utcnow()
+    code = (code or "").strip().upper()
+    voucher = session.scalar(select(Voucher).where(Voucher.code == code, Voucher.merchant_id == merchant.id))
+    if voucher is None:
+        raise NotFound("No voucher of yours has this code.", code="unknown-voucher")
+    done = session.execute(update(Voucher).where(
+        Voucher.id == voucher.id, Voucher.status == "active",
+        (Voucher.valid_until.is_(None)) | (Voucher.valid_until > now)).values(status="redeemed", redeemed_at=now)).rowcount
+    session.refresh(voucher)
+    if done != 1:
+        if voucher.status == "redeemed":
+            raise Conflict("This voucher has already been used.", code="voucher-used")
+        raise DomainError("This voucher is not valid (cancelled or expired).", code="voucher-invalid")
+    return voucher
+
+
+def settlement(session: Session, merchant: Merchant, start: datetime, end: datetime, fen_per_point: int) -> dict:
+    """Points redeemed at the merchant between ``start`` and ``end`` (refunds deducted) and the fen owed."""
+    from mall.ledger.models import Transfer
+
+    account = ledger.open_account(session, "merchant", merchant.id, "redemption")
+    credited = session.scalar(select(func.coalesce(func.sum(Transfer.amount), 0)).where(
+        Transfer.credit_account_id == account.id, Transfer.created_at >= start, Transfer.created_at < end))
+    debited = session.scalar(select(func.coalesce(func.sum(Transfer.amount), 0)).where(
+        Transfer.debit_account_id == account.id, Transfer.created_at >= start, Transfer.created_at < end))
+    points = int(credited or 0) - int(debited or 0)
+    return {"points": points, "owed_fen": points * fen_per_point}

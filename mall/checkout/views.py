@@ -1,0 +1,211 @@
+"""Cart, checkout, the member's orders and vouchers."""
+import secrets
+from dataclasses import dataclass
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from mall.account.forms import EmptyForm
+from mall.account.qr import qr_svg
+from mall.catalog import service as catalog
+from mall.checkout import service
+from mall.checkout.forms import AddToCartForm, CheckoutForm, line_requests
+from mall.db import write
+from mall.errors import DomainError, NotFound
+from mall.extensions import db
+from mall.models import utcnow
+from mall.web import SHANGHAI, render_page_or_fragment
+
+checkout = Blueprint("checkout", __name__)
+
+
+@dataclass
+class NowItem:
+    """A one-item cart for "redeem now"."""
+
+    listing_id: int
+    option: str
+    quantity: int
+
+
+def _items():
+    """The lines being checked out: one "redeem now" item, or the cart."""
+    listing_id = request.values.get("listing", type=int)
+    if listing_id:
+        option = request.values.get("option") if request.values.get("option") in ("points", "mix") else "points"
+        quantity = max(1, min(99, request.values.get("quantity", 1, type=int) or 1))
+        return [NowItem(listing_id, option, quantity)], {"listing": listing_id, "option": option, "quantity": quantity}
+    return service.cart(db.session, current_user), {}
+
+
+@checkout.route("/cart")
+@login_required
+def cart():
+    """The member's cart."""
+    items = service.cart(db.session, current_user)
+    quote = service.price(db.session, current_user, line_requests(items, {})) if items else None
+    return render_template("checkout/cart.html", items=items, quote=quote, form=EmptyForm())
+
+
+@checkout.route("/cart/add/<int:listing_id>", methods=["POST"])
+@login_required
+def add(listing_id):
+    """Add a listing to the cart (price option and quantity)."""
+    form = AddToCartForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        with write(db.session):
+            service.add_to_cart(db.session, current_user, listing_id, form.option.data, form.quantity.data)
+    except NotFound:
+        abort(404)
+    except DomainError as err:
+        flash(str(err.message), "error")
+        return redirect(url_for("catalog.listing", listing_id=listing_id), code=303)
+    flash(_("Added to your cart."), "success")
+    return redirect(url_for("checkout.cart"), code=303)
+
+
+@checkout.route("/cart/<int:item_id>", methods=["POST"])
+@login_required
+def update_cart(item_id):
+    """Change a cart line's quantity (0 removes it)."""
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    quantity = max(0, min(99, request.form.get("quantity", 0, type=int) or 0))
+    try:
+        with write(db.session):
+            service.set_cart_quantity(db.session, current_user, item_id, quantity)
+    except NotFound:
+        abort(404)
+    return redirect(url_for("checkout.cart"), code=303)
+
+
+def _context(form, items, extra):
+    now = utcnow()
+    requests = line_requests(items, request.values)
+    quote = service.price(db.session, current_user, requests, now)
+    listings = {line.listing.id: line.listing for line in quote.lines}
+    choices = {}
+    for listing in listings.values():
+        if listing.kind == "service":
+            choices[listing.id] = catalog.open_slots(db.session, listing, now)
+        elif listing.kind == "stay":
+            choices[listing.id] = catalog.nights(db.session, listing, now.astimezone(SHANGHAI).date())
+    return dict(form=form, quote=quote, choices=choices, extra=extra, requests={r.listing_id: r for r in requests},
+                lots=service.lots_to_use(db.session, current_user, min(quote.points, quote.balance)))
+
+
+@checkout.route("/checkout", methods=["GET", "POST"])
+@login_required
+def index():
+    """Check out the cart (or one item): live totals, balance after, lots used, then confirm once."""
+    items, extra = _items()
+    if not items:
+        flash(_("Your cart is empty."), "info")
+        return redirect(url_for("catalog.index"))
+    form = CheckoutForm()
+    if request.method == "GET":
+        form.token.data = secrets.token_urlsafe(24)
+    try:
+        context = _context(form, items, extra)
+    except NotFound:
+        abort(404)
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            placed = service.checkout(db.session, current_user, line_requests(items, request.form), form.delivery(),
+                                      form.token.data, form.pay_token.data or "")
+        except DomainError as err:
+            flash(str(err.message), "error")
+            return render_template("checkout/checkout.html", **_context(form, items, extra)), err.status if err.status < 500 else 502
+        if not placed.replayed:
+            flash(_("Redeemed! Your order is confirmed."), "success")
+        return redirect(url_for("checkout.order", order_id=placed.orders[0].id), code=303)
+    return render_template("checkout/checkout.html", **context), 422 if form.errors else 200
+
+
+@checkout.route("/checkout/summary", methods=["POST"])
+@login_required
+def summary():
+    """The live totals fragment while the member picks options (HTMX)."""
+    items, extra = _items()
+    form = CheckoutForm()
+    return render_template("checkout/_summary.html", **_context(form, items, extra))
+
+
+@checkout.route("/orders")
+@login_required
+def orders():
+    """The member's orders, newest first."""
+    return render_template("checkout/orders.html", orders=service.orders_of(db.session, current_user))
+
+
+@checkout.route("/orders/<int:order_id>")
+@login_required
+def order(order_id):
+    """One of the member's orders: timeline, vouchers with QR codes, cancellation."""
+    try:
+        found = service.get_order_for(db.session, current_user, order_id)
+    except NotFound:
+        abort(404)
+    deadline = service.member_cancel_deadline(db.session, found)
+    qr = {v.code: qr_svg(v.code, scale=4) for line in found.lines for v in line.vouchers}
+    return render_template("checkout/order.html", order=found, deadline=deadline, now=utcnow(), qr=qr,
+                           form=EmptyForm())
+
+
+@checkout.route("/orders/<int:order_id>/cancel", methods=["POST"])
+@login_required
+def cancel(order_id):
+    """Cancel within the listing's cancellation window: every point comes back."""
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        with write(db.session):
+            found = service.get_order_for(db.session, current_user, order_id)
+            service.cancel(db.session, found, "member", "cancelled by member")
+    except NotFound:
+        abort(404)
+    except DomainError as err:
+        flash(str(err.message), "error")
+    else:
+        flash(_("Order cancelled. Your points are back."), "success")
+    return redirect(url_for("checkout.order", order_id=order_id), code=303)
+
+
+@checkout.route("/bills")
+@login_required
+def bills():
+    """Payment requests from merchants' tills, waiting for the member's approval."""
+    from mall.checkout import bills as bill_service
+
+    return render_template("checkout/bills.html", bills=bill_service.pending_for(db.session, current_user),
+                           form=EmptyForm(), settings=bill_service.settings)
+
+
+@checkout.route("/bills/<int:bill_id>/<any(approve, decline):decision>", methods=["POST"])
+@login_required
+def decide_bill(bill_id, decision):
+    """Approve (points move now, the rest is paid in cash) or decline a till payment request."""
+    from mall.checkout import bills as bill_service
+
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        with write(db.session):
+            bill = bill_service.get_for_member(db.session, current_user, bill_id)
+            bill = (bill_service.approve if decision == "approve" else bill_service.decline)(db.session, bill)
+            used, due = bill.points_used, bill.cash_due_fen
+    except NotFound:
+        abort(404)
+    except DomainError as err:
+        flash(str(err.message), "error")
+    else:
+        if decision == "approve":
+            from mall.web import format_fen
+
+            flash(_("Paid %(points)s points. Cash still due: %(cash)s.", points=used, cash=format_fen(due)), "success")
+        else:
+            flash(_("Payment request declined."), "info")
+    return redirect(url_for("checkout.bills"), code=303)
