@@ -6,7 +6,7 @@ from wtforms.validators import NumberRange, Optional
 from mall.catalog.service import CATEGORY_GROUPS, CatalogQuery
 from mall.labels import LISTING_KINDS
 
-GROUP_LABELS = {"daily": _l("Daily life"), "home": _l("Home"), "travel": _l("Travel"),
+GROUP_LABELS = {"daily": _l("Daily life"), "home": _l("Home & living"), "travel": _l("Travel"),
                 "digital": _l("Digital"), "services": _l("Services")}
 SORT_LABELS = [("popular", _l("Popular")), ("newest", _l("Newest")),
                ("points_asc", _l("Points: low to high")), ("points_desc", _l("Points: high to low"))]

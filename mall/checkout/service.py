@@ -8,6 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -117,7 +118,7 @@ def add_to_cart(session: Session, member: User, listing_id: int, option: str = "
     listing = catalog.get_listing(session, listing_id)
     _check_option(listing, option)
     if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 99:
-        raise CheckoutError("Choose a quantity from 1 to 99.", code="quantity")
+        raise CheckoutError(_l("Choose a quantity from 1 to 99."), code="quantity")
     item = session.scalar(select(CartItem).where(CartItem.member_id == member.id, CartItem.listing_id == listing.id,
                                                  CartItem.option == option))
     if item is None:
@@ -132,7 +133,7 @@ def add_to_cart(session: Session, member: User, listing_id: int, option: str = "
 def set_cart_quantity(session: Session, member: User, item_id: int, quantity: int) -> None:
     item = session.get(CartItem, item_id)
     if item is None or item.member_id != member.id:
-        raise NotFound("No such cart item.")
+        raise NotFound(_l("No such cart item."))
     if quantity <= 0:
         session.delete(item)
     else:
@@ -151,11 +152,11 @@ def clear_cart(session: Session, member: User, listing_ids: set[int]) -> None:
 
 def _check_option(listing: Listing, option: str) -> None:
     if option == "points" and listing.points_price is None:
-        raise CheckoutError("This item is only offered for points + cash.", code="option")
+        raise CheckoutError(_l("This item is only offered for points + cash."), code="option")
     if option == "mix" and listing.mix_points is None:
-        raise CheckoutError("This item is only offered for points.", code="option")
+        raise CheckoutError(_l("This item is only offered for points."), code="option")
     if option not in ("points", "mix"):
-        raise CheckoutError("Choose points or points + cash.", code="option")
+        raise CheckoutError(_l("Choose points or points + cash."), code="option")
 
 
 def _period_start(period: str, now: datetime) -> datetime | None:
@@ -193,33 +194,33 @@ def price(session: Session, member: User, requests: list[LineRequest], now: date
     for req in requests:
         listing = listings.get(req.listing_id)
         if listing is None:
-            raise NotFound("No such listing.")
+            raise NotFound(_l("No such listing."))
         problems = []
         try:
             _check_option(listing, req.option)
         except DomainError as err:
-            problems.append(str(err.message))
+            problems.append(err.message)
         unit_points = (listing.points_now(now) if req.option == "points" else listing.mix_points) or 0
         unit_cash = listing.cash_fen if req.option == "mix" else 0
         state = catalog.availability(listing, member, now).state
         if state not in ("available", "early_access"):
-            problems.append({"out_of_stock": "Out of stock.", "paused": "Not available at the moment.",
-                             "not_open": "Not open for redemption yet.",
-                             "early_access_only": "Early access is for members in good credit standing."}[state])
+            problems.append({"out_of_stock": _l("Out of stock."), "paused": _l("Not available at the moment."),
+                             "not_open": _l("Not open for redemption yet."),
+                             "early_access_only": _l("Early access is for members in good credit standing.")}[state])
         if listing.stock is not None and req.quantity > listing.stock:
-            problems.append("Not enough stock left.")
+            problems.append(_l("Not enough stock left."))
         if listing.limit_per_member:
             used = already_redeemed(session, member, listing, now)
             if used + req.quantity > listing.limit_per_member:
-                problems.append("This exceeds the limit per member.")
+                problems.append(_l("This exceeds the limit per member."))
         if listing.kind == "stay":
             unit_points = _price_nights(session, listing, req, problems) if req.option == "points" else unit_points
         if listing.kind == "service":
             slot = session.get(ServiceSlot, req.slot_id) if req.slot_id else None
             if slot is None or slot.listing_id != listing.id or slot.closed or slot.starts_at <= now:
-                problems.append("Choose an open time.")
+                problems.append(_l("Choose an open time."))
             elif slot.booked + req.quantity > slot.capacity:
-                problems.append("That time is fully booked.")
+                problems.append(_l("That time is fully booked."))
         lines.append(PricedLine(req, listing, unit_points, unit_cash, problems))
     if balance is None:
         balance = ledger.member_balance(session, member.id) or 0
@@ -228,13 +229,13 @@ def price(session: Session, member: User, requests: list[LineRequest], now: date
 
 def _price_nights(session: Session, listing: Listing, req: LineRequest, problems: list) -> int:
     if not req.first_night or not req.nights or not 1 <= req.nights <= MAX_NIGHTS:
-        problems.append("Choose the first night and 1 to 14 nights.")
+        problems.append(_l("Choose the first night and 1 to 14 nights."))
         return listing.points_price or 0
     wanted = [req.first_night + timedelta(days=n) for n in range(req.nights)]
     rows = {n.night: n for n in session.scalars(select(StayNight).where(
         StayNight.listing_id == listing.id, StayNight.night.in_(wanted)))}
     if len(rows) != len(wanted) or any(n.rooms < req.quantity for n in rows.values()):
-        problems.append("Some of those nights are not available.")
+        problems.append(_l("Some of those nights are not available."))
         return listing.points_price or 0
     return sum(n.points_price for n in rows.values())
 
@@ -257,11 +258,11 @@ def lots_to_use(session: Session, member: User, points: int) -> list[tuple[datet
 def validate_delivery(kinds: set[str], delivery: Delivery) -> list[str]:
     problems = []
     if "goods" in kinds and not (delivery.name.strip() and delivery.address.strip()):
-        problems.append("Give the recipient's name and the delivery address.")
+        problems.append(_l("Give the recipient's name and the delivery address."))
     if kinds & {"goods", "topup"} and not PHONE.match(delivery.phone.strip()):
-        problems.append("Give a valid mainland mobile number (11 digits, starting with 1).")
+        problems.append(_l("Give a valid mainland mobile number (11 digits, starting with 1)."))
     if "stay" in kinds and not delivery.guest_name.strip():
-        problems.append("Give the guest's name for the hotel.")
+        problems.append(_l("Give the guest's name for the hotel."))
     return problems
 
 
@@ -283,9 +284,9 @@ def checkout(session: Session, member: User, requests: list[LineRequest], delive
     the orders the first submission placed."""
     now = now or utcnow()
     if not token or len(token) > 64:
-        raise CheckoutError("This checkout form has expired; please start again.", code="token")
+        raise CheckoutError(_l("This checkout form has expired; please start again."), code="token")
     if not requests:
-        raise CheckoutError("Your cart is empty.", code="empty")
+        raise CheckoutError(_l("Your cart is empty."), code="empty")
     with write(session):
         done = existing_orders(session, member, token)
         if done:
@@ -293,7 +294,7 @@ def checkout(session: Session, member: User, requests: list[LineRequest], delive
         quote = price(session, member, requests, now)
         problems = quote.problems + validate_delivery(quote.kinds, delivery)
         if problems:
-            raise CheckoutError(" ".join(dict.fromkeys(problems)), code="not-redeemable")
+            raise CheckoutError(" ".join(dict.fromkeys(str(p) for p in problems)), code="not-redeemable")
         cash = quote.cash_fen
     payment_id, ref = (None, None)
     if cash:
@@ -353,7 +354,7 @@ def _place(session: Session, member: User, requests: list[LineRequest], delivery
     listings = lock(session, Listing, [r.listing_id for r in requests])
     quote = price(session, member, requests, now, listings={i: l for i, l in listings.items() if l.status == "active"})
     if quote.problems:
-        raise OutOfStock(" ".join(dict.fromkeys(quote.problems)))
+        raise OutOfStock(" ".join(dict.fromkeys(str(p) for p in quote.problems)))
     for line in quote.lines:
         _take_inventory(session, line)
     fault_point("after_stock")
@@ -389,7 +390,7 @@ def _place(session: Session, member: User, requests: list[LineRequest], delivery
             posting = ledger.post(session, key=f"checkout:{member.id}:{token}", legs=[leg for _, leg in legs],
                                   actor_id=member.id, ref=("checkout", token), now=now)
         except ledger.InsufficientPoints:
-            raise CheckoutError("Not enough points: you need %(num)s more." % {"num": quote.shortfall},
+            raise CheckoutError(_l("Not enough points: you need %(num)s more.", num=quote.shortfall),
                                 code="insufficient-points")
         for (order, _), transfer in zip(legs, posting.transfers):
             order.transfer_id = transfer.id
@@ -418,20 +419,20 @@ def _take_inventory(session: Session, line: PricedLine) -> None:
         taken = session.execute(update(Listing).where(Listing.id == listing.id, Listing.stock >= qty)
                                 .values(stock=Listing.stock - qty)).rowcount
         if taken != 1:
-            raise OutOfStock("Sorry, that item has just run out.")
+            raise OutOfStock(_l("Sorry, that item has just run out."))
     if listing.kind == "service":
         booked = session.execute(update(ServiceSlot).where(
             ServiceSlot.id == line.request.slot_id, ServiceSlot.booked + qty <= ServiceSlot.capacity,
             ServiceSlot.closed.is_(False)).values(booked=ServiceSlot.booked + qty)).rowcount
         if booked != 1:
-            raise OutOfStock("Sorry, that time has just been booked up.")
+            raise OutOfStock(_l("Sorry, that time has just been booked up."))
     if listing.kind == "stay" and line.request.first_night:
         nights = [line.request.first_night + timedelta(days=n) for n in range(line.request.nights or 0)]
         taken = session.execute(update(StayNight).where(
             StayNight.listing_id == listing.id, StayNight.night.in_(nights), StayNight.rooms >= qty)
             .values(rooms=StayNight.rooms - qty)).rowcount
         if taken != len(nights):
-            raise OutOfStock("Sorry, some of those nights have just been booked up.")
+            raise OutOfStock(_l("Sorry, some of those nights have just been booked up."))
     session.expire(listing, ["stock"])
 
 
@@ -463,7 +464,7 @@ def get_order_for(session: Session, member: User, order_id: int) -> Order:
     """The member's own order, or NotFound (another member's order looks absent)."""
     order = session.get(Order, order_id)
     if order is None or order.member_id != member.id:
-        raise NotFound("No such order.")
+        raise NotFound(_l("No such order."))
     return order
 
 
@@ -477,7 +478,7 @@ def merchant_orders(session: Session, merchant: Merchant, status: str | None = N
 def get_merchant_order(session: Session, merchant: Merchant, order_id: int) -> Order:
     order = session.get(Order, order_id)
     if order is None or order.merchant_id != merchant.id:
-        raise NotFound("No such order.")
+        raise NotFound(_l("No such order."))
     return order
 
 
@@ -488,11 +489,11 @@ def cancel(session: Session, order: Order, by: str, reason: str, now: datetime |
     now = now or utcnow()
     order = lock(session, Order, [order.id])[order.id]
     if order.status != "placed":
-        raise Conflict("Only an order that has not been fulfilled or cancelled can be cancelled.", code="not-cancellable")
+        raise Conflict(_l("Only an order that has not been fulfilled or cancelled can be cancelled."), code="not-cancellable")
     if by == "member":
         ends = member_cancel_deadline(session, order)
         if ends is None or now > ends:
-            raise DomainError("This order can no longer be cancelled by you.", code="window-closed")
+            raise DomainError(_l("This order can no longer be cancelled by you."), code="window-closed")
     if order.transfer_id:
         ledger.reverse(session, order.transfer_id, key=f"order:{order.id}:refund", kind="refund",
                        memo=f"order #{order.id}", actor_id=order.member_id, now=now)
@@ -545,7 +546,7 @@ def fulfil(session: Session, merchant: Merchant, order_id: int, now: datetime | 
     if order.status == "fulfilled":
         return order
     if order.status != "placed":
-        raise Conflict("A cancelled order cannot be fulfilled.", code="not-fulfillable")
+        raise Conflict(_l("A cancelled order cannot be fulfilled."), code="not-fulfillable")
     order.status, order.fulfilled_at = "fulfilled", now or utcnow()
     session.flush()
     return order
@@ -557,15 +558,15 @@ def redeem_voucher(session: Session, merchant: Merchant, code: str, now: datetim
     code = (code or "").strip().upper()
     voucher = session.scalar(select(Voucher).where(Voucher.code == code, Voucher.merchant_id == merchant.id))
     if voucher is None:
-        raise NotFound("No voucher of yours has this code.", code="unknown-voucher")
+        raise NotFound(_l("No voucher of yours has this code."), code="unknown-voucher")
     done = session.execute(update(Voucher).where(
         Voucher.id == voucher.id, Voucher.status == "active",
         (Voucher.valid_until.is_(None)) | (Voucher.valid_until > now)).values(status="redeemed", redeemed_at=now)).rowcount
     session.refresh(voucher)
     if done != 1:
         if voucher.status == "redeemed":
-            raise Conflict("This voucher has already been used.", code="voucher-used")
-        raise DomainError("This voucher is not valid (cancelled or expired).", code="voucher-invalid")
+            raise Conflict(_l("This voucher has already been used."), code="voucher-used")
+        raise DomainError(_l("This voucher is not valid (cancelled or expired)."), code="voucher-invalid")
     return voucher
 
 

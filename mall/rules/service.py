@@ -3,6 +3,7 @@ rule sets, and the public programme totals. Callers own the transaction (``mall.
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -101,7 +102,7 @@ def publish(session: Session, operator: User, draft_id: int, effective_from: dat
     if draft.status != "draft":
         raise Conflict("This rule set is already published.")
     if effective_from.tzinfo is None or effective_from <= now:
-        raise DomainError("A rule set can only take effect in the future.", code="retroactive")
+        raise DomainError(_l("A rule set can only take effect in the future."), code="retroactive")
     engine.parse_config(draft.document)
     draft.version = (session.scalar(select(func.max(RuleSet.version))) or 0) + 1
     draft.status, draft.effective_from, draft.published_at = "published", effective_from, now
@@ -237,7 +238,7 @@ def member_context(session: Session, member: User, merchant: Merchant, at: datet
 
 def _issuing_merchant(merchant: Merchant) -> None:
     if merchant.status != "approved":
-        raise DomainError("This merchant is not approved to issue points.", code="merchant-not-approved")
+        raise DomainError(_l("This merchant is not approved to issue points."), code="merchant-not-approved")
 
 
 def _items_or_whole(purchase: PurchaseInput, merchant: Merchant) -> list[engine.Item]:
@@ -269,7 +270,7 @@ def quote(session: Session, merchant: Merchant, purchase: PurchaseInput) -> Quot
 def _member(session: Session, code: str) -> User:
     member = session.scalar(select(User).where(User.member_code == code))
     if member is None or member.role != "member":
-        raise NotFound("No member has this code.", code="unknown-member")
+        raise NotFound(_l("No member has this code."), code="unknown-member")
     return member
 
 
@@ -313,7 +314,7 @@ def get_purchase_for(session: Session, merchant: Merchant, purchase_id: int) -> 
     """The merchant's own purchase, or NotFound (another merchant's purchase looks absent)."""
     row = session.get(Purchase, purchase_id)
     if row is None or row.merchant_id != merchant.id:
-        raise NotFound("No such purchase.")
+        raise NotFound(_l("No such purchase."))
     return row
 
 
@@ -335,7 +336,7 @@ def refund_purchase(session: Session, merchant: Merchant, purchase_id: int, amou
         raise InvalidPurchase(errors)
     row = get_purchase_for(session, merchant, purchase_id)
     if row.refunded_fen + amount > row.total_fen:
-        raise DomainError("The refund is larger than what is left of the purchase.", code="refund-too-large",
+        raise DomainError(_l("The refund is larger than what is left of the purchase."), code="refund-too-large",
                           refundable_fen=row.total_fen - row.refunded_fen)
     row.refunded_fen += amount
     target = row.points * row.refunded_fen // row.total_fen
