@@ -2,7 +2,8 @@
 
 SQLite: every connection runs in WAL mode with foreign keys on, and a use case's write
 transaction starts with ``BEGIN IMMEDIATE`` so two writers queue instead of failing half-way.
-PostgreSQL: rows a use case will change are locked with ``SELECT … FOR UPDATE`` in a fixed order.
+PostgreSQL: a write transaction takes one advisory lock first (writers queue the same way), and
+rows it changes are also locked with ``SELECT … FOR UPDATE`` in id order. Readers never wait.
 """
 from contextlib import contextmanager
 
@@ -42,7 +43,12 @@ def write(session: Session):
     session = session() if isinstance(session, scoped_session) else session
     if session.in_transaction():
         session.commit()  # end the read snapshot a view may have opened (e.g. loading the user)
-    session.connection(execution_options={WRITE: True})
+    connection = session.connection(execution_options={WRITE: True})
+    if connection.dialect.name == "postgresql":
+        # One writer at a time, as BEGIN IMMEDIATE gives on SQLite: nearly every use case posts to the
+        # ledger (whose chain head orders all postings anyway), and a single order rules out deadlocks
+        # between use cases that lock stock, orders and accounts in different orders.
+        connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7301)")
     try:
         yield session
         session.commit()

@@ -98,8 +98,8 @@ def approve(session: Session, bill: BillPayment, now: datetime | None = None) ->
         session.flush()
         raise DomainError("This payment request has expired; ask the cashier for a new one.", code="expired")
     wallet = ledger.member_account(session, bill.member_id)
-    wallet = lock(session, type(wallet), [wallet.id])[wallet.id]
-    points = min(bill.points_requested, wallet.balance)
+    wallet = ledger.lock_accounts(session, [wallet.id])[wallet.id]
+    points = min(bill.points_requested, ledger.spendable(session, wallet, now))
     points -= points % max(1, settings["points_per_yuan"] // 100)  # whole fen only
     if points <= 0:
         raise DomainError("You have no points to pay with.", code="insufficient-points")
@@ -127,3 +127,8 @@ def confirm_by_code(session: Session, merchant: Merchant, bill_id: int, code: st
     if not secrets.compare_digest(bill.one_time_code, (code or "").strip()):
         raise DomainError("The one-time code does not match.", code="wrong-code")
     return approve(session, bill, now)
+
+
+def recent_for(session: Session, merchant: Merchant, limit: int = 20) -> list[BillPayment]:
+    return session.scalars(select(BillPayment).where(BillPayment.merchant_id == merchant.id)
+                           .order_by(BillPayment.id.desc()).limit(limit)).all()

@@ -13,18 +13,30 @@ def expiry_for(earned_at: datetime, policy: str) -> datetime | None:
     ``months:N``: N calendar months after earning, at the same local time of day.
     ``never``: points do not expire.
     """
+    if earned_at.tzinfo is None or earned_at.utcoffset() is None:
+        raise ValueError("expiry_for needs an aware datetime (a naive one would depend on TZ)")
     local = earned_at.astimezone(SHANGHAI)
     if policy == "never":
         return None
     if policy == "calendar_year_after":
         return datetime(local.year + 2, 1, 1, tzinfo=SHANGHAI).astimezone(timezone.utc)
     if policy.startswith("months:"):
-        months = int(policy.split(":", 1)[1])
+        months = _months(policy)
         month_index = local.month - 1 + months
         year, month = local.year + month_index // 12, month_index % 12 + 1
         day = min(local.day, _days_in_month(year, month))
         return local.replace(year=year, month=month, day=day).astimezone(timezone.utc)
     raise ValueError(f"unknown expiry policy {policy!r}")
+
+
+def _months(policy: str) -> int:
+    try:
+        months = int(policy.split(":", 1)[1])
+    except ValueError:
+        months = 0
+    if months < 1:
+        raise ValueError(f"unknown expiry policy {policy!r}")
+    return months
 
 
 def _days_in_month(year: int, month: int) -> int:
@@ -37,5 +49,5 @@ def describe(policy: str) -> dict:
     if policy == "calendar_year_after":
         return {"kind": "calendar_year_after"}
     if policy.startswith("months:"):
-        return {"kind": "months", "months": int(policy.split(":", 1)[1])}
+        return {"kind": "months", "months": _months(policy)}
     return {"kind": "never"}

@@ -15,6 +15,8 @@ from mall.models import utcnow
 ledger_cli = AppGroup("ledger", help="Inspect the points ledger.")
 points_cli = AppGroup("points", help="Scheduled duties on members' points.")
 
+REMIND_PAGE = 500
+
 
 @ledger_cli.command("verify")
 def verify():
@@ -24,6 +26,7 @@ def verify():
     elapsed = time.perf_counter() - started
     click.echo(f"checked {report.transfers} transfers, {report.accounts} accounts, "
                f"{report.lots} lots in {elapsed:.2f}s")
+    click.echo(f"chain head {report.last_hash}")
     for problem in report.problems:
         click.echo(f"BREACH {problem}", err=True)
     click.echo("ledger OK" if report.ok else f"ledger BROKEN: {len(report.problems)} problem(s)")
@@ -33,10 +36,11 @@ def verify():
 @points_cli.command("expire")
 def expire():
     """Move the unspent remainder of expired lots to the expiry account (idempotent)."""
+    now = utcnow()  # one cut-off for the whole run
     total = 0
     while True:
-        with write(db.session):
-            done = ledger.expire(db.session, utcnow())
+        with write(db.session):  # one short transaction per batch of accounts
+            done = ledger.expire(db.session, now)
         total += done
         if not done:
             break
@@ -44,16 +48,23 @@ def expire():
 
 
 @points_cli.command("remind")
-@click.option("--days", type=int, default=None, help="Look-ahead window (default from configuration: 30).")
+@click.option("--days", type=click.IntRange(1, 366), default=None,
+              help="Look-ahead window in days (default from configuration: 30).")
 def remind(days):
     """Notify members of points expiring soon, once per member per lot."""
-    days = days or current_app.config["POINTS_REMIND_DAYS"]
-    sent = 0
-    with write(db.session):
-        for lot, account in ledger.expiring_lots(db.session, utcnow(), days, limit=100000):
-            sent += accounts.notify(
-                db.session, account.owner_id, "points_expiring",
-                {"points": lot.remaining, "expires_at": lot.expires_at.isoformat()},
-                dedupe_key=f"expiring:lot:{lot.id}",
-            )
+    days = days if days is not None else current_app.config["POINTS_REMIND_DAYS"]
+    now, after, sent = utcnow(), None, 0
+    while True:
+        with write(db.session):
+            page = ledger.expiring_lots(db.session, now, days, limit=REMIND_PAGE, after=after)
+            for lot, account in page:
+                sent += accounts.notify(
+                    db.session, account.owner_id, "points_expiring",
+                    {"points": lot.remaining, "expires_at": lot.expires_at.isoformat()},
+                    dedupe_key=f"expiring:lot:{lot.id}",
+                )
+            if page:
+                after = (page[-1][0].expires_at, page[-1][0].id)
+        if len(page) < REMIND_PAGE:
+            break
     click.echo(f"sent {sent} reminder(s)")

@@ -15,10 +15,20 @@ KIND_LABELS = {
 }
 
 SYSTEM_LABELS = {
-    "issuance": _l("the programme"), "redemption": _l("the mall"), "expiry": _l("expiry"),
+    "issuance": _l("the programme"), "redemption": _l("the mall"),
     "compensation": _l("the programme"), "game_budget": _l("games and tasks"),
     "payout": _l("payout"), "forfeit": _l("forfeit"),
+}  # no words for "expiry": "Expired" says it all
+
+PEER_LABELS = {  # (counterparty kind, points came in?) -> words; never another member's name
+    ("member", True): _l("from another member"), ("member", False): _l("to another member"),
+    ("family", True): _l("from the family pool"), ("family", False): _l("to the family pool"),
+    ("charity", True): _l("from a charity project"), ("charity", False): _l("to a charity project"),
 }
+
+
+def kind_label(kind: str) -> str:
+    return str(KIND_LABELS.get(kind, kind))
 
 
 def describe(session, rows: list[StatementRow], locale: str) -> list[str]:
@@ -31,13 +41,15 @@ def describe(session, rows: list[StatementRow], locale: str) -> list[str]:
     sentences = []
     for row in rows:
         t, other = row.transfer, row.counterparty
-        label = str(KIND_LABELS.get(t.kind, t.kind))
+        label = kind_label(t.kind)
+        if row.reverses_kind:
+            label = f"{label} ({kind_label(row.reverses_kind)})"
         if other.owner_kind == "merchant":
             where = merchants.get(other.owner_id, "")
         elif other.owner_kind == "system":
-            where = str(SYSTEM_LABELS.get(other.name, other.name))
+            where = str(SYSTEM_LABELS.get(other.name, ""))
         else:
-            where = ""
+            where = str(PEER_LABELS.get((other.owner_kind, row.delta > 0), ""))
         parts = [f"{label} · {where}" if where else label]
         if t.memo:
             parts.append(t.memo)

@@ -14,9 +14,9 @@ from mall.db import write
 from mall.extensions import db
 from mall.ledger import service as ledger
 from mall.models import utcnow
-from mall.points.describe import KIND_LABELS, describe
+from mall.points.describe import KIND_LABELS, describe, kind_label
 from mall.points.forms import StatementFilterForm
-from mall.web import SHANGHAI, format_datetime_local, render_page_or_fragment
+from mall.web import SHANGHAI, format_datetime_local, is_htmx, render_page_or_fragment
 
 points = Blueprint("points", __name__, url_prefix="/account")
 
@@ -34,7 +34,8 @@ def _filters(form: StatementFilterForm) -> dict:
 
 
 def _account():
-    return ledger.member_account(db.session, current_user.id)
+    """The signed-in user's member account; None for staff who never had one (nothing is created)."""
+    return ledger.find_account(db.session, "member", current_user.id)
 
 
 @points.route("/statement")
@@ -46,19 +47,25 @@ def statement():
     before = request.args.get("before", type=int)
     size = current_app.config["PAGE_SIZE"]
     account = _account()
-    rows = ledger.statement(db.session, account, before_id=before, limit=size + 1, **filters)
+    rows = ledger.statement(db.session, account, before_id=before, limit=size + 1, **filters) if account else []
     more, rows = len(rows) > size, rows[:size]
     context = dict(
-        form=form, account=account, rows=zip(rows, describe(db.session, rows, str(get_locale()))),
+        form=form, balance=account.balance if account else 0,
+        rows=list(zip(rows, describe(db.session, rows, str(get_locale())))),
         next_before=rows[-1].transfer.id if more and rows else None,
         query={k: v for k, v in request.args.items() if k != "before"},
     )
-    if before:
-        return render_page_or_fragment("points/statement.html", "points/_rows.html", **context)
-    now = utcnow()
-    context.update(expiring=ledger.expiring_summary(db.session, account, now, 30),
-                   lots=ledger.open_lots(db.session, account, limit=10))
-    return render_page_or_fragment("points/statement.html", "points/_history.html", **context)
+    if not is_htmx():
+        now = utcnow()
+        context.update(expiring=ledger.expiring_summary(db.session, account, now, 30) if account else [],
+                       lots=ledger.open_lots(db.session, account, limit=10) if account else [])
+    fragment = "points/_rows.html" if before else "points/_history.html"
+    return render_page_or_fragment("points/statement.html", fragment, **context)
+
+
+def _cell(text: str) -> str:
+    """Text as a spreadsheet shows it, never as a formula (a memo may start with "=")."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 @points.route("/statement.csv")
@@ -74,20 +81,23 @@ def statement_csv():
         yield "\ufeff"
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow([_("Time (Asia/Shanghai)"), _("Kind"), _("Description"), _("Points"), _("Reference")])
+        writer.writerow([_("Time (Asia/Shanghai)"), _("Kind"), _("Description"), _("Points"),
+                         _("Entry"), _("Reference")])
         before = None
-        while True:
+        while account is not None:
             rows = ledger.statement(db.session, account, before_id=before, limit=1000, **filters)
             if not rows:
                 break
             for row, text in zip(rows, describe(db.session, rows, locale)):
                 t = row.transfer
-                writer.writerow([format_datetime_local(t.created_at), str(KIND_LABELS.get(t.kind, t.kind)),
-                                 text, row.delta, t.idempotency_key if t.ref_type is None else f"{t.ref_type}:{t.ref_id}"])
+                reference = f"{t.ref_type}:{t.ref_id}" if t.ref_type else ""
+                writer.writerow([format_datetime_local(t.created_at), _cell(kind_label(t.kind)),
+                                 _cell(text), row.delta, t.id, _cell(reference)])
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
             before = rows[-1].transfer.id
+        yield buffer.getvalue()
 
     headers = {"Content-Disposition": f'attachment; filename="statement-{current_user.member_code}.csv"'}
     return Response(stream_with_context(generate()), mimetype="text/csv; charset=utf-8", headers=headers)
