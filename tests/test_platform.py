@@ -1,0 +1,317 @@
+"""Cross-cutting guarantees: secure headers, no inline script, language choice, error pages,
+migrations that match the models, and a production start that refuses the development secret."""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from mall import create_app
+from mall.extensions import db
+from tests.conftest import (POSTGRES_URL, Auth, csrf_token, make_user, postgres_reachable,
+                            require_or_skip)
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATES = ROOT / "templates"
+HTMX_SRC = re.compile(r"""<script\b[^>]*\bsrc="\{\{\s*url_for\('static',\s*filename='js/(htmx-[0-9.]+\.min\.js)'\)\s*\}\}"[^>]*>\s*</script>""")
+
+
+def lang_of(response) -> str:
+    match = re.search(r'<html[^>]*\blang="([^"]+)"', response.get_data(as_text=True))
+    assert match, "no <html lang> on the page"
+    return match.group(1)
+
+
+# --- secure headers --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path, status", [
+    ("/", 200),
+    ("/catalog", 200),
+    ("/no-such-page", 404),
+    ("/static/css/mall.css", 200),
+    ("/account", 302),
+    ("/account/language/en", 405),
+])
+def test_security_headers_on_every_kind_of_response(client, path, status):
+    response = client.get(path)
+    assert response.status_code == status
+    csp = response.headers.get("Content-Security-Policy", "")
+    directives = {part.split()[0]: part.split()[1:] for part in csp.split(";") if part.strip()}
+    assert directives.get("script-src") == ["'self'"], csp
+    assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp
+    assert directives.get("object-src") == ["'none'"]
+    assert directives.get("frame-ancestors") == ["'none'"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers.get("Referrer-Policy")
+
+
+def test_htmx_fragment_carries_the_headers_too(client, member):
+    response = client.get("/account/member-code", headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+# --- no inline script or style anywhere -------------------------------------------------------
+
+def template_files():
+    return sorted(path for path in TEMPLATES.rglob("*.html"))
+
+
+def test_templates_exist():
+    assert (TEMPLATES / "base.html") in template_files()
+
+
+@pytest.mark.parametrize("path", template_files(), ids=lambda p: str(p.relative_to(TEMPLATES)))
+def test_template_has_no_inline_script_handler_or_style(path):
+    source = path.read_text(encoding="utf-8")
+    source = re.sub(r"\{#.*?#\}", "", source, flags=re.S)  # Jinja comments render nothing
+    inline = [body for body in re.findall(r"<script\b[^>]*>(.*?)</script\s*>", source, flags=re.S | re.I)
+              if body.strip()]
+    assert inline == [], "inline <script> bodies are blocked by the CSP"
+    tags = re.findall(r"<[a-zA-Z][^<>]*>", source)
+    assert [t for t in tags if re.search(r"\son[a-z]+\s*=", t, flags=re.I)] == [], "on*= event attributes"
+    assert [t for t in tags if re.search(r"\sstyle\s*=", t, flags=re.I)] == [], "style= attributes"
+    assert [t for t in tags if re.search(r"\s(data-)?hx-on", t, flags=re.I)] == [], "hx-on needs eval"
+    assert not re.search(r"<style\b", source, flags=re.I), "<style> blocks are blocked by the CSP"
+
+
+def test_the_only_script_is_the_vendored_htmx():
+    scripts = {path: re.findall(r"<script\b[^>]*>", path.read_text(encoding="utf-8"), flags=re.I)
+               for path in template_files()}
+    assert {p.name: s for p, s in scripts.items() if s and p.name != "base.html"} == {}
+    base = (TEMPLATES / "base.html").read_text(encoding="utf-8")
+    assert len(scripts[TEMPLATES / "base.html"]) == 1
+    match = HTMX_SRC.search(base)
+    assert match, "base.html's one <script> must load static/js/htmx-*.min.js"
+    assert (ROOT / "static" / "js" / match.group(1)).is_file()
+
+
+def test_rendered_page_loads_only_htmx(client):
+    html = client.get("/catalog").get_data(as_text=True)
+    [script] = re.findall(r"<script\b[^>]*>", html)
+    assert re.search(r'\ssrc="/static/js/htmx-[0-9.]+\.min\.js"', script), script
+
+
+# --- language -------------------------------------------------------------------------------
+
+def test_chinese_is_the_default(app):
+    browser = app.test_client()  # sends no Accept-Language at all
+    assert lang_of(browser.get("/")) == "zh-CN"
+    assert lang_of(browser.get("/auth/login")) == "zh-CN"
+
+
+def test_accept_language_picks_the_language_for_an_anonymous_visitor(app):
+    browser = app.test_client()
+    assert lang_of(browser.get("/", headers={"Accept-Language": "en-US,en"})) == "en"
+    assert lang_of(browser.get("/", headers={"Accept-Language": "en-GB,en;q=0.9"})) == "en"
+    assert lang_of(browser.get("/", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"})) == "zh-CN"
+    assert lang_of(browser.get("/", headers={"Accept-Language": "fr-FR,fr"})) == "zh-CN"
+
+
+def test_switching_language_is_a_csrf_protected_post_that_redirects(app):
+    browser = app.test_client()
+    assert lang_of(browser.get("/")) == "zh-CN"
+    assert browser.post("/account/language/en").status_code == 400  # no CSRF token
+    assert lang_of(browser.get("/")) == "zh-CN"
+    response = browser.post("/account/language/en",
+                            data={"csrf_token": csrf_token(browser, "/catalog"), "next": "/catalog?kind=stay"})
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/catalog?kind=stay"
+    assert lang_of(browser.get("/")) == "en"
+    assert lang_of(browser.get("/", headers={"Accept-Language": "zh-CN"})) == "en"  # the choice wins
+    back = browser.post("/account/language/zh_Hans_CN", data={"csrf_token": csrf_token(browser, "/")})
+    assert back.status_code == 303
+    assert lang_of(browser.get("/")) == "zh-CN"
+
+
+def test_switching_language_refuses_unknown_languages_and_offsite_next(client):
+    token = csrf_token(client, "/")
+    assert client.post("/account/language/fr", data={"csrf_token": token}).status_code == 400
+    response = client.post("/account/language/en", data={"csrf_token": token, "next": "//evil.example/"})
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/"
+
+
+@pytest.mark.parametrize("saved, browser, expected", [
+    ("en", "zh-CN,zh;q=0.9", "en"),
+    ("zh_Hans_CN", "en-US,en", "zh-CN"),
+])
+def test_signed_in_users_saved_choice_wins_over_accept_language(app, client, saved, browser, expected):
+    make_user(app, "ada@example.com")
+    Auth(client).login()
+    assert client.post(f"/account/language/{saved}",
+                       data={"csrf_token": csrf_token(client, "/")}).status_code == 303
+    elsewhere = app.test_client()  # another browser: no session choice, only the account's
+    Auth(elsewhere).login()
+    assert lang_of(elsewhere.get("/", headers={"Accept-Language": browser})) == expected
+    assert lang_of(elsewhere.get("/account", headers={"Accept-Language": browser})) == expected
+
+
+# --- error pages ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method, path, status, message", [
+    ("get", "/no-such-page", 404, "We could not find this page."),
+    ("get", "/catalog/999999", 404, "We could not find this page."),
+    ("get", "/account/language/en", 405, "This address does not accept that kind of request."),
+    ("post", "/", 405, "This address does not accept that kind of request."),
+])
+def test_friendly_error_pages(app, client, method, path, status, message):
+    response = getattr(client, method)(path, headers={"Accept-Language": "en"})
+    assert response.status_code == status
+    assert response.mimetype == "text/html"
+    html = response.get_data(as_text=True)
+    assert "<html" in html and message in html
+    assert 'href="/"' in html  # a way back to the mall
+    assert "Traceback" not in html and "werkzeug" not in html.lower()
+    chinese = getattr(app.test_client(), method)(path)  # no Accept-Language: the Chinese default
+    assert chinese.status_code == status and lang_of(chinese) == "zh-CN"
+
+
+# --- migrations -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def postgres_scratch():
+    """A scratch PostgreSQL database beside the test database, created once for this module."""
+    require_or_skip(postgres_reachable(), f"PostgreSQL is not reachable at {POSTGRES_URL}")
+    server = make_url(POSTGRES_URL)
+    name = f"{server.database}_migrations_{os.getpid()}"  # concurrent runs never share a scratch database
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield server.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request, tmp_path):
+    """An empty database: a new SQLite file, or the PostgreSQL scratch database with a fresh schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'scratch.sqlite3'}"
+    url = request.getfixturevalue("postgres_scratch")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+def migrated_app(url):
+    from flask_migrate import upgrade
+
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "RATELIMIT_ENABLED": False})
+    with app.app_context():
+        upgrade()
+    return app
+
+
+def head_revisions():
+    from alembic.script import ScriptDirectory
+
+    return set(ScriptDirectory(str(ROOT / "migrations")).get_heads())
+
+
+def tables(url) -> set[str]:
+    engine = create_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_migrations_have_a_single_head():
+    assert len(head_revisions()) == 1
+
+
+def autogenerate_options(app) -> dict:
+    """The object filters migrations/env.py gives autogenerate (e.g. search indexes kept out of the models)."""
+    args = app.extensions["migrate"].configure_args  # env.py fills these in when it runs
+    return {key: args[key] for key in ("include_object", "include_name") if args.get(key)}
+
+
+def test_upgrade_from_empty_creates_every_table(empty_database):
+    assert tables(empty_database) == set()
+    app = migrated_app(empty_database)
+    include = autogenerate_options(app).get("include_object", lambda *args: True)
+    with app.app_context():
+        created = {name for name in tables(empty_database) if include(None, name, "table", True, None)}
+        assert created == set(db.metadata.tables) | {"alembic_version"}
+        version = db.session.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        assert set(version) == head_revisions()
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_models_and_migrations_agree(empty_database):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    app = migrated_app(empty_database)
+    with app.app_context():
+        with db.engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True, **autogenerate_options(app)})
+            diff = compare_metadata(context, db.metadata)
+        db.engine.dispose()
+    assert diff == [], "models differ from the migrations; add a migration:\n" + "\n".join(map(repr, diff))
+
+
+def flask_cli(url, *args):
+    env = {**os.environ, "DATABASE_URL": url, "MALL_ENV": "development"}
+    return subprocess.run([sys.executable, "-m", "flask", "--app", "app", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_downgrade_to_base_and_upgrade_again(empty_database):
+    upgraded = flask_cli(empty_database, "db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    everything = tables(empty_database)
+    downgraded = flask_cli(empty_database, "db", "downgrade", "base")
+    assert downgraded.returncode == 0, downgraded.stderr
+    assert tables(empty_database) <= {"alembic_version"}
+    again = flask_cli(empty_database, "db", "upgrade")
+    assert again.returncode == 0, again.stderr
+    assert tables(empty_database) == everything
+    seeded = flask_cli(empty_database, "seed-demo")  # the rebuilt schema is usable
+    assert seeded.returncode == 0, seeded.stderr
+
+
+# --- production start -----------------------------------------------------------------------
+
+def start_production(tmp_path, **env):
+    base = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DATABASE_URL", "MALL_ENV")}
+    base.update(MALL_ENV="production", DATABASE_URL=f"sqlite:///{tmp_path / 'prod.sqlite3'}", **env)
+    return subprocess.run([sys.executable, "-c", "from mall import create_app; create_app()"],
+                          cwd=ROOT, env=base, capture_output=True, text=True, timeout=60)
+
+
+def test_production_refuses_to_start_without_secret_key(tmp_path):
+    result = start_production(tmp_path)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set in production" in result.stderr
+
+
+def test_production_starts_with_a_secret_key(tmp_path):
+    result = start_production(tmp_path, SECRET_KEY="a-real-secret-from-the-environment-0123456789")
+    assert result.returncode == 0, result.stderr
+
+
+# --- the documented commands ----------------------------------------------------------------
+
+def test_readme_opens_with_the_two_commands_and_ci_runs_the_same_test_command():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```[a-z]*\n(.*?)```", readme, flags=re.S | re.M)
+    start, test = (block.strip() for block in blocks[:2])
+    assert "\n" not in start and "\n" not in test
+    assert start.endswith("flask --app app seed-demo && flask --app app run")
+    assert test == "pip install -e '.[test]' && python -m pytest"
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert f'TEST_COMMAND="{test}"' in ci
+    assert readme.index(test) < readme.index("## ")  # nothing but the title comes before the commands
