@@ -96,12 +96,14 @@ def register_blueprints(app: Flask) -> None:
     from mall.admin.views import admin
     from mall.api.views import api
     from mall.catalog.views import catalog
+    from mall.charity.views import charity
     from mall.checkout.views import checkout
+    from mall.family.views import family
     from mall.merchant.views import merchant
     from mall.points.views import points
     from mall.rules.views import public as rules
 
-    for blueprint in (auth, account, catalog, checkout, points, rules, merchant, admin, api):
+    for blueprint in (auth, account, catalog, checkout, family, points, rules, merchant, admin, api, charity):
         app.register_blueprint(blueprint)
 
 
@@ -156,7 +158,12 @@ def register_template_helpers(app: Flask) -> None:
         order_status_label=labels.order_status_label,
         voucher_status_label=labels.voucher_status_label,
         bill_status_label=labels.bill_status_label,
+        family_event_label=labels.family_event_label,
+        mask_code=labels.mask_code,
         bill_merchant_name=bill_merchant_name,
+        cause_label=labels.cause_label,
+        project_status_label=labels.project_status_label,
+        pledge_status_label=labels.pledge_status_label,
         utcnow=utcnow,
     )
 
@@ -212,9 +219,10 @@ def register_hooks(app: Flask) -> None:
 
 def register_commands(app: Flask) -> None:
     from mall.account.cli import user_cli
+    from mall.charity.cli import charity_cli
     from mall.demo.cli import seed_demo
     from mall.merchant.cli import api_key_cli
     from mall.points.cli import ledger_cli, points_cli
 
-    for command in (user_cli, seed_demo, ledger_cli, points_cli, api_key_cli):
+    for command in (user_cli, seed_demo, ledger_cli, points_cli, api_key_cli, charity_cli):
         app.cli.add_command(command)

@@ -86,3 +86,38 @@ BILL_STATUSES = {"pending": _l("Waiting for the member"), "approved": _l("Paid")
 
 def bill_status_label(status: str) -> str:
     return str(BILL_STATUSES.get(status, status))
+
+CAUSES = {"education": _l("Education"), "environment": _l("Environment"), "disaster_relief": _l("Disaster relief"),
+          "health": _l("Health"), "elderly": _l("Elderly care")}
+PROJECT_STATUSES = {"upcoming": _l("Upcoming"), "open": _l("Open"), "funded": _l("Funded"), "closed": _l("Closed")}
+PLEDGE_STATUSES = {"active": _l("Active"), "paused": _l("Paused"), "cancelled": _l("Cancelled"), "ended": _l("Ended")}
+
+
+def cause_label(cause: str) -> str:
+    return str(CAUSES.get(cause, cause))
+
+
+def project_status_label(status: str) -> str:
+    return str(PROJECT_STATUSES.get(status, status))
+
+
+def pledge_status_label(status: str) -> str:
+    return str(PLEDGE_STATUSES.get(status, status))
+
+
+FAMILY_EVENTS = {"created": _l("created the family"), "invited": _l("sent an invitation"),
+                 "joined": _l("joined"), "declined": _l("declined an invitation"), "left": _l("left"),
+                 "removed": _l("removed a member"), "head": _l("handed over the head role"),
+                 "rights": _l("changed pool rights"), "goal": _l("set the goal"),
+                 "contributed": _l("contributed to the pool"), "percent": _l("changed their share of earnings"),
+                 "gift": _l("sent a gift"), "dissolved": _l("dissolved the family")}
+
+
+def family_event_label(kind: str) -> str:
+    return str(FAMILY_EVENTS.get(kind, kind))
+
+
+def mask_code(code: str | None) -> str:
+    """A member code shown partly hidden, e.g. M7****9P."""
+    code = code or ""
+    return code[:2] + "*" * (len(code) - 4) + code[-2:] if len(code) > 4 else "*" * len(code)

@@ -2,11 +2,15 @@
 import json
 from functools import wraps
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
+from mall.account.models import User
 from mall.api import service
 from mall.api.openapi import document
+from mall.catalog import service as catalog
+from mall.checkout import bills
+from mall.checkout import service as checkout
 from mall.db import write
 from mall.errors import DomainError
 from mall.extensions import csrf, db
@@ -98,8 +102,6 @@ def domain_problem(err: DomainError):
 
 @api.errorhandler(Exception)
 def server_problem(err):
-    from flask import current_app
-
     current_app.logger.exception("API error", exc_info=err)
     db.session.rollback()
     return problem(500, "server-error", "Something went wrong on our side.", "Nothing was changed; retry.")
@@ -184,8 +186,6 @@ def create_purchase(key):
 def get_purchase(purchase_id):
     """One of the merchant's purchases."""
     row = rules.get_purchase_for(db.session, g.merchant, purchase_id)
-    from mall.account.models import User
-
     code = db.session.get(User, row.member_id).member_code
     return Response(_dump(purchase_json(row, code)), mimetype="application/json")
 
@@ -199,8 +199,6 @@ def refund_purchase(key, purchase_id):
         raise rules.InvalidPurchase([{"field": "", "message": "the body must be a JSON object"}])
     refund = rules.refund_purchase(db.session, g.merchant, purchase_id, doc.get("amount_fen"), key)
     row = db.session.get(Purchase, purchase_id)
-    from mall.account.models import User
-
     code = db.session.get(User, row.member_id).member_code
     return 201, {"id": refund.id, "purchase_id": row.id, "amount_fen": refund.amount_fen,
                  "points_clawed_back": refund.points_clawed, "shortfall": refund.shortfall,
@@ -234,8 +232,6 @@ STATUS_ACTIONS = {"active": "publish", "paused": "pause", "archived": "archive"}
 @api.get("/listings")
 def list_listings():
     """The merchant's own listings, newest first, 50 a page."""
-    from mall.catalog import service as catalog
-
     page = request.args.get("page", 1, type=int)
     status = request.args.get("status")
     rows = catalog.listings_of(db.session, g.merchant, status, page=max(1, min(page or 1, 10**6)))
@@ -246,8 +242,6 @@ def list_listings():
 @idempotent("create-listing")
 def create_listing(key):
     """Create a listing (a draft until published with PATCH status=active)."""
-    from mall.catalog import service as catalog
-
     doc = read_json()
     item = catalog.create_listing(db.session, g.merchant, doc)
     if isinstance(doc, dict) and doc.get("status") == "active":
@@ -259,8 +253,6 @@ def create_listing(key):
 @idempotent("update-listing")
 def update_listing(key, listing_id):
     """Change fields, adjust stock atomically with ``stock_delta``, or change ``status``."""
-    from mall.catalog import service as catalog
-
     doc = read_json()
     if not isinstance(doc, dict):
         raise catalog.InvalidListing([{"field": "", "message": "the body must be a JSON object"}])
@@ -296,8 +288,6 @@ def order_json(order) -> dict:
 @api.get("/orders")
 def list_orders():
     """The merchant's orders (placed ones by default)."""
-    from mall.checkout import service as checkout
-
     status = request.args.get("status", "placed")
     rows = checkout.merchant_orders(db.session, g.merchant, status if status != "all" else None, limit=100)
     return Response(_dump({"data": [order_json(o) for o in rows]}), mimetype="application/json")
@@ -307,8 +297,6 @@ def list_orders():
 @idempotent("fulfil-order")
 def fulfil_order(key, order_id):
     """Mark an order fulfilled."""
-    from mall.checkout import service as checkout
-
     return 200, order_json(checkout.fulfil(db.session, g.merchant, order_id))
 
 
@@ -316,8 +304,6 @@ def fulfil_order(key, order_id):
 @idempotent("cancel-order")
 def cancel_order(key, order_id):
     """Cancel an order: every point back to the member, plus the published compensation."""
-    from mall.checkout import service as checkout
-
     doc = read_json() if request.get_data() else {}
     reason = doc.get("reason", "") if isinstance(doc, dict) else ""
     if not isinstance(reason, str):
@@ -338,8 +324,6 @@ def bill_json(bill) -> dict:
 @idempotent("create-bill-payment")
 def create_bill_payment(key):
     """Ask a member to pay part of a bill with points; they approve in the mall or by one-time code."""
-    from mall.checkout import bills
-
     doc = read_json()
     if not isinstance(doc, dict):
         raise rules.InvalidPurchase([{"field": "", "message": "the body must be a JSON object"}])
@@ -353,8 +337,6 @@ def create_bill_payment(key):
 @api.get("/bill-payments/<int:bill_id>")
 def get_bill_payment(bill_id):
     """A payment request's status: poll until approved, declined or expired."""
-    from mall.checkout import bills
-
     return Response(_dump(bill_json(bills.get_for_merchant(db.session, g.merchant, bill_id))), mimetype="application/json")
 
 
@@ -362,8 +344,6 @@ def get_bill_payment(bill_id):
 @idempotent("confirm-bill-payment")
 def confirm_bill_payment(key, bill_id):
     """Approve with the one-time code the member reads from the mall."""
-    from mall.checkout import bills
-
     doc = read_json()
     code = doc.get("code") if isinstance(doc, dict) else None
     return 200, bill_json(bills.confirm_by_code(db.session, g.merchant, bill_id, code if isinstance(code, str) else ""))

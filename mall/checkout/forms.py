@@ -24,6 +24,8 @@ class CheckoutForm(FlaskForm):
     phone = StringField(_l("Mobile number"), validators=[Optional(), Length(max=20)])
     address = TextAreaField(_l("Delivery address"), validators=[Optional(), Length(max=300)])
     guest_name = StringField(_l("Guest name"), validators=[Optional(), Length(max=60)])
+    source = RadioField(_l("Pay the points from"), choices=[("own", _l("My points")), ("family", _l("Family pool"))],
+                        default="own", validators=[Optional()])
     pay_token = RadioField(_l("Pay the cash part with"), choices=PAY_TOKENS, default="tok_approve",
                            validators=[Optional()])
 

@@ -19,7 +19,9 @@ from mall.checkout.models import CartItem, Order, OrderLine, Payment, Voucher
 from mall.checkout.payments import PaymentDeclined, PaymentTimeout, gateway
 from mall.db import lock, write
 from mall.errors import Conflict, DomainError, NotFound
+from mall.family import service as family
 from mall.ledger import service as ledger
+from mall.ledger.models import Account
 from mall.merchant.models import Merchant
 from mall.models import utcnow
 from mall.web import SHANGHAI
@@ -35,6 +37,7 @@ def fault_point(name: str) -> None:
 PHONE = re.compile(r"^1[3-9]\d{9}$")
 MAX_NIGHTS = 14
 settings = {"compensation_percent": 10}
+PAYMENT_SOURCES = ("own", "family")
 
 
 class CheckoutError(DomainError):
@@ -240,9 +243,11 @@ def _price_nights(session: Session, listing: Listing, req: LineRequest, problems
     return sum(n.points_price for n in rows.values())
 
 
-def lots_to_use(session: Session, member: User, points: int) -> list[tuple[datetime | None, int]]:
+def lots_to_use(session: Session, member: User, points: int, source: str = "own") -> list[tuple[datetime | None, int]]:
     """(expiry, points) of the lots a spend of ``points`` would draw, earliest expiry first."""
     account = ledger.member_account(session, member.id)
+    if source == "family" and family.can_use_pool(session, member):
+        account = family.pool_account(session, family.membership(session, member).family)
     plan, need = [], points
     for lot in ledger.open_lots(session, account, limit=200):
         if need <= 0:
@@ -278,11 +283,14 @@ def existing_orders(session: Session, member: User, token: str) -> list[Order]:
 
 
 def checkout(session: Session, member: User, requests: list[LineRequest], delivery: Delivery, token: str,
-             pay_token: str = "", now: datetime | None = None) -> Placed:
+             pay_token: str = "", now: datetime | None = None, source: str = "own") -> Placed:
     """Redeem: authorise any cash first, then take stock, limits and points in one short transaction,
     then capture the cash (or void it if the order could not be placed). Replaying ``token`` returns
-    the orders the first submission placed."""
+    the orders the first submission placed. ``source`` "family" pays the points from the member's
+    family pool (pool rights and monthly limit checked under the pool's lock)."""
     now = now or utcnow()
+    if source not in PAYMENT_SOURCES:
+        raise CheckoutError(_l("Choose where the points come from."), code="source")
     if not token or len(token) > 64:
         raise CheckoutError(_l("This checkout form has expired; please start again."), code="token")
     if not requests:
@@ -301,7 +309,7 @@ def checkout(session: Session, member: User, requests: list[LineRequest], delive
         payment_id, ref = _authorise(session, member, token, cash, pay_token)
     try:
         with write(session):
-            placed = _place(session, member, requests, delivery, token, payment_id, now)
+            placed = _place(session, member, requests, delivery, token, payment_id, now, source)
     except BaseException:
         if ref:
             _settle_payment(session, payment_id, ref, "voided")
@@ -347,7 +355,7 @@ def _settle_payment(session: Session, payment_id: int, ref: str, status: str) ->
 
 
 def _place(session: Session, member: User, requests: list[LineRequest], delivery: Delivery, token: str,
-           payment_id: int | None, now: datetime) -> Placed:
+           payment_id: int | None, now: datetime, source: str = "own") -> Placed:
     done = existing_orders(session, member, token)
     if done:
         return Placed(done, replayed=True)
@@ -362,11 +370,14 @@ def _place(session: Session, member: User, requests: list[LineRequest], delivery
     for line in quote.lines:
         by_merchant[line.listing.merchant_id].append(line)
     wallet = ledger.member_account(session, member.id)
+    if source == "family" and quote.points:
+        wallet = family.pool_for_checkout(session, member, quote.points, now)
     orders, legs = [], []
     for merchant_id, lines in sorted(by_merchant.items()):
         order = Order(member_id=member.id, merchant_id=merchant_id, checkout_token=token, status="placed",
                       points=sum(l.points for l in lines), cash_fen=sum(l.cash_fen for l in lines),
-                      payment_id=payment_id, delivery=_delivery_for(lines, delivery), created_at=now)
+                      payment_id=payment_id, delivery=_delivery_for(lines, delivery), created_at=now,
+                      payment_source=source)
         session.add(order)
         session.flush()
         for line in lines:
@@ -389,7 +400,10 @@ def _place(session: Session, member: User, requests: list[LineRequest], delivery
         try:
             posting = ledger.post(session, key=f"checkout:{member.id}:{token}", legs=[leg for _, leg in legs],
                                   actor_id=member.id, ref=("checkout", token), now=now)
-        except ledger.InsufficientPoints:
+        except ledger.InsufficientPoints as err:
+            if source == "family":
+                raise CheckoutError(_l("Not enough points in the family pool: it needs %(num)s more.",
+                                       num=err.params.get("needed", 0)), code="insufficient-points")
             raise CheckoutError(_l("Not enough points: you need %(num)s more.", num=quote.shortfall),
                                 code="insufficient-points")
         for (order, _), transfer in zip(legs, posting.transfers):
@@ -495,8 +509,11 @@ def cancel(session: Session, order: Order, by: str, reason: str, now: datetime |
         if ends is None or now > ends:
             raise DomainError(_l("This order can no longer be cancelled by you."), code="window-closed")
     if order.transfer_id:
-        ledger.reverse(session, order.transfer_id, key=f"order:{order.id}:refund", kind="refund",
-                       memo=f"order #{order.id}", actor_id=order.member_id, now=now)
+        refund = ledger.reverse(session, order.transfer_id, key=f"order:{order.id}:refund", kind="refund",
+                                memo=f"order #{order.id}", actor_id=order.member_id, now=now).transfer
+        if order.payment_source == "family":
+            family.settle_refund(session, session.get(Account, refund.credit_account_id), order.member_id,
+                                 refund.amount, key=f"order:{order.id}:refund:member", now=now)
     if by == "merchant" and order.points:
         order.compensation = order.points * settings["compensation_percent"] // 100
         if order.compensation:

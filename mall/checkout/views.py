@@ -14,8 +14,9 @@ from mall.checkout.forms import AddToCartForm, CheckoutForm, line_requests
 from mall.db import write
 from mall.errors import DomainError, NotFound
 from mall.extensions import db
+from mall.family import service as family
 from mall.models import utcnow
-from mall.web import SHANGHAI, render_page_or_fragment
+from mall.web import SHANGHAI
 
 checkout = Blueprint("checkout", __name__)
 
@@ -82,10 +83,20 @@ def update_cart(item_id):
     return redirect(url_for("checkout.cart"), code=303)
 
 
+def _source() -> str:
+    """The chosen payment source: the family pool only for a member allowed to use one."""
+    if request.values.get("source") == "family" and family.can_use_pool(db.session, current_user):
+        return "family"
+    return "own"
+
+
 def _context(form, items, extra):
     now = utcnow()
     requests = line_requests(items, request.values)
-    quote = service.price(db.session, current_user, requests, now)
+    source = _source()
+    pool = family.can_use_pool(db.session, current_user)
+    balance = family.pool_available(db.session, current_user, now) if source == "family" else None
+    quote = service.price(db.session, current_user, requests, now, balance=balance)
     listings = {line.listing.id: line.listing for line in quote.lines}
     choices = {}
     for listing in listings.values():
@@ -93,8 +104,10 @@ def _context(form, items, extra):
             choices[listing.id] = catalog.open_slots(db.session, listing, now)
         elif listing.kind == "stay":
             choices[listing.id] = catalog.nights(db.session, listing, now.astimezone(SHANGHAI).date())
+    form.source.data = source
     return dict(form=form, quote=quote, choices=choices, extra=extra, requests={r.listing_id: r for r in requests},
-                lots=service.lots_to_use(db.session, current_user, min(quote.points, quote.balance)))
+                lots=service.lots_to_use(db.session, current_user, min(quote.points, quote.balance), source),
+                source=source, pool=pool)
 
 
 @checkout.route("/checkout", methods=["GET", "POST"])
@@ -115,7 +128,8 @@ def index():
     if request.method == "POST" and form.validate_on_submit():
         try:
             placed = service.checkout(db.session, current_user, line_requests(items, request.form), form.delivery(),
-                                      form.token.data, form.pay_token.data or "")
+                                      form.token.data, form.pay_token.data or "",
+                                      source="family" if request.form.get("source") == "family" else "own")
         except DomainError as err:
             flash(str(err.message), "error")
             return render_template("checkout/checkout.html", **_context(form, items, extra)), err.status if err.status < 500 else 502

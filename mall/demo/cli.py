@@ -9,6 +9,7 @@ from sqlalchemy import func, insert, select
 
 from mall.account import service as accounts
 from mall.catalog.models import Listing
+from mall.charity.demo import seed_charity
 from mall.db import write
 from mall.demo.data import DEMO_CAMPAIGNS, DEMO_PASSWORD, LISTINGS, MEMBERS, MERCHANTS, PURCHASES
 from mall.extensions import db
@@ -65,6 +66,7 @@ def seed_demo(extra):
                        "items": [{"name": n, "category": c, "green": g, "quantity": 1, "amount_fen": a}
                                  for n, c, g, a in items]}
                 rules.award_purchase(session, merchants.get_by_slug(session, slug), rules.parse_purchase(doc, now))
+    seed_charity(session)
     if extra:
         add_generated_listings(extra, [m.id for m in by_slug.values()])
     click.echo("Demo mall ready. Sign in with password %s as:" % DEMO_PASSWORD)

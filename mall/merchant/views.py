@@ -1,6 +1,6 @@
 """Merchant back office: issuance dashboard, recording purchases with a live quote, API keys."""
 import secrets
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from functools import wraps
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -15,12 +15,13 @@ from mall.errors import NotFound as NotFoundError
 from mall.models import utcnow
 from mall.extensions import db
 from mall.catalog import service as catalog
+from mall.checkout import bills as bill_service
 from mall.checkout import service as checkout
-from mall.merchant.forms import yuan_to_fen
-from mall.merchant.forms import (ApiKeyForm, ImageForm, ListingForm, NightsForm, PurchaseForm, SlotsForm,
-                                 VoucherForm)
+from mall.merchant.forms import (ApiKeyForm, BillConfirmForm, BillForm, ImageForm, ListingForm, NightsForm,
+                                 PurchaseForm, SlotsForm, VoucherForm, yuan_to_fen)
 from mall.merchant.service import staff_merchant
 from mall.rules import service as rules
+from mall.rules.models import Purchase
 from mall.web import SHANGHAI, render_page_or_fragment
 
 merchant = Blueprint("merchant", __name__, url_prefix="/merchant")
@@ -98,8 +99,6 @@ def record_purchase(shop):
 
 def _award_once(shop, form):
     """Replaying the same form token returns the purchase the first submission created."""
-    from mall.rules.models import Purchase
-
     document = form.to_document()
     token = form.token.data or secrets.token_urlsafe(16)
     with write(db.session):
@@ -281,10 +280,6 @@ def add_slots(shop, listing_id):
 
 
 def _slot_instants(first, last, times: str):
-    from datetime import datetime, time, timedelta
-
-    from mall.web import SHANGHAI
-
     if last < first or (last - first).days > 90:
         raise ValueError("range")
     clock = [time.fromisoformat(t.strip()) for t in times.replace("，", ",").split(",") if t.strip()]
@@ -371,11 +366,6 @@ def vouchers(shop):
 @staff_only
 def bills(shop):
     """Ask a member to pay part of a bill with points; confirm with the member's one-time code."""
-    from mall.checkout import bills as bill_service
-    from mall.checkout.models import BillPayment
-    from mall.merchant.forms import BillForm, BillConfirmForm
-    from sqlalchemy import select
-
     form = BillForm()
     if form.validate_on_submit():
         try:
@@ -389,9 +379,7 @@ def bills(shop):
         else:
             flash(_("Request #%(id)s sent to the member.", id=bill_id), "success")
             return redirect(url_for("merchant.bills"), code=303)
-    recent = db.session.scalars(select(BillPayment).where(BillPayment.merchant_id == shop.id)
-                                .order_by(BillPayment.id.desc()).limit(20)).all()
-    return render_template("merchant/bills.html", shop=shop, form=form, bills=recent,
+    return render_template("merchant/bills.html", shop=shop, form=form, bills=bill_service.recent_for(db.session, shop),
                            confirm_form=BillConfirmForm(), settings=bill_service.settings), 422 if form.errors else 200
 
 
@@ -399,9 +387,6 @@ def bills(shop):
 @staff_only
 def confirm_bill(shop, bill_id):
     """Approve a request with the one-time code the member reads out from the mall."""
-    from mall.checkout import bills as bill_service
-    from mall.merchant.forms import BillConfirmForm
-
     form = BillConfirmForm()
     if form.validate_on_submit():
         try:

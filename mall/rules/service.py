@@ -9,8 +9,9 @@ from sqlalchemy.orm import Session
 
 from mall.account.models import User
 from mall.errors import Conflict, DomainError, NotFound
+from mall.family import service as family
 from mall.ledger import service as ledger
-from mall.ledger.models import Lot, Transfer
+from mall.ledger.models import Transfer
 from mall.merchant.models import Merchant
 from mall.models import utcnow
 from mall.rules import engine
@@ -296,6 +297,11 @@ def award_purchase(session: Session, merchant: Merchant, purchase: PurchaseInput
         wallet = ledger.member_account(session, member.id)
         legs = [ledger.Leg(issuance, wallet, award.points, "earn", f"{merchant.name_zh} / {merchant.name_en}")]
         available = award.points
+        share = family.award_share(session, member.id, award.points)  # the member's opt-in is their consent
+        if share is not None:
+            pool, pooled = share
+            legs.append(ledger.Leg(wallet, pool, pooled, "pool_in", f"family #{pool.owner_id} opt-in share"))
+            available -= pooled
         for debt in session.scalars(select(PointsDebt).where(PointsDebt.member_id == member.id,
                                                              PointsDebt.points > 0).order_by(PointsDebt.id)):
             settle = min(debt.points, available)
@@ -318,13 +324,6 @@ def get_purchase_for(session: Session, merchant: Merchant, purchase_id: int) -> 
     return row
 
 
-def spendable(session: Session, account, now: datetime) -> int:
-    """The balance minus lots already past their expiry (which the next posting expires)."""
-    overdue = session.scalar(select(func.coalesce(func.sum(Lot.remaining), 0)).where(
-        Lot.account_id == account.id, Lot.remaining > 0, Lot.expires_at <= now))
-    return account.balance - int(overdue or 0)
-
-
 def refund_purchase(session: Session, merchant: Merchant, purchase_id: int, amount_fen,
                     key: str, now: datetime | None = None) -> PurchaseRefund:
     """Claw back the points of a (partial) refund in proportion, never below a zero balance;
@@ -343,7 +342,8 @@ def refund_purchase(session: Session, merchant: Merchant, purchase_id: int, amou
     claw = max(0, target - row.clawed_back)
     row.clawed_back += claw
     wallet = ledger.member_account(session, row.member_id)
-    take = min(claw, max(0, spendable(session, wallet, now)))
+    wallet = ledger.lock_accounts(session, [wallet.id])[wallet.id]
+    take = min(claw, max(0, ledger.spendable(session, wallet, now)))
     refund = PurchaseRefund(purchase_id=row.id, amount_fen=amount, points_clawed=take, shortfall=claw - take)
     session.add(refund)
     session.flush()

@@ -1,0 +1,1 @@
+"""Charity: projects, one-off and monthly donations, merchant matching, payouts and receipts."""

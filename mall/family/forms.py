@@ -1,0 +1,45 @@
+"""Family forms: every one carries a CSRF token; only the fields a use case names are bound."""
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+
+class CreateFamilyForm(FlaskForm):
+    name = StringField(_l("Family name"), validators=[DataRequired(), Length(max=60)])
+
+
+class InviteForm(FlaskForm):
+    member_code = StringField(_l("Member code (optional)"), validators=[Optional(), Length(max=12)])
+
+
+class ContributeForm(FlaskForm):
+    token = HiddenField()
+    points = IntegerField(_l("Points to move into the pool"), validators=[DataRequired(), NumberRange(1, 10**9)])
+    consent = BooleanField(_l("I agree to move these points into the family pool under the policy below."))
+
+
+class PercentForm(FlaskForm):
+    percent = IntegerField(_l("Share of what I earn (%)"), validators=[Optional(), NumberRange(0, 100)], default=0)
+    consent = BooleanField(_l("I agree that this share of every future award goes to the family pool."))
+
+
+class RightsForm(FlaskForm):
+    can_redeem = BooleanField(_l("May redeem from the pool"))
+    monthly_limit = IntegerField(_l("Monthly limit (points, empty for none)"),
+                                 validators=[Optional(), NumberRange(0, 10**9)])
+
+
+class GoalForm(FlaskForm):
+    goal_name = StringField(_l("Goal"), validators=[Optional(), Length(max=80)])
+    goal_points = IntegerField(_l("Points needed"), validators=[Optional(), NumberRange(1, 10**9)])
+
+
+class MemberForm(FlaskForm):
+    member = SelectField(_l("Member"), coerce=int, validate_choice=False)
+
+
+class GiftForm(FlaskForm):
+    token = HiddenField()
+    recipient = StringField(_l("Recipient's member code"), validators=[DataRequired(), Length(max=12)])
+    points = IntegerField(_l("Points"), validators=[DataRequired(), NumberRange(1, 10**9)])

@@ -1,0 +1,68 @@
+import secrets
+
+import pytest
+
+from mall.account.models import User
+from mall.db import write
+from mall.extensions import db
+from mall.family import service as family
+from mall.ledger import service as ledger
+from tests.checkout.conftest import World
+
+
+class Household(World):
+    """Checkout's World (a merchant, listings, members with points) plus family steps as services."""
+
+    def run(self, user_id, action, *args, then=None, **kwargs):
+        """Run one family use case as ``user_id`` in its own write transaction; return its result
+        (or ``then(result)``, read while the session is still open)."""
+        with self.app.app_context():
+            with write(db.session):
+                result = action(db.session, db.session.get(User, user_id), *args, **kwargs)
+            return then(result) if then else result
+
+    def code(self, user_id):
+        with self.app.app_context():
+            return db.session.get(User, user_id).member_code
+
+    def family(self, head, *members, name="The Lins"):
+        """A family with ``head`` and ``members`` who joined through code invitations."""
+        family_id = self.run(head, family.create_family, name, then=lambda f: f.id)
+        for user_id in members:
+            self.join(head, user_id)
+        return family_id
+
+    def join(self, head, user_id):
+        _invitation, token = self.run(head, family.invite, self.code(user_id))
+        with self.app.app_context(), write(db.session):
+            user = db.session.get(User, user_id)
+            family.accept(db.session, user, family.invitation_by_token(db.session, user, token))
+
+    def contribute(self, user_id, points, token=None):
+        return self.run(user_id, family.contribute, points, token or secrets.token_hex(6), True, then=lambda t: t.id)
+
+    def pool(self, family_id):
+        with self.app.app_context():
+            from mall.family.models import Family
+
+            return family.pool_account(db.session, db.session.get(Family, family_id)).balance
+
+    def supply(self):
+        """Points held by all members and families: what gifts and pooling must never change."""
+        from sqlalchemy import func, select
+
+        from mall.ledger.models import Account
+
+        with self.app.app_context():
+            return int(db.session.scalar(select(func.sum(Account.balance)).where(
+                Account.owner_kind.in_(("member", "family")))) or 0)
+
+    def verify(self):
+        with self.app.app_context():
+            report = ledger.verify(db.session)
+            assert report.ok, report.problems
+
+
+@pytest.fixture
+def home(app):
+    return Household(app)

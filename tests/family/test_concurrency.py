@@ -1,0 +1,91 @@
+"""Concurrent redemptions from one pool, gifts and dissolution: nothing goes below zero or over a limit."""
+import threading
+
+from mall.checkout import service as checkout
+from mall.errors import DomainError
+from mall.family import service as family
+from tests.family.test_family import pay_from_pool
+
+LR = checkout.LineRequest
+
+
+def race(n, target):
+    results = []
+
+    def run(i):
+        try:
+            target(i)
+            results.append("ok")
+        except DomainError as err:
+            results.append(err.status)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_concurrent_pool_redemptions_never_overdraw(app, home):
+    head, a, b = (home.member(f"{n}@example.com", 1000) for n in ("head", "a", "b"))
+    fid = home.family(head, a, b)
+    for user_id in (a, b):
+        home.run(head, family.set_rights, user_id, True, None)
+    home.contribute(head, 1000)
+    item = home.listing(points_price=300, stock=None)
+    members = [head, a, b]
+    results = race(30, lambda i: pay_from_pool(app, members[i % 3], [LR(item)]))
+    assert results.count("ok") == 3
+    assert all(r in (409, 422) for r in results if r != "ok")
+    assert home.pool(fid) == 100
+    assert [home.balance(u) for u in (a, b)] == [1000, 1000]
+    home.verify()
+
+
+def test_concurrent_redemptions_respect_the_monthly_limit(app, home):
+    head, kid = home.member("head@example.com", 10000), home.member("kid@example.com", 0)
+    fid = home.family(head, kid)
+    home.run(head, family.set_rights, kid, True, 500)
+    home.contribute(head, 10000)
+    item = home.listing(points_price=100, stock=None)
+    results = race(20, lambda i: pay_from_pool(app, kid, [LR(item)]))
+    assert results.count("ok") == 5
+    assert home.pool(fid) == 9500
+    home.verify()
+
+
+def test_concurrent_gifts_never_overdraw_or_exceed_the_daily_limit(app, home):
+    a, b = home.member("a@example.com", 1000), home.member("b@example.com", 0)
+    home.family(a, b)
+    code = home.code(b)
+    results = race(20, lambda i: home.run(a, family.gift_points, code, 300, f"g{i}"))
+    assert results.count("ok") == 3
+    assert home.balance(a) == 100 and home.balance(b) == 900
+    home.give(a, 10000)
+    results = race(20, lambda i: home.run(a, family.gift_points, code, 1000, f"h{i}"))
+    assert results.count("ok") == 4  # 900 sent already: 4,100 of the 5,000 a day allowed
+    home.verify()
+
+
+def test_dissolution_racing_redemptions_returns_exactly_what_is_left(app, home):
+    head, a = home.member("head@example.com", 3000), home.member("a@example.com", 3000)
+    fid = home.family(head, a)
+    home.run(head, family.set_rights, a, True, None)
+    home.contribute(head, 3000)
+    home.contribute(a, 3000)
+    supply = home.supply()
+    item = home.listing(points_price=200, stock=None)
+
+    def step(i):
+        if i == 10:
+            home.run(head, family.dissolve)
+        else:
+            pay_from_pool(app, a, [LR(item)])
+
+    results = race(20, step)
+    spent = 200 * (results.count("ok") - 1)
+    assert home.pool(fid) == 0
+    assert home.balance(head) + home.balance(a) == 6000 - spent
+    assert home.supply() == supply - spent
+    home.verify()
