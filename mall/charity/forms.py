@@ -19,6 +19,7 @@ class DonateForm(FlaskForm):
     quick = IntegerField(validators=[Optional(), NumberRange(min=1, max=MAX_POINTS)])
     use_expiring = HiddenField()
     anonymous = BooleanField(_l("Donate anonymously (your name is not shown on the donor wall)"))
+    from_pool = BooleanField(_l("Donate from the family pool"))
     token = HiddenField()
 
     def amount(self, expiring: int) -> int | None:

@@ -272,8 +272,10 @@ class Donated:
 
 
 def donate(session: Session, member: User, project_id: int, points, *, anonymous: bool, token: str,
-           now: datetime | None = None, _pledge: Pledge | None = None, _month: str | None = None) -> Donated:
-    """Give points to a project, with the running campaign's match, in one ledger posting.
+           now: datetime | None = None, _pledge: Pledge | None = None, _month: str | None = None,
+           source: str = "own") -> Donated:
+    """Give points to a project, with the running campaign's match, in one ledger posting; from the
+    member's own points or, with ``source="family"``, from their family pool if the head allows it.
 
     The same ``token`` again returns the first donation and moves nothing (a double-clicked form)."""
     now = now or utcnow()
@@ -282,7 +284,12 @@ def donate(session: Session, member: User, project_id: int, points, *, anonymous
     if not token or len(token) > 64:
         raise DomainError(_l("This form has expired. Please try again."), code="invalid-token")
     project = get_project(session, project_id)
-    wallet = ledger.member_account(session, member.id)
+    if source == "family":
+        from mall.family import service as family
+
+        wallet = family.pool_for_checkout(session, member, points, now)  # rights and monthly limit
+    else:
+        wallet = ledger.member_account(session, member.id)
     target = project_account(session, project)
     campaign = running_campaign(session, project, now)
     account_ids = [wallet.id, target.id] + ([campaign.account_id] if campaign else [])

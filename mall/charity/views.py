@@ -50,7 +50,11 @@ def project_context(project, **extra) -> dict:
         "form": _donate_form(extra.pop("form", None)), "donated": extra.pop("donated", None),
     }
     if _is_member():
+        from mall.family import service as family
+
         context["balance"] = service.ledger.member_balance(db.session, current_user.id)
+        context["pool_available"] = (family.pool_available(db.session, current_user, now)
+                                     if family.can_use_pool(db.session, current_user) else None)
         context["expiring"] = service.expiring_this_month(db.session, current_user, now)
     context.update(extra)
     return context
@@ -102,7 +106,8 @@ def donate(project_id):
         try:
             with write(db.session):
                 done = service.donate(db.session, current_user, item.id, amount,
-                                      anonymous=bool(form.anonymous.data), token=form.token.data or "")
+                                      anonymous=bool(form.anonymous.data), token=form.token.data or "",
+                                      source="family" if form.from_pool.data else "own")
                 number = done.donation.receipt_number
         except NotFound:
             abort(404)

@@ -112,9 +112,9 @@ def contributions(session: Session, family: Family) -> dict[int, int]:
 
 
 def redeemed(session: Session, family: Family, since: datetime | None = None) -> dict[int, int]:
-    """Points each member redeemed from the pool (less refunds back to it), by the redeeming member."""
+    """Points each member redeemed or donated from the pool (less refunds back to it), by member."""
     pool = pool_account(session, family)
-    out = [Transfer.debit_account_id == pool.id, Transfer.kind == "redeem"]
+    out = [Transfer.debit_account_id == pool.id, Transfer.kind.in_(("redeem", "donate"))]
     back = [Transfer.credit_account_id == pool.id, Transfer.kind == "refund"]
     if since is not None:
         out.append(Transfer.created_at >= since)

@@ -588,3 +588,59 @@ def test_payouts_racing_donations_never_overdraw_the_project(app, world, runner)
     assert world.held(project) == 500 + 5 * 400 - sum(paid) >= 0
     assert world.project_row(project).paid_out_points == sum(paid)
     verify_cli(runner)
+
+
+def test_donation_from_the_family_pool_needs_pool_rights_and_counts_against_the_limit(app):
+    """Allowed members may give from the family pool; others are refused; the monthly limit holds."""
+    from mall.account.models import User
+    from mall.charity import service as charity
+    from mall.db import write
+    from mall.errors import DomainError
+    from mall.extensions import db
+    from mall.family import service as family
+    from mall.ledger import service as ledger
+    from tests.conftest import make_merchant, make_user
+
+    head_id, kid_id, operator_id = (make_user(app, "head@example.com"), make_user(app, "kid@example.com"),
+                                    make_user(app, "op-pool@example.com", role="operator"))
+    shop = make_merchant(app, "pool-shop")
+    with app.app_context(), write(db.session):
+        head, kid = db.session.get(User, head_id), db.session.get(User, kid_id)
+        issuance = ledger.open_account(db.session, "merchant", shop, "issuance")
+        ledger.transfer(db.session, issuance, ledger.member_account(db.session, head_id), 5000, "earn", key="pool-e")
+        family.create_family(db.session, head, "林家")
+        invitation, _ = family.invite(db.session, head, kid.member_code)
+        family.accept(db.session, kid, invitation)
+        family.contribute(db.session, head, 3000, token="c1", consent=True)
+        project_id = charity_project_id(db.session, db.session.get(User, operator_id))
+    with app.app_context():
+        with pytest.raises(DomainError), write(db.session):
+            charity.donate(db.session, db.session.get(User, kid_id), project_id, 100, anonymous=True,
+                           token="kid-1", source="family")
+        with write(db.session):
+            family.set_rights(db.session, db.session.get(User, head_id), kid_id, True, 500)
+        with write(db.session):
+            charity.donate(db.session, db.session.get(User, kid_id), project_id, 400, anonymous=True,
+                           token="kid-2", source="family")
+        with pytest.raises(DomainError, match="monthly limit"), write(db.session):
+            charity.donate(db.session, db.session.get(User, kid_id), project_id, 200, anonymous=True,
+                           token="kid-3", source="family")
+        pool = family.pool_account(db.session, family.membership(db.session, db.session.get(User, kid_id)).family)
+        assert pool.balance == 2600
+        assert ledger.member_balance(db.session, kid_id) == 0
+        assert ledger.verify(db.session).ok
+
+
+def charity_project_id(session, operator):
+    """An open project created through the service, as an operator would."""
+    from datetime import timedelta
+
+    from mall.charity import service as charity
+    from mall.models import utcnow
+
+    now = utcnow()
+    draft = charity.ProjectDraft(
+        cause="education", organisation_zh="乡村教育基金会", organisation_en="Rural Education Fund",
+        title_zh="图书角", title_en="Reading corner", story_zh="故事", story_en="Story", goal_points=100000,
+        fen_per_100_points=100, starts_at=now - timedelta(days=1), ends_at=now + timedelta(days=30))
+    return charity.create_project(session, operator, draft).id
