@@ -220,6 +220,18 @@ def document() -> dict:
                 "responses": {"200": {"description": "Approved: points used and cash due",
                                       "content": {"application/json": {"schema": BILL_OUT}}},
                               **_problem_responses(400, 401, 403, 404, 409, 422)}}},
+            "/api/v1/orders/{order_id}/refunds": {"post": {
+                "operationId": "refundOrder",
+                "summary": "Refund some units of some lines: points back to their lots, cash in proportion",
+                "parameters": [ORDER_ID, IDEMPOTENCY_KEY],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["lines"], "properties": {"lines": {
+                        "type": "array", "minItems": 1, "items": {"type": "object", "required": ["line_id"], "properties": {
+                            "line_id": {"type": "integer", "minimum": 1},
+                            "quantity": {"type": "integer", "minimum": 1, "maximum": 99}}}}}}}}},
+                "responses": {"200": {"description": "The order after the refund",
+                                      "content": {"application/json": {"schema": ORDER_OUT}}},
+                              **_problem_responses(400, 401, 403, 404, 409, 422)}}},
             "/api/v1/openapi.json": {"get": {
                 "operationId": "openapi", "summary": "This document", "security": [],
                 "responses": {"200": {"description": "OpenAPI 3.1 document",

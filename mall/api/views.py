@@ -281,7 +281,8 @@ def order_json(order) -> dict:
         "lines": [{"listing_id": line.listing_id, "title_zh": line.title_zh, "title_en": line.title_en,
                    "quantity": line.quantity, "unit_points": line.unit_points, "unit_cash_fen": line.unit_cash_fen,
                    "first_night": line.first_night.isoformat() if line.first_night else None,
-                   "nights": line.nights, "vouchers": [v.code for v in line.vouchers]} for line in order.lines],
+                   "nights": line.nights, "refunded_quantity": line.refunded_quantity, "line_id": line.id,
+                   "vouchers": [v.code for v in line.vouchers]} for line in order.lines],
     }
 
 
@@ -347,3 +348,24 @@ def confirm_bill_payment(key, bill_id):
     doc = read_json()
     code = doc.get("code") if isinstance(doc, dict) else None
     return 200, bill_json(bills.confirm_by_code(db.session, g.merchant, bill_id, code if isinstance(code, str) else ""))
+
+
+@api.post("/orders/<int:order_id>/refunds")
+@idempotent("refund-order")
+def refund_order(key, order_id):
+    """Refund some units of some lines; points go back to the lots they came from, cash in proportion."""
+    doc = read_json()
+    lines = doc.get("lines") if isinstance(doc, dict) else None
+    if not isinstance(lines, list) or not lines or not all(
+            isinstance(l, dict) and isinstance(l.get("line_id"), int) and not isinstance(l.get("line_id"), bool)
+            for l in lines):
+        raise checkout.CheckoutError("Give lines as [{\"line_id\": …, \"quantity\": …}].", code="invalid-refund")
+    quantities: dict[int, int] = {}
+    for line in lines:
+        quantity = line.get("quantity", 1)
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 99:
+            raise checkout.CheckoutError("Quantities must be integers from 1 to 99.", code="invalid-refund")
+        quantities[line["line_id"]] = quantities.get(line["line_id"], 0) + quantity
+    order = checkout.get_merchant_order(db.session, g.merchant, order_id)
+    points = checkout.refund_lines(db.session, order, quantities, key)
+    return 200, {**order_json(order), "points_refunded": points}

@@ -60,7 +60,8 @@ class Order(Base):
 
 class OrderLine(Base):
     __tablename__ = "order_line"
-    __table_args__ = (CheckConstraint("quantity > 0", name="quantity"),)
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity"),
+                      CheckConstraint("refunded_quantity >= 0 AND refunded_quantity <= quantity", name="refunded"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("order.id"), index=True)
@@ -70,6 +71,7 @@ class OrderLine(Base):
     title_en: Mapped[str] = mapped_column(String(160))
     option: Mapped[str] = mapped_column(String(8))
     quantity: Mapped[int] = mapped_column()
+    refunded_quantity: Mapped[int] = mapped_column(default=0)
     unit_points: Mapped[int] = mapped_column(BigInteger)
     unit_cash_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     slot_id: Mapped[int | None] = mapped_column(ForeignKey("service_slot.id"))

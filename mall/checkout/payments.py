@@ -64,8 +64,17 @@ class SandboxGateway:
     def void(self, ref: str) -> None:
         self._move(ref, {"authorised"}, "voided")
 
-    def refund(self, ref: str) -> None:
-        self._move(ref, {"captured"}, "refunded")
+    def refund(self, ref: str, amount_fen: int | None = None) -> None:
+        """Refund all of a captured payment, or ``amount_fen`` of it (several partial refunds add up)."""
+        with self._lock:
+            auth = self.authorisations.get(ref)
+            if auth is None or auth["status"] not in ("captured", "partly_refunded"):
+                raise PaymentDeclined("Only a captured payment can be refunded.")
+            refunded = auth.get("refunded", 0) + (auth["amount"] - auth.get("refunded", 0) if amount_fen is None else amount_fen)
+            if refunded > auth["amount"]:
+                raise PaymentDeclined("The refund is larger than the payment.")
+            auth["refunded"] = refunded
+            auth["status"] = "refunded" if refunded == auth["amount"] else "partly_refunded"
 
 
 _gateway = SandboxGateway()

@@ -21,7 +21,7 @@ from mall.db import lock, write
 from mall.errors import Conflict, DomainError, NotFound
 from mall.family import service as family
 from mall.ledger import service as ledger
-from mall.ledger.models import Account
+from mall.ledger.models import Account, Transfer
 from mall.merchant.models import Merchant
 from mall.models import utcnow
 from mall.web import SHANGHAI
@@ -508,14 +508,20 @@ def cancel(session: Session, order: Order, by: str, reason: str, now: datetime |
         ends = member_cancel_deadline(session, order)
         if ends is None or now > ends:
             raise DomainError(_l("This order can no longer be cancelled by you."), code="window-closed")
-    if order.transfer_id:
-        refund = ledger.reverse(session, order.transfer_id, key=f"order:{order.id}:refund", kind="refund",
-                                memo=f"order #{order.id}", actor_id=order.member_id, now=now).transfer
+    remaining = order.points - (ledger.returned(session, order.transfer_id) if order.transfer_id else 0)
+    if order.transfer_id and remaining > 0:
+        if remaining == order.points:
+            refund = ledger.reverse(session, order.transfer_id, key=f"order:{order.id}:refund", kind="refund",
+                                    memo=f"order #{order.id}", actor_id=order.member_id, now=now).transfer
+        else:  # after partial refunds, the rest
+            refund = ledger.give_back(session, order.transfer_id, remaining, key=f"order:{order.id}:refund",
+                                      kind="refund", memo=f"order #{order.id}", actor_id=order.member_id,
+                                      now=now).transfer
         if order.payment_source == "family":
             family.settle_refund(session, session.get(Account, refund.credit_account_id), order.member_id,
                                  refund.amount, key=f"order:{order.id}:refund:member", now=now)
-    if by == "merchant" and order.points:
-        order.compensation = order.points * settings["compensation_percent"] // 100
+    if by == "merchant" and remaining > 0:
+        order.compensation = remaining * settings["compensation_percent"] // 100
         if order.compensation:
             ledger.transfer(session, ledger.system_account(session, "compensation"),
                             ledger.member_account(session, order.member_id), order.compensation, "compensate",
@@ -523,6 +529,7 @@ def cancel(session: Session, order: Order, by: str, reason: str, now: datetime |
                             ref=("order", str(order.id)), now=now)
     for line in order.lines:
         _release(session, line)
+        line.refunded_quantity = line.quantity
         for voucher in line.vouchers:
             if voucher.status == "active":
                 voucher.status = "cancelled"
@@ -532,10 +539,52 @@ def cancel(session: Session, order: Order, by: str, reason: str, now: datetime |
         others = session.scalar(select(func.count(Order.id)).where(
             Order.payment_id == payment.id, Order.status != "cancelled", Order.id != order.id))
         if payment.status == "captured" and not others:
-            gateway().refund(payment.gateway_ref)
+            refunded_cash = sum(line.unit_cash_fen * line.refunded_quantity for line in order.lines)
+            gateway().refund(payment.gateway_ref, order.cash_fen - refunded_cash)
             payment.status = "refunded"
     session.flush()
     return order
+
+
+def refund_lines(session: Session, order: Order, quantities: dict[int, int], key: str,
+                 now: datetime | None = None) -> int:
+    """Refund some units of some lines (a partial refund): their points go back to the lots they
+    came from, their stock, slots and nights are released, their vouchers void, and the cash part
+    is refunded in proportion. Replaying ``key`` changes nothing. Returns the points given back."""
+    now = now or utcnow()
+    order = lock(session, Order, [order.id])[order.id]
+    if session.scalar(select(Transfer.id).where(Transfer.batch_key == f"order:{order.id}:{key}")) is not None:
+        return 0  # the same refund again: already done
+    if order.status == "cancelled":
+        raise Conflict(_l("This order is already cancelled."), code="not-refundable")
+    lines = {line.id: line for line in order.lines}
+    points = cash = 0
+    for line_id, quantity in quantities.items():
+        line = lines.get(line_id)
+        if line is None:
+            raise NotFound(_l("No such order line."))
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+            raise CheckoutError(_l("Choose a quantity from 1 to 99."), code="quantity")
+        if line.refunded_quantity + quantity > line.quantity:
+            raise Conflict(_l("More units would be refunded than were redeemed."), code="over-refund")
+        line.refunded_quantity += quantity
+        points += line.unit_points * quantity
+        cash += line.unit_cash_fen * quantity
+        _release(session, line, quantity)
+        for voucher in [v for v in line.vouchers if v.status == "active"][:quantity]:
+            voucher.status = "cancelled"
+    if points and order.transfer_id:
+        ledger.give_back(session, order.transfer_id, points, key=f"order:{order.id}:{key}", kind="refund",
+                         memo=f"order #{order.id}", actor_id=order.member_id, now=now)
+    if cash and order.payment_id:
+        payment = session.get(Payment, order.payment_id)
+        if payment.status == "captured":
+            gateway().refund(payment.gateway_ref, cash)
+    if all(line.refunded_quantity == line.quantity for line in order.lines):
+        order.status, order.cancelled_by, order.cancelled_at = "cancelled", "merchant", now
+        order.cancel_reason = order.cancel_reason or "refunded"
+    session.flush()
+    return points
 
 
 def member_cancel_deadline(session: Session, order: Order) -> datetime | None:
@@ -545,16 +594,20 @@ def member_cancel_deadline(session: Session, order: Order) -> datetime | None:
     return order.created_at + timedelta(hours=hours) if hours else None
 
 
-def _release(session: Session, line: OrderLine) -> None:
+def _release(session: Session, line: OrderLine, quantity: int | None = None) -> None:
+    """Put ``quantity`` units (default: all not yet refunded) back into stock, slots and nights."""
+    quantity = line.quantity - line.refunded_quantity if quantity is None else quantity
+    if quantity <= 0:
+        return
     session.execute(update(Listing).where(Listing.id == line.listing_id, Listing.stock.is_not(None))
-                    .values(stock=Listing.stock + line.quantity))
+                    .values(stock=Listing.stock + quantity))
     if line.slot_id:
         session.execute(update(ServiceSlot).where(ServiceSlot.id == line.slot_id)
-                        .values(booked=ServiceSlot.booked - line.quantity))
+                        .values(booked=ServiceSlot.booked - quantity))
     if line.first_night and line.nights:
         nights = [line.first_night + timedelta(days=n) for n in range(line.nights)]
         session.execute(update(StayNight).where(StayNight.listing_id == line.listing_id, StayNight.night.in_(nights))
-                        .values(rooms=StayNight.rooms + line.quantity))
+                        .values(rooms=StayNight.rooms + quantity))
 
 
 def fulfil(session: Session, merchant: Merchant, order_id: int, now: datetime | None = None) -> Order:
@@ -589,7 +642,6 @@ def redeem_voucher(session: Session, merchant: Merchant, code: str, now: datetim
 
 def settlement(session: Session, merchant: Merchant, start: datetime, end: datetime, fen_per_point: int) -> dict:
     """Points redeemed at the merchant between ``start`` and ``end`` (refunds deducted) and the fen owed."""
-    from mall.ledger.models import Transfer
 
     account = ledger.open_account(session, "merchant", merchant.id, "redemption")
     credited = session.scalar(select(func.coalesce(func.sum(Transfer.amount), 0)).where(

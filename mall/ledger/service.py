@@ -250,8 +250,12 @@ def reverse(session: Session, transfer_id: int, *, key: str, actor_id: int | Non
     original = session.get(Transfer, transfer_id)
     if original is None:
         raise NotFound("No such transfer.")
-    if original.reverses_id is not None:
+    if original.reverses_id is not None or original.ref_type == RETURNS:
         raise LedgerError("A reversal cannot be reversed.", code="reverse-reversal")
+    if session.scalar(select(Transfer.id).where(Transfer.ref_type == RETURNS, Transfer.ref_id == str(original.id))
+                      .limit(1)) is not None:
+        raise Conflict("Part of this transfer was given back already; give back the rest instead.",
+                       code="partly-returned")
     debit = session.get(Account, original.credit_account_id)
     credit = session.get(Account, original.debit_account_id)
     created = session.scalars(select(Lot.id).where(Lot.transfer_id == original.id).order_by(Lot.id)).all()
@@ -261,6 +265,64 @@ def reverse(session: Session, transfer_id: int, *, key: str, actor_id: int | Non
     return post(session, key=key, legs=[Leg(debit, credit, original.amount, kind, memo)],
                 actor_id=actor_id, ref=(original.ref_type, original.ref_id) if original.ref_type else None,
                 now=now, _plans=[plan], _reverses=original)
+
+
+@dataclass(frozen=True)
+class _Share:
+    """A part of an earlier draw to give back: ``amount`` points to a lot like ``lot_id``."""
+
+    lot_id: int
+    amount: int
+
+
+RETURNS = "returns"  # ref_type of a partial give-back; ref_id is the original transfer's id
+
+
+def returned(session: Session, transfer_id: int) -> int:
+    """Points of a transfer already given back, by partial give-backs or a full reversal."""
+    parts = session.scalar(select(func.coalesce(func.sum(Transfer.amount), 0)).where(
+        Transfer.ref_type == RETURNS, Transfer.ref_id == str(transfer_id)))
+    full = session.scalar(select(func.coalesce(func.sum(Transfer.amount), 0)).where(
+        Transfer.reverses_id == transfer_id))
+    return int(parts or 0) + int(full or 0)
+
+
+def give_back(session: Session, transfer_id: int, amount: int, *, key: str, kind: str = "refund",
+              memo: str = "", actor_id: int | None = None, now: datetime | None = None) -> Posting:
+    """Return part of a transfer. Points go back to the lots they came from, the last drawn first,
+    with their expiry dates (or 30 more days if passed); never more than the transfer moved."""
+    check_amount(amount)
+    original = session.get(Transfer, transfer_id)
+    if original is None:
+        raise NotFound("No such transfer.")
+    if original.reverses_id is not None or original.ref_type == RETURNS:
+        raise LedgerError("A reversal cannot be given back.", code="reverse-reversal")
+    debit = session.get(Account, original.credit_account_id)
+    credit = session.get(Account, original.debit_account_id)
+    lock_accounts(session, [debit.id, credit.id])
+    replay = session.scalar(select(Transfer).where(Transfer.batch_key == key))
+    if replay is None and returned(session, original.id) + amount > original.amount:
+        raise Conflict("More than this transfer moved would be given back.", code="over-return")
+    shares = []
+    if credit.lotted:
+        draws = session.scalars(select(LotDraw).where(LotDraw.transfer_id == original.id)
+                                .order_by(LotDraw.id.desc())).all()
+        given = dict(session.execute(select(Lot.origin_lot_id, func.sum(Lot.amount)).join(
+            Transfer, Transfer.id == Lot.transfer_id).where(
+            Transfer.ref_type == RETURNS, Transfer.ref_id == str(original.id),
+            Lot.account_id == credit.id).group_by(Lot.origin_lot_id)).all())
+        need = amount
+        for draw in draws:
+            left = draw.amount - int(given.get(draw.lot_id, 0) or 0)
+            take = min(need, max(0, left))
+            if take:
+                shares.append(_Share(draw.lot_id, take))
+                need -= take
+            if not need:
+                break
+    plan = _Plan(mirror_draws=shares or None)
+    return post(session, key=key, legs=[Leg(debit, credit, amount, kind, memo)], actor_id=actor_id,
+                ref=(RETURNS, str(original.id)), now=now, _plans=[plan])
 
 
 def _lock_head(session: Session) -> LedgerHead:

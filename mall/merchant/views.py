@@ -319,6 +319,7 @@ def orders(shop):
     """Orders to fulfil, newest first."""
     status = request.args.get("status", "placed")
     return render_template("merchant/orders.html", shop=shop, status=status, form=EmptyForm(),
+                           token=secrets.token_urlsafe(12),
                            orders=checkout.merchant_orders(db.session, shop, status if status != "all" else None))
 
 
@@ -341,6 +342,27 @@ def order_action(shop, order_id, action):
         flash(str(err.message), "error")
     else:
         flash(_("Order #%(id)s updated.", id=order_id), "success")
+    return redirect(url_for("merchant.orders"), code=303)
+
+
+@merchant.route("/orders/<int:order_id>/lines/<int:line_id>/refund", methods=["POST"])
+@staff_only
+def refund_line(shop, order_id, line_id):
+    """Refund one unit of a line; the form's one-time token makes a double click refund once."""
+    form = EmptyForm()
+    token = (request.form.get("token") or "").strip()[:64]
+    if not form.validate_on_submit() or not token:
+        abort(400)
+    try:
+        with write(db.session):
+            order = checkout.get_merchant_order(db.session, shop, order_id)
+            points = checkout.refund_lines(db.session, order, {line_id: 1}, f"backoffice:{token}")
+    except NotFoundError:
+        abort(404)
+    except DomainError as err:
+        flash(str(err.message), "error")
+    else:
+        flash(_("Refunded one unit: %(points)s points back to the member.", points=points), "success")
     return redirect(url_for("merchant.orders"), code=303)
 
 

@@ -16,6 +16,7 @@ def test_donate_progress_bar_updates_then_receipt(page):
     page.goto("/charity")
     page.locator(".card", has_text="长江湿地修复").locator("a").first.click()
     expect(page).to_have_url(re.compile(r"/charity/\d+$"))
+    page.wait_for_load_state("load")  # htmx is set up once the page has loaded
 
     raised = number(page.locator("#raised").inner_text())
     bar = page.locator("#progress-bar")

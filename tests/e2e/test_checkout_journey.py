@@ -9,7 +9,7 @@ from tests.e2e.conftest import assert_clean, sign_in
 
 def test_find_redeem_with_points_and_cash_then_cancel(page):
     sign_in(page, "member@demo.test", DEMO_PASSWORD)
-    page.goto("/catalog")
+    page.goto("/catalog")  # goto waits for the load event, so htmx is ready
     with page.expect_response(lambda r: "q=" in r.url and r.request.headers.get("hx-request") == "true"):
         page.locator("#q").fill("滤芯")
     result = page.locator("#results .card a").first
@@ -20,6 +20,7 @@ def test_find_redeem_with_points_and_cash_then_cancel(page):
     mix_option.locator('form button[type="submit"]').click()
     expect(page).to_have_url(re.compile(r"/cart$"))
     page.locator('main a[href="/checkout"]').click()
+    page.wait_for_load_state("load")  # htmx is set up once the page has loaded
 
     slot = page.locator('main select[name^="slot-"]')
     with page.expect_response(lambda r: r.url.endswith("/checkout/summary")):

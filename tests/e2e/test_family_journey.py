@@ -31,6 +31,7 @@ def test_invite_accept_contribute_and_redeem_from_the_pool(page):
     page.locator('main input[name="name"]').fill("李家")
     page.locator('main form[action="/family/"] button[type="submit"]').click()
     expect(page.locator("main h1")).to_have_text("李家")
+    page.wait_for_load_state("load")  # htmx is set up once the page has loaded; click after that
 
     with page.expect_response(lambda r: r.url.endswith("/family/invitations")):
         page.locator('#members form[action="/family/invitations"] button[type="submit"]').click()
@@ -45,6 +46,7 @@ def test_invite_accept_contribute_and_redeem_from_the_pool(page):
     page.locator("#accept-invitation").click()
     expect(page).to_have_url(re.compile(r"/family/$"))
     expect(page.locator("#members")).to_contain_text("王强")
+    page.wait_for_load_state("load")
     contribute(page, 5)
     expect(page.locator("#pool-balance")).to_have_text("5")
     sign_out(page)
@@ -59,6 +61,7 @@ def test_invite_accept_contribute_and_redeem_from_the_pool(page):
     page.locator("#results .card a").first.click()
     page.locator(".redeem .redeem-option a.button").first.click()
     expect(page).to_have_url(re.compile(r"/checkout\?"))
+    page.wait_for_load_state("load")
     with page.expect_response(lambda r: "/checkout/summary" in r.url):
         page.locator('input[name="source"][value="family"]').check()
     expect(page.locator("#summary")).to_contain_text("3,005")
