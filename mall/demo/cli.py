@@ -106,6 +106,10 @@ def add_generated_listings(count: int, merchant_ids: list[int], chunk: int = 500
         with write(db.session):
             db.session.execute(insert(Listing), rows)
         done += len(rows)
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect() as conn:  # fresh planner statistics after a bulk load
+            conn.exec_driver_sql("ANALYZE listing")
+            conn.commit()
     current_app.logger.info("added %d generated listings", count)
 
 
