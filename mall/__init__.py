@@ -35,9 +35,14 @@ def configure(app: Flask, test_config: dict | None) -> None:
     os.makedirs(app.instance_path, exist_ok=True)
     app.config["SQLALCHEMY_DATABASE_URI"] = cfg.database_url(app.instance_path)
     app.config["MEDIA_ROOT"] = app.config["MEDIA_ROOT"] or os.path.join(app.instance_path, "media")
+    if app.config["PROXY_COUNT"]:  # behind N reverse proxies: the client's address for the rate limits
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        count = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
     if test_config:
         app.config.update(test_config)
-    if app.config["PRODUCTION"] and app.config["SECRET_KEY"] == cfg.DEV_SECRET:
+    if app.config["PRODUCTION"] and app.config["SECRET_KEY"] in (cfg.DEV_SECRET, "", None):
         raise RuntimeError("SECRET_KEY must be set in production (MALL_ENV=production).")
 
 

@@ -298,6 +298,12 @@ def test_production_refuses_to_start_without_secret_key(tmp_path):
     assert "SECRET_KEY must be set in production" in result.stderr
 
 
+def test_production_refuses_an_empty_secret_key(tmp_path):
+    result = start_production(tmp_path, SECRET_KEY="")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set in production" in result.stderr
+
+
 def test_production_starts_with_a_secret_key(tmp_path):
     result = start_production(tmp_path, SECRET_KEY="a-real-secret-from-the-environment-0123456789")
     assert result.returncode == 0, result.stderr
