@@ -216,3 +216,27 @@ def chromium_available() -> bool:
     except ImportError:
         return False
     return os.access(CHROMIUM, os.X_OK)
+
+
+def race(attempt, arguments):
+    """Run ``attempt(arg)`` for every argument at once, each in its own thread; return per attempt
+    "ok" or the refusing DomainError's HTTP status."""
+    import threading
+
+    from mall.errors import DomainError
+
+    results = []
+
+    def one(argument):
+        try:
+            attempt(argument)
+            results.append("ok")
+        except DomainError as err:
+            results.append(err.status)
+
+    threads = [threading.Thread(target=one, args=(a,)) for a in arguments]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results

@@ -1,6 +1,5 @@
 """Redemption: one transaction for stock, limits, early access and points; payments; cancellations."""
 import secrets
-import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -16,7 +15,7 @@ from mall.extensions import db
 from mall.ledger.models import Lot
 from mall.merchant.models import Merchant
 from tests.checkout.conftest import checkout_as
-from tests.conftest import Auth, csrf_token
+from tests.conftest import Auth, csrf_token, race
 
 LR = service.LineRequest
 
@@ -237,20 +236,7 @@ def test_checkout_over_http_ignores_tampered_prices(app, client, world):
 def test_last_units_under_concurrency(app, world):
     item = world.listing(points_price=100, stock=3)
     members = [world.member(f"racer{n}@example.com", points=1000) for n in range(50)]
-    results = []
-
-    def race(user_id):
-        try:
-            checkout_as(app, user_id, [LR(item)])
-            results.append("ok")
-        except DomainError as err:
-            results.append(err.status)
-
-    threads = [threading.Thread(target=race, args=(m,)) for m in members]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race(lambda user_id: checkout_as(app, user_id, [LR(item)]), members)
     assert results.count("ok") == 3
     assert all(r in (409, 422) for r in results if r != "ok")
     assert stock(app, item) == 0
@@ -261,20 +247,7 @@ def test_last_units_under_concurrency(app, world):
 def test_one_members_last_points_under_concurrency(app, world):
     member = world.member(points=1000)
     item = world.listing(points_price=300, stock=None)
-    results = []
-
-    def race():
-        try:
-            checkout_as(app, member, [LR(item)])
-            results.append("ok")
-        except DomainError as err:
-            results.append(err.status)
-
-    threads = [threading.Thread(target=race) for _ in range(50)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race(lambda _: checkout_as(app, member, [LR(item)]), range(50))
     assert results.count("ok") == 3
     assert world.balance(member) == 100
     world.verify()
@@ -283,18 +256,5 @@ def test_one_members_last_points_under_concurrency(app, world):
 def test_per_member_limit_under_concurrency(app, world):
     member = world.member(points=100000)
     item = world.listing(points_price=10, stock=None, limit_per_member=2, limit_period="day")
-    results = []
-
-    def race():
-        try:
-            checkout_as(app, member, [LR(item)])
-            results.append("ok")
-        except DomainError:
-            results.append("refused")
-
-    threads = [threading.Thread(target=race) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race(lambda _: checkout_as(app, member, [LR(item)]), range(20))
     assert results.count("ok") == 2
