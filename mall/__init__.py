@@ -165,7 +165,6 @@ def register_template_helpers(app: Flask) -> None:
         bill_status_label=labels.bill_status_label,
         family_event_label=labels.family_event_label,
         mask_code=labels.mask_code,
-        bill_merchant_name=bill_merchant_name,
         cause_label=labels.cause_label,
         project_status_label=labels.project_status_label,
         pledge_status_label=labels.pledge_status_label,
@@ -196,15 +195,6 @@ def header_balance():
 
         g.header_balance = ledger.member_balance(db.session, current_user.id)
     return g.header_balance
-
-
-def bill_merchant_name(bill) -> str:
-    from flask_babel import get_locale
-
-    from mall.extensions import db
-    from mall.merchant.models import Merchant
-
-    return db.session.get(Merchant, bill.merchant_id).name(str(get_locale()))
 
 
 def banner_notification():

@@ -132,3 +132,11 @@ def confirm_by_code(session: Session, merchant: Merchant, bill_id: int, code: st
 def recent_for(session: Session, merchant: Merchant, limit: int = 20) -> list[BillPayment]:
     return session.scalars(select(BillPayment).where(BillPayment.merchant_id == merchant.id)
                            .order_by(BillPayment.id.desc()).limit(limit)).all()
+
+
+def merchant_names(session: Session, bills: list[BillPayment], locale: str) -> dict[int, str]:
+    """The requesting merchants' names, in one query."""
+    ids = {bill.merchant_id for bill in bills}
+    if not ids:
+        return {}
+    return {m.id: m.name(locale) for m in session.scalars(select(Merchant).where(Merchant.id.in_(ids)))}

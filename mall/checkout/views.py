@@ -3,6 +3,7 @@ import secrets
 from dataclasses import dataclass
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -194,8 +195,9 @@ def bills():
     """Payment requests from merchants' tills, waiting for the member's approval."""
     from mall.checkout import bills as bill_service
 
-    return render_template("checkout/bills.html", bills=bill_service.pending_for(db.session, current_user),
-                           form=EmptyForm(), settings=bill_service.settings)
+    pending = bill_service.pending_for(db.session, current_user)
+    return render_template("checkout/bills.html", bills=pending, form=EmptyForm(), settings=bill_service.settings,
+                           merchant_names=bill_service.merchant_names(db.session, pending, str(get_locale())))
 
 
 @checkout.route("/bills/<int:bill_id>/<any(approve, decline):decision>", methods=["POST"])
