@@ -207,6 +207,15 @@ def banner_notification():
 def register_hooks(app: Flask) -> None:
     from mall.security import set_security_headers
 
+    from mall.audit import service as audit
+
+    audit.install()
+
+    @app.before_request
+    def audit_actor():
+        """Operators and merchant staff are audited in everything they change (see mall.audit)."""
+        audit.set_actor(audit.actor_for_user(current_user))
+
     @app.after_request
     def secure(response):
         return set_security_headers(response, app.config["PRODUCTION"])

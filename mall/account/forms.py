@@ -1,7 +1,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired, Email, EqualTo, Length
+from wtforms import DateField, EmailField, HiddenField, PasswordField, StringField, SubmitField
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 
 PASSWORD_RULES = [DataRequired(), Length(min=10, max=128, message=_l("Use 10 to 128 characters."))]
 
@@ -40,3 +40,10 @@ class LanguageForm(FlaskForm):
 
 class EmptyForm(FlaskForm):
     """A button-only POST still carries its CSRF token."""
+
+
+class ProfileForm(FlaskForm):
+    display_name = StringField(_l("Display name"), validators=[DataRequired(), Length(max=60)])
+    phone = StringField(_l("Mobile number (optional)"), validators=[Optional(), Length(max=20)])
+    birthday = DateField(_l("Date of birth (optional)"), validators=[Optional()])
+    submit = SubmitField(_l("Save profile"))

@@ -21,6 +21,7 @@ class User(Base):
     merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchant.id"), index=True)
     member_code: Mapped[str] = mapped_column(String(12), unique=True)
     locale: Mapped[str | None] = mapped_column(String(16))
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)  # optional, mainland mobile
     birthday: Mapped[date | None] = mapped_column(Date)
     good_credit: Mapped[bool] = mapped_column(default=False)  # set by an operator
     session_token: Mapped[str] = mapped_column(String(64))

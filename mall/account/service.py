@@ -1,5 +1,7 @@
 """Sign-up, sign-in, password changes, sessions and member codes."""
+import re
 import secrets
+from datetime import date
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -111,6 +113,36 @@ def change_password(session: Session, user: User, current: str, new: str) -> Non
     user.password_hash = hash_password(new)
     end_all_sessions(user)
     session.flush()
+
+
+PHONE = re.compile(r"^1[3-9]\d{9}$")  # a mainland mobile number
+PROFILE_FIELDS = ("display_name", "phone", "birthday")
+
+
+def update_profile(session: Session, user: User, *, display_name: str, phone: str | None,
+                   birthday: date | None) -> list[str]:
+    """Change the member's own profile; returns the names of the fields that changed.
+
+    The phone number is optional (it lets an operator find the account when the member calls);
+    the birthday is optional (it earns the published birthday bonus)."""
+    name = (display_name or "").strip()
+    if not 1 <= len(name) <= 60:
+        raise DomainError(_l("Give a display name of 1 to 60 characters."), field="display_name")
+    phone = (phone or "").strip().replace(" ", "") or None
+    if phone is not None and not PHONE.match(phone):
+        raise DomainError(_l("Give a valid mainland mobile number (11 digits, starting with 1)."), field="phone")
+    if birthday is not None and not date(1900, 1, 1) <= birthday <= utcnow().date():
+        raise DomainError(_l("Give a real date of birth."), field="birthday")
+    changed = [key for key, value in (("display_name", name), ("phone", phone), ("birthday", birthday))
+               if getattr(user, key) != value]
+    user.display_name, user.phone, user.birthday = name, phone, birthday
+    session.flush()
+    return changed
+
+
+def profile_complete(user: User) -> bool:
+    """Every optional profile field filled in."""
+    return all(getattr(user, key) for key in PROFILE_FIELDS)
 
 
 def set_locale(user: User, locale: str) -> None:

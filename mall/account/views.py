@@ -5,7 +5,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from mall.account import service
 from mall.account.qr import qr_svg
-from mall.account.forms import EmptyForm, LanguageForm, LoginForm, PasswordForm, RegisterForm
+from mall.account.forms import EmptyForm, LanguageForm, LoginForm, PasswordForm, ProfileForm, RegisterForm
 from mall.db import write
 from mall.errors import DomainError
 from mall.extensions import db, limiter
@@ -115,6 +115,25 @@ def password():
             flash(_("Your password has been changed. Other sessions have been signed out."), "success")
             return redirect(url_for("account.index"))
     return render_template("account/password.html", form=form), 422 if form.errors else 200
+
+
+@account.route("/profile", methods=["GET", "POST"])
+@login_required
+def profile():
+    """The member's own profile: display name, optional mobile number and birthday."""
+    user = current_user._get_current_object()
+    form = ProfileForm(obj=user)
+    if form.validate_on_submit():
+        try:
+            with write(db.session):
+                service.update_profile(db.session, user, display_name=form.display_name.data,
+                                       phone=form.phone.data, birthday=form.birthday.data)
+        except DomainError as err:
+            getattr(form, err.params.get("field", "display_name")).errors.append(str(err.message))
+        else:
+            flash(_("Your profile has been saved."), "success")
+            return redirect(url_for("account.index"), code=303)
+    return render_template("account/profile.html", form=form), 422 if form.errors else 200
 
 
 @account.route("/language/<lang>", methods=["POST"])

@@ -6,6 +6,7 @@ from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from mall.account.models import User
+from mall.audit import service as audit
 from mall.api import service
 from mall.api.openapi import document
 from mall.catalog import service as catalog
@@ -82,6 +83,7 @@ def authenticate():
     if merchant.status != "approved":
         return problem(403, "merchant-not-approved", "This merchant is not approved.")
     g.merchant = merchant
+    audit.set_actor(audit.Actor(None, "api", merchant.id, (request.remote_addr or "")[:45]))
     return None
 
 

@@ -1,7 +1,6 @@
 """Redemption use cases: cart, pricing, placing orders (stock, limits, early access and points taken
 together), vouchers, cancellations with compensation, fulfilment and settlement."""
 import os
-import re
 import secrets
 import time
 from collections import defaultdict
@@ -13,6 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from mall.account.models import User
+from mall.account.service import PHONE
 from mall.catalog import service as catalog
 from mall.catalog.models import Listing, ServiceSlot, StayNight
 from mall.checkout.models import CartItem, Order, OrderLine, Payment, Voucher
@@ -34,7 +34,6 @@ def fault_point(name: str) -> None:
     """A named place inside checkout where bench/faults.sh kills the worker; a no-op otherwise."""
     if FAULT_POINT == name:
         time.sleep(float(os.environ.get("MALL_FAULT_SECONDS", "2")))
-PHONE = re.compile(r"^1[3-9]\d{9}$")
 MAX_NIGHTS = 14
 settings = {"compensation_percent": 10}
 PAYMENT_SOURCES = ("own", "family")

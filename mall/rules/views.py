@@ -89,3 +89,9 @@ def transparency():
     """Programme totals, the ledger's daily digests and fraud adjustments, all from the ledger."""
     return render_template("rules/transparency.html", totals=rules.programme_totals(db.session),
                            digests=rules.daily_digests(db.session, 7))
+
+
+@public.route("/privacy")
+def privacy():
+    """What personal data the mall collects, why, for how long, and the member's rights over it."""
+    return render_template("rules/privacy.html")
