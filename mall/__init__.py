@@ -4,6 +4,7 @@ import os
 from flask import Flask, g, has_request_context, request, session
 from werkzeug.routing import IntegerConverter
 from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from mall import config as cfg
@@ -58,9 +59,16 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=lambda: "Asia/Shanghai")
     ledger.settings["expiry_policy"] = app.config["POINTS_EXPIRY_POLICY"]
+    ledger.settings["frozen_message"] = _l(
+        "Your points are frozen while a fraud case is reviewed: you can still earn, but not spend, gift or "
+        "donate. Your account page says why and how to appeal.")
     from mall.checkout import service as checkout
 
     checkout.settings["compensation_percent"] = app.config["COMPENSATION_PERCENT"]
+    from mall.fraud import service as fraud
+
+    fraud.settings.update(approval_threshold=app.config["FRAUD_APPROVAL_THRESHOLD"],
+                          max_file_bytes=app.config["EVIDENCE_MAX_BYTES"])
     from mall.checkout import bills
 
     bills.settings.update(points_per_yuan=app.config["BILL_POINTS_PER_YUAN"],
@@ -168,6 +176,11 @@ def register_template_helpers(app: Flask) -> None:
         cause_label=labels.cause_label,
         project_status_label=labels.project_status_label,
         pledge_status_label=labels.pledge_status_label,
+        merchant_status_label=labels.merchant_status_label,
+        case_status_label=labels.case_status_label,
+        fraud_action_label=labels.fraud_action_label,
+        fraud_action_status_label=labels.fraud_action_status_label,
+        frozen_case=frozen_case,
         utcnow=utcnow,
     )
 
@@ -195,6 +208,16 @@ def header_balance():
 
         g.header_balance = ledger.member_balance(db.session, current_user.id)
     return g.header_balance
+
+
+def frozen_case():
+    """The fraud case freezing the signed-in member's spending, for the banner on every page."""
+    from mall.extensions import db
+    from mall.fraud import service as fraud
+
+    if not current_user.is_authenticated or current_user.role != "member":
+        return None
+    return fraud.freezing_case(db.session, current_user.id)
 
 
 def banner_notification():

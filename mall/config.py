@@ -49,6 +49,12 @@ class Config:
     ISSUANCE_FEE_FEN_PER_POINT = int(os.environ.get("ISSUANCE_FEE_FEN_PER_POINT", "1"))
 
 
+    # Fraud cases: a freeze or deduction above this many points needs a second operator's approval.
+    FRAUD_APPROVAL_THRESHOLD = int(os.environ.get("FRAUD_APPROVAL_THRESHOLD", "1000"))
+    # Evidence files an operator may upload to a case.
+    EVIDENCE_MAX_BYTES = 5 * 1024 * 1024
+
+
 class TestingConfig(Config):
     TESTING = True
     SECRET_KEY = "testing-secret"

@@ -121,3 +121,27 @@ def mask_code(code: str | None) -> str:
     """A member code shown partly hidden, e.g. M7****9P."""
     code = code or ""
     return code[:2] + "*" * (len(code) - 4) + code[-2:] if len(code) > 4 else "*" * len(code)
+
+
+MERCHANT_STATUSES = {"pending": _l("Awaiting approval"), "approved": _l("Approved"), "suspended": _l("Suspended")}
+CASE_STATUSES = {"open": _l("Open"), "appealed": _l("Under appeal"), "upheld": _l("Upheld"),
+                 "reversed": _l("Reversed")}
+FRAUD_ACTIONS = {"freeze": _l("Freeze spending"), "deduct": _l("Deduct points")}
+FRAUD_ACTION_STATUSES = {"pending": _l("Awaiting a second operator"), "executed": _l("Carried out"),
+                         "rejected": _l("Rejected"), "cancelled": _l("Cancelled")}
+
+
+def merchant_status_label(status: str) -> str:
+    return str(MERCHANT_STATUSES.get(status, status))
+
+
+def case_status_label(status: str) -> str:
+    return str(CASE_STATUSES.get(status, status))
+
+
+def fraud_action_label(kind: str) -> str:
+    return str(FRAUD_ACTIONS.get(kind, kind))
+
+
+def fraud_action_status_label(status: str) -> str:
+    return str(FRAUD_ACTION_STATUSES.get(status, status))

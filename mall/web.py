@@ -58,3 +58,40 @@ def format_datetime_local(value: datetime | None, with_time: bool = True) -> str
         return "—"
     local = shanghai(value)
     return local.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
+
+
+def csv_cell(value) -> str:
+    """A value as a spreadsheet shows it, never as a formula (text may start with "=")."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _is_number(text) else text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        int(text)
+        return True
+    except ValueError:
+        return False
+
+
+def csv_response(filename: str, rows):
+    """Stream ``rows`` (the header first) as CSV in UTF-8 with a BOM, so Excel reads the Chinese."""
+    import csv
+    import io
+
+    from flask import Response, stream_with_context
+
+    def generate():
+        yield "\ufeff"
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        for index, row in enumerate(rows, 1):
+            writer.writerow([csv_cell(v) for v in row])
+            if index % 500 == 0:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    return Response(stream_with_context(generate()), mimetype="text/csv; charset=utf-8", headers=headers)

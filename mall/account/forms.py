@@ -1,6 +1,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, EmailField, HiddenField, PasswordField, StringField, SubmitField
+from wtforms import (BooleanField, DateField, EmailField, HiddenField, PasswordField, RadioField, SelectField,
+                     StringField, SubmitField, TextAreaField)
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 
 PASSWORD_RULES = [DataRequired(), Length(min=10, max=128, message=_l("Use 10 to 128 characters."))]
@@ -47,3 +48,20 @@ class ProfileForm(FlaskForm):
     phone = StringField(_l("Mobile number (optional)"), validators=[Optional(), Length(max=20)])
     birthday = DateField(_l("Date of birth (optional)"), validators=[Optional()])
     submit = SubmitField(_l("Save profile"))
+
+
+class AppealForm(FlaskForm):
+    statement = TextAreaField(_l("Your appeal: why is this wrong? Add anything that shows the points were earned honestly."),
+                              validators=[DataRequired(), Length(min=10, max=4000)])
+    submit = SubmitField(_l("Send appeal"))
+
+
+class DeleteAccountForm(FlaskForm):
+    password = PasswordField(_l("Your password"), validators=[DataRequired(), Length(max=128)])
+    remaining = RadioField(_l("Your remaining points"), default="forfeit", choices=[
+        ("forfeit", _l("Forfeit them to the programme's published forfeiture account")),
+        ("donate", _l("Donate them to the charity project chosen below"))])
+    project = SelectField(_l("Charity project"), coerce=int, validate_choice=False, validators=[Optional()])
+    confirm = BooleanField(_l("I understand that this cannot be undone."), validators=[DataRequired()])
+    token = HiddenField()
+    submit = SubmitField(_l("Delete my account"))

@@ -25,6 +25,7 @@ class User(Base):
     birthday: Mapped[date | None] = mapped_column(Date)
     good_credit: Mapped[bool] = mapped_column(default=False)  # set by an operator
     session_token: Mapped[str] = mapped_column(String(64))
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # personal data erased
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     merchant = relationship("Merchant", lazy="joined")

@@ -6,7 +6,7 @@ from datetime import date
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from mall.account.models import ROLES, Notification, User
@@ -188,3 +188,17 @@ def mark_read(session: Session, user: User, notification_id: int | None = None) 
     if notification_id is not None:
         stmt = stmt.where(Notification.id == notification_id)
     return session.execute(stmt.values(read_at=utcnow())).rowcount
+
+
+def search_members(session: Session, query: str, limit: int = 20) -> list[User]:
+    """Members by exact member code, mobile number or e-mail, or by the start of an e-mail address."""
+    q = (query or "").strip()
+    if not q:
+        return []
+    exact = or_(User.member_code == q.upper(), User.phone == q.replace(" ", ""), User.email == normalise_email(q))
+    found = list(session.scalars(select(User).where(User.role == "member", exact).order_by(User.id).limit(limit)))
+    if not found and len(q) >= 3:
+        prefix = normalise_email(q).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        found = list(session.scalars(select(User).where(User.role == "member", User.email.like(prefix + "%", escape="\\"))
+                                     .order_by(User.email).limit(limit)))
+    return found

@@ -1,11 +1,15 @@
 """Sign-up, sign-in, sign-out, the account page and preferences."""
+import secrets
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from mall.account import service
 from mall.account.qr import qr_svg
-from mall.account.forms import EmptyForm, LanguageForm, LoginForm, PasswordForm, ProfileForm, RegisterForm
+from mall.account.forms import (AppealForm, DeleteAccountForm, EmptyForm, LanguageForm, LoginForm, PasswordForm,
+                                ProfileForm, RegisterForm)
 from mall.db import write
 from mall.errors import DomainError
 from mall.extensions import db, limiter
@@ -85,7 +89,10 @@ def logout():
 @login_required
 def index():
     """The member's account page with their member code."""
-    return render_template("account/index.html", qr_svg=qr_svg(current_user.member_code))
+    from mall.fraud import service as fraud
+
+    return render_template("account/index.html", qr_svg=qr_svg(current_user.member_code),
+                           cases=fraud.member_cases(db.session, current_user))
 
 
 @account.route("/member-code")
@@ -148,3 +155,95 @@ def language(lang):
             service.set_locale(current_user._get_current_object(), lang)
     return redirect(safe_next(form.next.data, url_for("catalog.home")), code=303)
 
+
+
+# --- fraud cases, as the member sees them ---------------------------------------------------------
+
+@account.route("/cases/<int:case_id>", methods=["GET", "POST"])
+@login_required
+def case(case_id):
+    """A case against the member: the reason, what was done, and the appeal."""
+    from mall.fraud import service as fraud
+
+    try:
+        case = fraud.case_for_member(db.session, current_user, case_id)
+    except DomainError:
+        abort(404)
+    form = AppealForm()
+    if form.validate_on_submit():
+        try:
+            with write(db.session):
+                fraud.appeal(db.session, current_user._get_current_object(), case_id, form.statement.data)
+        except DomainError as err:
+            if err.status == 404:
+                abort(404)
+            form.statement.errors.append(str(err.message))
+        else:
+            flash(_("Your appeal has been sent. An operator will review the case and tell you the outcome."), "success")
+            return redirect(url_for("account.case", case_id=case_id), code=303)
+        case = fraud.case_for_member(db.session, current_user, case_id)
+    return render_template("account/case.html", case=case, form=form,
+                           deducted=fraud.deducted_amount(case, include_pending=False)), 422 if form.errors else 200
+
+
+# --- personal data: download and deletion -----------------------------------------------------------
+
+@account.route("/data")
+@login_required
+def data():
+    """Download all personal data, or delete the account."""
+    from mall.account import privacy
+
+    return render_template("account/data.html", form=_delete_form(),
+                           blockers=privacy.deletion_blockers(db.session, current_user))
+
+
+def _delete_form() -> DeleteAccountForm:
+    from mall.charity import service as charity
+    from mall.models import utcnow
+
+    form = DeleteAccountForm()
+    form.project.choices = [(p.id, p.title(str(get_locale()))) for p in charity.projects(db.session, utcnow(), status="open", per_page=50).items]
+    if not form.token.data:
+        form.token.data = secrets.token_hex(16)
+    return form
+
+
+@account.route("/data/export.zip")
+@login_required
+def export_data():
+    from flask import Response
+
+    from mall.account import privacy
+
+    body = privacy.export_zip(db.session, current_user._get_current_object())
+    return Response(body, mimetype="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="green-points-{current_user.member_code}.zip"'})
+
+
+@account.route("/delete", methods=["POST"])
+@login_required
+def delete():
+    """Delete the account: personal data erased, points forfeited or donated, ledger intact."""
+    from mall.account import privacy
+
+    form = _delete_form()
+    if form.validate_on_submit():
+        donate = form.project.data if form.remaining.data == "donate" else None
+        if form.remaining.data == "donate" and not donate:
+            form.project.errors.append(_("Choose a project to donate to."))
+        else:
+            try:
+                with write(db.session):
+                    privacy.delete_account(db.session, current_user._get_current_object(), form.password.data,
+                                           donate_to=donate, token=form.token.data or "")
+            except DomainError as err:
+                getattr(form, err.params.get("field", "password"), form.password).errors.append(str(err.message))
+            else:
+                logout_user()
+                session.clear()
+                flash(_("Your account has been deleted and your personal data erased. Thank you for every green choice."),
+                      "success")
+                return redirect(url_for("catalog.home"), code=303)
+    return render_template("account/data.html", form=form,
+                           blockers=privacy.deletion_blockers(db.session, current_user)), 422

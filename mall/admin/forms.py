@@ -2,8 +2,10 @@ import json
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from flask_wtf.file import FileField
+from wtforms import (DateField, DateTimeLocalField, HiddenField, IntegerField, SelectField, StringField,
+                     TextAreaField)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from mall.rules.engine import RuleConfigError, parse_config
 
@@ -27,3 +29,63 @@ class RuleSetForm(FlaskForm):
 class PublishForm(FlaskForm):
     effective_from = DateTimeLocalField(_l("Takes effect at (China Standard Time)"),
                                         format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
+
+
+class MerchantStatusForm(FlaskForm):
+    action = HiddenField(validators=[DataRequired()])
+    reason = StringField(_l("Reason (shown to the merchant; required to suspend)"), validators=[Optional(), Length(max=500)])
+
+
+class MemberSearchForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    q = StringField(_l("Member code, mobile number or e-mail"), validators=[Optional(), Length(max=254)])
+
+
+def _transfer_ids(text: str) -> list[int]:
+    ids = []
+    for part in (text or "").replace(",", " ").split():
+        if not part.isdigit() or len(part) > 12:
+            raise ValidationError(_l("Transfer numbers are whole numbers separated by spaces or commas."))
+        ids.append(int(part))
+    return ids
+
+
+class CaseForm(FlaskForm):
+    reason = TextAreaField(_l("Reason (the member will read it if an action is taken)"),
+                           validators=[DataRequired(), Length(min=10, max=2000)])
+    transfer_ids = StringField(_l("Evidenced transfers (entry numbers from the statement)"),
+                               validators=[Optional(), Length(max=2000)])
+    file = FileField(_l("Evidence file (PDF, PNG, JPEG, text or CSV, up to 5 MB)"))
+
+    def validate_transfer_ids(self, field):
+        self.parsed_ids = _transfer_ids(field.data)
+
+
+class EvidenceForm(CaseForm):
+    reason = None
+
+
+class ActionForm(FlaskForm):
+    kind = HiddenField(validators=[DataRequired()])
+    amount = IntegerField(_l("Points to deduct"), validators=[Optional(), NumberRange(min=1, max=10**9)])
+    note = StringField(_l("Note"), validators=[Optional(), Length(max=500)])
+
+
+class ResolveForm(FlaskForm):
+    outcome = SelectField(_l("Outcome"), choices=[("upheld", _l("Upheld: the actions stand")),
+                                                  ("reversed", _l("Reversed: restore every deducted point"))])
+    note = TextAreaField(_l("Decision (the member reads it)"), validators=[DataRequired(), Length(min=5, max=2000)])
+
+
+class AuditFilterForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    actor = StringField(_l("Actor (e-mail or member code)"), validators=[Optional(), Length(max=254)])
+    action = StringField(_l("Action"), validators=[Optional(), Length(max=80)])
+    target_type = StringField(_l("Target type"), validators=[Optional(), Length(max=40)])
+    target_id = StringField(_l("Target id"), validators=[Optional(), Length(max=40)])
+    since = DateField(_l("From (China Standard Time)"), validators=[Optional()])
+    until = DateField(_l("Until (inclusive)"), validators=[Optional()])

@@ -4,7 +4,7 @@ from functools import wraps
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import current_user
 
 from mall.admin.forms import PublishForm, RuleSetForm
 from mall.db import write
@@ -19,21 +19,13 @@ admin = Blueprint("admin", __name__, url_prefix="/admin")
 
 
 def operator_only(view):
-    """Operators only; to anyone else the console does not exist (404)."""
+    """Operators only; to anyone else, signed in or not, the console does not exist (404)."""
     @wraps(view)
-    @login_required
     def wrapper(**kwargs):
-        if not current_user.is_operator:
+        if not current_user.is_authenticated or not current_user.is_operator:
             abort(404)
         return view(**kwargs)
     return wrapper
-
-
-@admin.route("/")
-@operator_only
-def index():
-    """The console's front page."""
-    return redirect(url_for("admin.rule_sets"))
 
 
 @admin.route("/rules")
@@ -105,3 +97,6 @@ def publish_rule_set(rule_set_id):
     else:
         flash(_("Choose when the rules take effect."), "error")
     return redirect(url_for("admin.edit_rule_set", rule_set_id=rule_set_id), code=303)
+
+
+from mall.admin import console  # noqa: E402,F401  (the console's other pages, on this blueprint)

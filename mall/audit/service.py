@@ -9,8 +9,6 @@ Two ways in, one table:
 Secrets (password and key hashes, session tokens) and the ledger's own bookkeeping rows (lots, draws,
 balances, the chain head: the ledger is its own audit trail) are left out.
 """
-import csv
-import io
 from dataclasses import dataclass
 from datetime import date, datetime
 

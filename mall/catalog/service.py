@@ -15,7 +15,6 @@ from mall.account.models import User
 from mall.catalog.models import KINDS, LIMIT_PERIODS, Listing, ListingImage, ServiceSlot, StayNight
 from mall.errors import Conflict, DomainError, NotFound
 from mall.merchant.models import Merchant
-from mall.models import utcnow
 
 MAX_POINTS = 10**8
 MAX_FEN = 10**9

@@ -359,7 +359,8 @@ def _place(session: Session, member: User, requests: list[LineRequest], delivery
     if done:
         return Placed(done, replayed=True)
     listings = lock(session, Listing, [r.listing_id for r in requests])
-    quote = price(session, member, requests, now, listings={i: l for i, l in listings.items() if l.status == "active"})
+    quote = price(session, member, requests, now, listings={
+        i: l for i, l in listings.items() if l.status == "active" and l.merchant.status == "approved"})
     if quote.problems:
         raise OutOfStock(" ".join(dict.fromkeys(str(p) for p in quote.problems)))
     for line in quote.lines:

@@ -33,6 +33,9 @@ def seed_demo(extra):
         for slug, name_zh, name_en, category in MERCHANTS:
             by_slug[slug] = merchants.get_by_slug(session, slug) or merchants.create_merchant(
                 session, slug=slug, name_zh=name_zh, name_en=name_en, category=category, status="approved")
+        if merchants.get_by_slug(session, "qingfeng-bike") is None:  # an application for the console to review
+            merchants.create_merchant(session, slug="qingfeng-bike", name_zh="青风单车维修", name_en="Qingfeng Bike Repair",
+                                      category="services", status="pending")
         if not session.scalar(select(func.count(Listing.id)).where(Listing.merchant_id.in_(
                 [m.id for m in by_slug.values()]))):
             for (slug, kind, category, tz, te, dz, de, points, cash, stock, green, co2) in LISTINGS:
@@ -47,7 +50,8 @@ def seed_demo(extra):
             session.flush()
             _demo_calendars(session, by_slug)
         staff = [("merchant@demo.test", "绿邻店长", "merchant", by_slug["lvlin-mart"].id),
-                 ("operator@demo.test", "平台运营", "operator", None)]
+                 ("operator@demo.test", "平台运营", "operator", None),
+                 ("auditor@demo.test", "平台复核", "operator", None)]  # a second operator, for four-eyes approvals
         people = [(email, name, "member", None) for email, name in MEMBERS] + staff
         for email, name, role, merchant_id in people:
             if accounts.find_by_email(session, email) is None:
@@ -71,7 +75,7 @@ def seed_demo(extra):
         add_generated_listings(extra, [m.id for m in by_slug.values()])
     click.echo("Demo mall ready. Sign in with password %s as:" % DEMO_PASSWORD)
     for email, role in [("member@demo.test", "member"), ("merchant@demo.test", "merchant staff"),
-                        ("operator@demo.test", "operator")]:
+                        ("operator@demo.test", "operator"), ("auditor@demo.test", "second operator")]:
         click.echo(f"  {role:15} {email}")
     click.echo("Start it with: flask --app app run   then open http://127.0.0.1:5000/")
 

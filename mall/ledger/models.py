@@ -33,6 +33,7 @@ class Account(Base):
     name: Mapped[str] = mapped_column(String(32), default="main")
     balance: Mapped[int] = mapped_column(BigInteger, default=0)
     guarded: Mapped[bool] = mapped_column(default=False)
+    frozen: Mapped[bool] = mapped_column(default=False)  # spending refused (a fraud case froze it)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property

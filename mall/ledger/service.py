@@ -34,6 +34,17 @@ class InsufficientPoints(LedgerError):
     code = "insufficient-points"
 
 
+class AccountFrozen(LedgerError):
+    status = 403
+    code = "account-frozen"
+
+
+# What a frozen account may still be debited for: the case's own deduction, a merchant's refund
+# clawback, expiry and the reversal of an earlier credit. Everything a member chooses to do (redeem,
+# gift, donate, contribute, pay a bill, play) is refused; earning (credits) continues.
+FROZEN_DEBITS = frozenset({"adjust", "clawback", "expire", "reversal", "forfeit"})
+
+
 class IdempotencyConflict(LedgerError):
     status = 422
     code = "idempotency-conflict"
@@ -216,6 +227,8 @@ def post(session: Session, *, key: str, legs: list[Leg], actor_id: int | None = 
 
     balances = {account_id: account.balance for account_id, account in accounts.items()}
     for leg in legs:  # check every leg before writing any, so a refusal leaves nothing half-posted
+        if accounts[leg.debit.id].frozen and leg.kind not in FROZEN_DEBITS:
+            raise AccountFrozen(settings.get("frozen_message") or "This account is frozen.")
         if accounts[leg.debit.id].guarded and balances[leg.debit.id] < leg.amount:
             raise InsufficientPoints("Not enough points.", needed=leg.amount - balances[leg.debit.id])
         balances[leg.debit.id] -= leg.amount

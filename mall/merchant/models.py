@@ -21,6 +21,8 @@ class Merchant(Base):
     name_en: Mapped[str] = mapped_column(String(120))
     category: Mapped[str] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(16), default="pending")
+    status_reason: Mapped[str] = mapped_column(String(500), default="")  # why it was suspended
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     def name(self, locale: str) -> str:

@@ -32,3 +32,39 @@ def staff_merchant(session: Session, user) -> Merchant:
     if user is None or not user.is_merchant_staff:
         raise NotFound("Not found.")
     return session.get(Merchant, user.merchant_id)
+
+
+def merchants(session: Session, status: str | None = None) -> list[Merchant]:
+    stmt = select(Merchant).order_by(Merchant.status != "pending", Merchant.id)
+    if status:
+        stmt = stmt.where(Merchant.status == status)
+    return list(session.scalars(stmt))
+
+
+def set_status(session: Session, operator, merchant_id: int, action: str, reason: str = "") -> Merchant:
+    """An operator approves, suspends (with a reason) or reinstates a merchant. A suspended merchant's
+    listings leave the mall and it can neither issue points nor list; its members keep their points."""
+    from flask_babel import lazy_gettext as _l
+
+    from mall.db import lock
+    from mall.errors import Conflict, DomainError, NotFound
+    from mall.models import utcnow
+
+    if operator is None or not operator.is_operator:
+        raise NotFound(_l("Not found."))
+    merchant = lock(session, Merchant, [merchant_id]).get(merchant_id)
+    if merchant is None:
+        raise NotFound(_l("No such merchant."))
+    reason = (reason or "").strip()
+    allowed = {"approve": ("pending",), "suspend": ("pending", "approved"), "reinstate": ("suspended",)}
+    if action not in allowed:
+        raise DomainError(_l("Unknown action."))
+    if merchant.status not in allowed[action]:
+        raise Conflict(_l("This merchant cannot be changed that way now."), code="invalid-transition")
+    if action == "suspend" and len(reason) < 5:
+        raise DomainError(_l("Give the reason for the suspension."), field="reason")
+    merchant.status = "suspended" if action == "suspend" else "approved"
+    merchant.status_reason = reason[:500] if action == "suspend" else ""
+    merchant.status_changed_at = utcnow()
+    session.flush()
+    return merchant

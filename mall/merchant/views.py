@@ -22,7 +22,7 @@ from mall.merchant.forms import (ApiKeyForm, BillConfirmForm, BillForm, ImageFor
 from mall.merchant.service import staff_merchant
 from mall.rules import service as rules
 from mall.rules.models import Purchase
-from mall.web import SHANGHAI, render_page_or_fragment
+from mall.web import SHANGHAI
 
 merchant = Blueprint("merchant", __name__, url_prefix="/merchant")
 

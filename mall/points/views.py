@@ -1,9 +1,7 @@
 """The member's statement, its CSV export, and notifications."""
-import csv
-import io
 from datetime import datetime, time, timedelta
 
-from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, stream_with_context, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -16,7 +14,7 @@ from mall.ledger import service as ledger
 from mall.models import utcnow
 from mall.points.describe import KIND_LABELS, describe, kind_label
 from mall.points.forms import StatementFilterForm
-from mall.web import SHANGHAI, format_datetime_local, is_htmx, render_page_or_fragment
+from mall.web import SHANGHAI, csv_response, format_datetime_local, is_htmx, render_page_or_fragment
 
 points = Blueprint("points", __name__, url_prefix="/account")
 
@@ -63,11 +61,6 @@ def statement():
     return render_page_or_fragment("points/statement.html", fragment, **context)
 
 
-def _cell(text: str) -> str:
-    """Text as a spreadsheet shows it, never as a formula (a memo may start with "=")."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 @points.route("/statement.csv")
 @login_required
 def statement_csv():
@@ -77,30 +70,20 @@ def statement_csv():
     account = _account()
     locale = str(get_locale())
 
-    def generate():
-        yield "\ufeff"
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow([_("Time (Asia/Shanghai)"), _("Kind"), _("Description"), _("Points"),
-                         _("Entry"), _("Reference")])
+    def rows():
+        yield [_("Time (Asia/Shanghai)"), _("Kind"), _("Description"), _("Points"), _("Entry"), _("Reference")]
         before = None
         while account is not None:
-            rows = ledger.statement(db.session, account, before_id=before, limit=1000, **filters)
-            if not rows:
+            page = ledger.statement(db.session, account, before_id=before, limit=1000, **filters)
+            if not page:
                 break
-            for row, text in zip(rows, describe(db.session, rows, locale)):
+            for row, text in zip(page, describe(db.session, page, locale)):
                 t = row.transfer
                 reference = f"{t.ref_type}:{t.ref_id}" if t.ref_type else ""
-                writer.writerow([format_datetime_local(t.created_at), _cell(kind_label(t.kind)),
-                                 _cell(text), row.delta, t.id, _cell(reference)])
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-            before = rows[-1].transfer.id
-        yield buffer.getvalue()
+                yield [format_datetime_local(t.created_at), kind_label(t.kind), text, row.delta, t.id, reference]
+            before = page[-1].transfer.id
 
-    headers = {"Content-Disposition": f'attachment; filename="statement-{current_user.member_code}.csv"'}
-    return Response(stream_with_context(generate()), mimetype="text/csv; charset=utf-8", headers=headers)
+    return csv_response(f"statement-{current_user.member_code}.csv", rows())
 
 
 @points.route("/notifications")

@@ -42,7 +42,9 @@ def test_seed_demo_is_complete_and_idempotent(runner, app):
     second = runner.invoke(args=["seed-demo"])
     assert second.exit_code == 0, second.output
     with app.app_context():
-        assert db.session.scalar(select(func.count(Merchant.id))) == 6
+        assert db.session.scalar(select(func.count(Merchant.id))) == 7
+        assert db.session.scalar(select(func.count(Merchant.id)).where(Merchant.status == "pending")) == 1
+        assert db.session.scalar(select(func.count(User.id)).where(User.role == "operator")) == 2  # four-eyes
         listings = db.session.scalars(select(Listing)).all()
         assert len(listings) >= 24
         assert {item.kind for item in listings} == {"goods", "service", "topup", "stay", "coupon"}

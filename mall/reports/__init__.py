@@ -1,0 +1,1 @@
+"""Programme reports for operators: points flows, liability, breakage, merchants, green share."""

@@ -1,0 +1,203 @@
+"""The points-liability report, computed from the ledger alone.
+
+Every transfer is classified by where points cross the boundary of the members' wallets (member and
+family accounts):
+- into a wallet from outside: *issued* (earning, awards, prizes, compensation) or *returned*
+  (refunds and reversals of earlier spending or deductions);
+- out of a wallet: *redeemed* (orders, till bills, game plays), *donated*, *expired*, *forfeited*
+  (deleted accounts), *clawed back* (merchant refunds, fraud deductions);
+- between wallets (gifts, family pool): no change to the programme's liability.
+Outstanding points at the end of a month are the running sum of what went in less what went out,
+so the last month's figure equals the sum of member and family balances (tested).
+"""
+from dataclasses import dataclass, field
+
+from sqlalchemy import case, func, literal_column, select
+from sqlalchemy.orm import Session, aliased
+
+from mall.ledger.models import LOTTED_KINDS, Account, Transfer
+from mall.merchant.models import Merchant
+from mall.rules.models import Purchase
+
+RETURN_KINDS = ("refund", "reversal")
+OUT_CLASSES = {"redeem": "redeemed", "bill": "redeemed", "game": "redeemed", "donate": "donated",
+               "expire": "expired", "forfeit": "forfeited", "clawback": "clawed_back", "adjust": "clawed_back"}
+COLUMNS = ("issued", "returned", "redeemed", "donated", "expired", "forfeited", "clawed_back", "other_out")
+
+
+@dataclass
+class Month:
+    month: str  # YYYY-MM in Asia/Shanghai
+    issued: int = 0
+    returned: int = 0
+    redeemed: int = 0
+    donated: int = 0
+    expired: int = 0
+    forfeited: int = 0
+    clawed_back: int = 0
+    other_out: int = 0
+    outstanding: int = 0  # at the end of the month
+
+    @property
+    def net_in(self) -> int:
+        return self.issued + self.returned
+
+    @property
+    def net_out(self) -> int:
+        return self.redeemed + self.donated + self.expired + self.forfeited + self.clawed_back + self.other_out
+
+
+@dataclass
+class Report:
+    months: list[Month]
+    totals: Month
+    outstanding: int
+    fen_per_point: int
+    top_issuers: list[tuple[Merchant, int]] = field(default_factory=list)
+    top_redeemers: list[tuple[Merchant, int]] = field(default_factory=list)
+    green_share: float = 0.0  # of points issued on purchases, the share earned on green spending
+    green_bonus: int = 0  # points from the green multiplier itself
+
+    @property
+    def liability_fen(self) -> int:
+        return self.outstanding * self.fen_per_point
+
+    @property
+    def breakage(self) -> float:
+        """Expired points as a share of points issued (a common loyalty measure)."""
+        return self.totals.expired / self.totals.issued if self.totals.issued else 0.0
+
+
+def _month_expr(session: Session, column):
+    """The Asia/Shanghai month of a UTC timestamp (China has no daylight saving: +8 hours exactly)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(column + literal_column("interval '8 hours'"), "YYYY-MM")
+    return func.strftime("%Y-%m", func.datetime(column, "+8 hours"))
+
+
+def _flows(session: Session):
+    debit, credit = aliased(Account), aliased(Account)
+    month = _month_expr(session, Transfer.created_at).label("month")
+    into = credit.owner_kind.in_(LOTTED_KINDS)
+    out_of = debit.owner_kind.in_(LOTTED_KINDS)
+    direction = case((into & ~out_of, "in"), (out_of & ~into, "out"), else_="inside").label("direction")
+    stmt = (select(month, direction, Transfer.kind, func.sum(Transfer.amount))
+            .join(debit, debit.id == Transfer.debit_account_id)
+            .join(credit, credit.id == Transfer.credit_account_id)
+            .group_by(month, direction, Transfer.kind).order_by(month))
+    return session.execute(stmt).all()
+
+
+def programme_report(session: Session, fen_per_point: int, top: int = 5) -> Report:
+    months: dict[str, Month] = {}
+    for month, direction, kind, amount in _flows(session):
+        if direction == "inside":
+            continue
+        row = months.setdefault(month, Month(month))
+        amount = int(amount or 0)
+        if direction == "in":
+            name = "returned" if kind in RETURN_KINDS else "issued"
+        else:
+            name = OUT_CLASSES.get(kind, "other_out")
+        setattr(row, name, getattr(row, name) + amount)
+    ordered = [months[m] for m in sorted(months)]
+    totals = Month("total")
+    running = 0
+    for row in ordered:
+        running += row.net_in - row.net_out
+        row.outstanding = running
+        for name in COLUMNS:
+            setattr(totals, name, getattr(totals, name) + getattr(row, name))
+    totals.outstanding = running
+    report = Report(ordered, totals, running, fen_per_point)
+    report.top_issuers = _top_merchants(session, "issuance", top)
+    report.top_redeemers = _top_merchants(session, "redemption", top)
+    report.green_share, report.green_bonus = _green(session)
+    return report
+
+
+def _top_merchants(session: Session, name: str, top: int) -> list[tuple[Merchant, int]]:
+    """Net points issued by each merchant (debited from its issuance account, less what came back) or
+    redeemed at it (credited to its redemption account, less refunds)."""
+    net: dict[int, int] = {}
+    for column, sign in ((Transfer.debit_account_id, 1), (Transfer.credit_account_id, -1)):
+        stmt = (select(Account.owner_id, func.sum(Transfer.amount)).join(Account, Account.id == column)
+                .where(Account.owner_kind == "merchant", Account.name == name).group_by(Account.owner_id))
+        for merchant_id, amount in session.execute(stmt):
+            net[merchant_id] = net.get(merchant_id, 0) + sign * int(amount or 0)
+    if name == "redemption":
+        net = {k: -v for k, v in net.items()}
+    ranked = sorted(((v, k) for k, v in net.items() if v > 0), reverse=True)[:top]
+    found = {m.id: m for m in session.scalars(select(Merchant).where(Merchant.id.in_([k for _, k in ranked])))}
+    return [(found[k], v) for v, k in ranked if k in found]
+
+
+def _green(session: Session) -> tuple[float, int]:
+    total = 0
+    green_points = 0.0
+    bonus = 0
+    for p_points, green_fen, total_fen, breakdown in session.execute(
+            select(Purchase.points, Purchase.green_fen, Purchase.total_fen, Purchase.breakdown)):
+        total += p_points
+        if total_fen:
+            green_points += p_points * green_fen / total_fen
+        bonus += sum(int(line.get("points", 0)) for line in breakdown or [] if line.get("rule") == "green")
+    return (green_points / total if total else 0.0), bonus
+
+
+def csv_rows(report: Report, locale: str = "en"):
+    from flask_babel import gettext as _
+
+    yield [_("Month (Asia/Shanghai)"), _("Issued"), _("Returned"), _("Redeemed"), _("Donated"), _("Expired"),
+           _("Forfeited"), _("Clawed back"), _("Other"), _("Outstanding at month end"),
+           _("Liability at month end (yuan)")]
+    for m in report.months + [report.totals]:
+        yield [m.month if m.month != "total" else _("Total"), m.issued, m.returned, m.redeemed, m.donated,
+               m.expired, m.forfeited, m.clawed_back, m.other_out, m.outstanding,
+               f"{m.outstanding * report.fen_per_point / 100:.2f}"]
+
+
+# --- charts ----------------------------------------------------------------------------------------
+
+@dataclass
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    value: int
+    label: str
+    series: str
+
+
+@dataclass
+class Chart:
+    width: int
+    height: int
+    bars: list[Bar]
+    labels: list[tuple[float, str]]
+    maximum: int
+    series: list[str]
+
+
+def bar_chart(months: list[Month], series: list[str], width: int = 640, height: int = 200) -> Chart:
+    """Grouped bars, one group per month (the last 12), scaled to the largest value."""
+    months = months[-12:]
+    maximum = max([getattr(m, s) for m in months for s in series] + [1])
+    group = width / max(len(months), 6)  # at least six slots, so one month is not one huge bar
+    bar_w = max(group * 0.8 / len(series), 2)
+    bars, labels = [], []
+    plot = height - 20
+    for i, m in enumerate(months):
+        for j, s in enumerate(series):
+            value = getattr(m, s)
+            h = plot * value / maximum
+            bars.append(Bar(round(i * group + group * 0.1 + j * bar_w, 1), round(plot - h, 1), round(bar_w, 1),
+                            round(h, 1), value, m.month, s))
+        labels.append((round(i * group + group / 2, 1), m.month[2:]))
+    return Chart(width, height, bars, labels, maximum, series)
+
+
+def charts(report: Report) -> dict:
+    return {"flows": bar_chart(report.months, ["issued", "redeemed", "donated", "expired"]),
+            "outstanding": bar_chart(report.months, ["outstanding"])}
