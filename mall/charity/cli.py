@@ -31,5 +31,5 @@ def run_pledges(month):
                 outcome = service.collect_pledge(db.session, pledge_id, month, now)
             counts[outcome] = counts.get(outcome, 0) + 1
         after = ids[-1]
-    summary = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("collected", "already", "skipped", "ended", "waiting"))
+    summary = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("collected", "already", "skipped", "frozen", "ended", "waiting"))
     click.echo(f"pledges for {month}: {summary}")

@@ -414,7 +414,8 @@ def _pledge_note(project: Project) -> dict:
 
 
 def collect_pledge(session: Session, pledge_id: int, month: str, now: datetime | None = None) -> str:
-    """Collect one pledge for ``month`` ("YYYY-MM"): collected, already, skipped, ended, waiting or inactive.
+    """Collect one pledge for ``month`` ("YYYY-MM"): collected, already, skipped, frozen, ended, waiting or
+    inactive.
 
     At most one donation per pledge and month (a unique row and the ledger's idempotency key). A short
     balance skips the month and tells the member once; a closed project ends the pledge."""
@@ -440,6 +441,8 @@ def collect_pledge(session: Session, pledge_id: int, month: str, now: datetime |
     if status == "upcoming":
         return "waiting"
     member = session.get(User, pledge.member_id)
+    if locked[wallet.id].frozen:  # a fraud case froze the member's spending: this month is skipped
+        return "frozen"
     if ledger.spendable(session, locked[wallet.id], now) < pledge.points_per_month:
         accounts.notify(session, member.id, "charity_pledge_skipped",
                         _pledge_note(project) | {"points": pledge.points_per_month, "month": month},

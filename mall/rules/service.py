@@ -400,6 +400,7 @@ def programme_totals(session: Session) -> dict:
         "redeemed": by_kind.get("redeem", 0) - by_kind.get("refund", 0),
         "donated": by_kind.get("donate", 0),
         "expired": by_kind.get("expire", 0),
+        "forfeited": by_kind.get("forfeit", 0),  # the remaining points of deleted accounts
         "outstanding": int(outstanding or 0),
         "fraud_adjustments": int(fraud or 0),
     }

@@ -99,6 +99,8 @@ def test_suspension_needs_a_reason_and_stops_issuing_and_listing(app, world):
         assert (shop.status, shop.status_reason) == ("suspended", "Fake receipts")
     client = app.test_client()
     assert client.get(f"/listings/{listing}").status_code == 404
+    make_user(app, "staff@example.com", role="merchant", merchant_id=world.merchant_id)
+    assert "Reason: Fake receipts" in world.client_for("staff@example.com").get("/merchant/").get_data(as_text=True)
     buyer = world.member("buyer@example.com", earnings=(5000,))
     with pytest.raises(DomainError), app.app_context():  # nor can anything be redeemed from it
         checkout.checkout(db.session, db.session.get(User, buyer), [checkout.LineRequest(listing)],

@@ -10,7 +10,7 @@ from mall.fraud import service as fraud
 from mall.fraud.models import CaseAction, FraudCase
 from mall.ledger import service as ledger
 from mall.ledger.models import Lot, Transfer
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, make_user
 
 
 def test_a_case_needs_a_reason_and_evidence(world):
@@ -274,3 +274,58 @@ def test_the_console_journey_is_audited(world):
     page = op1.get("/admin/audit?actor=op2@example.com").get_data(as_text=True)
     assert "admin.decide_action" in page and "admin.open_case" not in page
     world.verify()
+
+
+def test_concurrent_deductions_never_exceed_the_evidence(world):
+    from tests.conftest import race
+
+    member = world.member(earnings=(500, 2000))
+    evidenced = [t for t in world.earnings(member)][-1:]  # the 500-point earning
+    case_id = world.open_case(member, transfer_ids=evidenced)
+
+    def attempt(_):
+        world.call(fraud.request_deduction, world.op1, case_id, 100)
+
+    outcomes = race(attempt, range(12))
+    assert outcomes.count("ok") == 5 and len(outcomes) == 12
+    assert world.balance(member) == 2000
+    world.verify()
+
+
+def test_two_approvals_at_once_execute_the_action_once(world):
+    from tests.conftest import race
+
+    member = world.member(earnings=(5000,))
+    case_id = world.open_case(member, transfer_ids=world.earnings(member))
+    action_id = world.call(fraud.request_deduction, world.op1, case_id, 4000)
+    op3 = make_user(world.app, "op3@example.com", role="operator")
+
+    def attempt(operator_id):
+        world.call(fraud.approve, operator_id, action_id)
+
+    outcomes = race(attempt, [world.op2, op3, world.op2, op3])
+    assert outcomes.count("ok") == 1
+    assert world.balance(member) == 1000
+    with world.app.app_context():
+        assert db.session.scalar(db.select(db.func.count(Transfer.id)).where(Transfer.kind == "adjust")) == 1
+    world.verify()
+
+
+def test_a_frozen_member_redeeming_in_the_browser_is_told_why(world):
+    import re
+
+    from tests.catalog.conftest import create
+
+    member = world.member("m@example.com", earnings=(500, 300))
+    item = create(world.app, world.merchant_id, points_price=100, stock=5)
+    case_id = world.open_case(member, transfer_ids=world.earnings(member))
+    world.call(fraud.request_freeze, world.op1, case_id)
+    client = world.client_for("m@example.com")
+    page = client.get(f"/checkout?listing={item}").get_data(as_text=True)
+    token = re.search(r'name="token" type="hidden" value="([^"]+)"', page).group(1)
+    response = client.post(f"/checkout?listing={item}&quantity=1", data={
+        "csrf_token": csrf_token(client, f"/checkout?listing={item}"), "token": token, "name": "林",
+        "phone": "13800138000", "address": "北京"})
+    assert 400 <= response.status_code < 500
+    assert "frozen while a fraud case is reviewed" in response.get_data(as_text=True)
+    assert world.balance(member) == 800

@@ -68,6 +68,10 @@ def test_deletion_erases_personal_fields_and_keeps_the_ledger_verifiable(app, wo
         assert ledger.system_account(db.session, "forfeit").balance == 800
     result = runner.invoke(args=["ledger", "verify"])
     assert result.exit_code == 0, result.output
+    import re
+
+    page = app.test_client().get("/transparency").get_data(as_text=True)  # the forfeiture account is public
+    assert re.search(r'id="stat-forfeited">.*?<strong>800</strong>', page, re.S)
     # the same e-mail address can start afresh
     from tests.conftest import Auth
 
