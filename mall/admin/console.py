@@ -108,13 +108,17 @@ def _member(member_id: int) -> User:
 def member(member_id):
     """A member's profile, balance and statement. Viewing personal data is itself audited."""
     member = _member(member_id)
-    account = ledger.find_account(db.session, "member", member.id)
-    rows = ledger.statement(db.session, account, limit=50) if account else []
     with write(db.session):
         audit.record(db.session, "admin.member_view", "user", member.id)
+    return _member_page(member, CaseForm())
+
+
+def _member_page(member: User, case_form: CaseForm, status: int = 200):
+    account = ledger.find_account(db.session, "member", member.id)
+    rows = ledger.statement(db.session, account, limit=50) if account else []
     return render_template("admin/member.html", member=member, account=account,
                            rows=list(zip(rows, describe(db.session, rows, str(get_locale())))),
-                           cases=fraud.cases_of(db.session, member.id), case_form=CaseForm())
+                           cases=fraud.cases_of(db.session, member.id), case_form=case_form), status
 
 
 # --- fraud cases ---------------------------------------------------------------------------------
@@ -144,11 +148,7 @@ def open_case(member_id):
         else:
             flash(_("Case #%(id)s opened.", id=case_id), "success")
             return redirect(url_for("admin.case", case_id=case_id), code=303)
-    account = ledger.find_account(db.session, "member", member.id)
-    rows = ledger.statement(db.session, account, limit=50) if account else []
-    return render_template("admin/member.html", member=member, account=account,
-                           rows=list(zip(rows, describe(db.session, rows, str(get_locale())))),
-                           cases=fraud.cases_of(db.session, member.id), case_form=form), 422
+    return _member_page(member, form, 422)
 
 
 @admin.route("/cases")
