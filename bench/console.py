@@ -118,9 +118,10 @@ def capture_overhead(name: str, url: str, writes: int) -> list:
     from mall.catalog.models import Listing
     from mall.extensions import db
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
+    config = {"SQLALCHEMY_DATABASE_URI": url, "TESTING": True}
     if url.startswith("postgresql"):
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"options": f"-c search_path={ledger_bench.SCHEMA}"}}
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"options": f"-c search_path={ledger_bench.SCHEMA}"}}
+    app = create_app(config)
     result = []
     with app.test_request_context("/merchant/listings/1", method="POST"):
         with write(db.session):
