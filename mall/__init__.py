@@ -36,6 +36,7 @@ def configure(app: Flask, test_config: dict | None) -> None:
     os.makedirs(app.instance_path, exist_ok=True)
     app.config["SQLALCHEMY_DATABASE_URI"] = cfg.database_url(app.instance_path)
     app.config["MEDIA_ROOT"] = app.config["MEDIA_ROOT"] or os.path.join(app.instance_path, "media")
+    app.config["PRIVATE_ROOT"] = app.config["PRIVATE_ROOT"] or os.path.join(app.instance_path, "private")
     if app.config["PROXY_COUNT"]:  # behind N reverse proxies: the client's address for the rate limits
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -156,6 +157,7 @@ def register_template_helpers(app: Flask) -> None:
         category_label=labels.category_label,
         period_label=labels.period_label,
         isotime=lambda value: web.format_datetime_local(datetime.fromisoformat(value)),
+        readable_json=web.readable_json,
     )
     app.jinja_env.globals.update(
         kind_label=labels.kind_label,

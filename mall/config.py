@@ -35,6 +35,8 @@ class Config:
 
     # Uploaded images: under the instance folder unless MEDIA_ROOT points elsewhere (e.g. a mounted object store).
     MEDIA_ROOT = os.environ.get("MEDIA_ROOT")
+    # Files only operators may read (fraud-case evidence): never under MEDIA_ROOT, which is public.
+    PRIVATE_ROOT = os.environ.get("PRIVATE_ROOT")
 
     # What the programme pays a merchant for each point redeemed at it (integer fen; 100 points = ¥1).
     REDEMPTION_VALUE_FEN_PER_POINT = int(os.environ.get("REDEMPTION_VALUE_FEN_PER_POINT", "1"))

@@ -95,3 +95,10 @@ def csv_response(filename: str, rows):
 
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     return Response(stream_with_context(generate()), mimetype="text/csv; charset=utf-8", headers=headers)
+
+
+def readable_json(value) -> str:
+    """A value as compact JSON that keeps Chinese readable (the template escapes it)."""
+    import json
+
+    return "" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)

@@ -61,7 +61,8 @@ def database_url(migrated_template, tmp_path):
 @pytest.fixture
 def app(database_url, tmp_path):
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url,
-                      "RATELIMIT_ENABLED": False, "MEDIA_ROOT": str(tmp_path / "media")})
+                      "RATELIMIT_ENABLED": False, "MEDIA_ROOT": str(tmp_path / "media"),
+                      "PRIVATE_ROOT": str(tmp_path / "private")})
     with app.app_context():
         from mall.ledger import service as ledger
 

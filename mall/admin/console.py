@@ -140,7 +140,7 @@ def open_case(member_id):
             with write(db.session):
                 case = fraud.open_case(db.session, _user(), member.id, form.reason.data,
                                        transfer_ids=form.parsed_ids, upload=_upload(form),
-                                       media_root=current_app.config["MEDIA_ROOT"])
+                                       private_root=current_app.config["PRIVATE_ROOT"])
                 case_id = case.id
         except DomainError as err:
             _refused(err, "user", member.id)
@@ -189,7 +189,7 @@ def add_evidence(case_id):
         try:
             with write(db.session):
                 fraud.add_evidence(db.session, _user(), case_id, transfer_ids=form.parsed_ids, upload=_upload(form),
-                                   media_root=current_app.config["MEDIA_ROOT"])
+                                   private_root=current_app.config["PRIVATE_ROOT"])
         except DomainError as err:
             _refused(err, "fraud_case", case_id)
             if err.status == 404:
@@ -207,7 +207,7 @@ def evidence_file(case_id, evidence_id):
     evidence = db.session.get(CaseEvidence, evidence_id)
     if evidence is None or evidence.case_id != case_id or evidence.kind != "file":
         abort(404)
-    return send_file(fraud.evidence_path(current_app.config["MEDIA_ROOT"], evidence), as_attachment=True,
+    return send_file(fraud.evidence_path(current_app.config["PRIVATE_ROOT"], evidence), as_attachment=True,
                      download_name=evidence.file_name, mimetype=evidence.content_type)
 
 

@@ -211,7 +211,7 @@ CSV_COLUMNS = ("id", "at_utc", "actor_id", "actor_role", "merchant_id", "action"
 
 def csv_rows(session: Session, filters: Filters, batch: int = 1000):
     """Every matching entry, oldest first, streamed in batches (for the CSV export)."""
-    import json
+    from mall.web import readable_json
 
     last = 0
     yield CSV_COLUMNS
@@ -221,8 +221,5 @@ def csv_rows(session: Session, filters: Filters, batch: int = 1000):
             return
         for e in rows:
             yield (e.id, e.at.isoformat(), e.actor_id or "", e.actor_role, e.merchant_id or "", e.action,
-                   e.target_type, e.target_id, e.ip,
-                   json.dumps(e.before, ensure_ascii=False, sort_keys=True) if e.before is not None else "",
-                   json.dumps(e.after, ensure_ascii=False, sort_keys=True) if e.after is not None else "",
-                   e.note)
+                   e.target_type, e.target_id, e.ip, readable_json(e.before), readable_json(e.after), e.note)
         last = rows[-1].id

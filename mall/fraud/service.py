@@ -86,7 +86,7 @@ class Upload:
     data: bytes
 
 
-def _store(media_root: str, upload: Upload) -> tuple[str, str, str]:
+def _store(private_root: str, upload: Upload) -> tuple[str, str, str]:
     name = os.path.basename(upload.filename or "").strip()[:200]
     ext = os.path.splitext(name)[1].lower()
     if ext not in EVIDENCE_TYPES:
@@ -97,7 +97,7 @@ def _store(media_root: str, upload: Upload) -> tuple[str, str, str]:
         raise DomainError(_l("An evidence file may be at most %(mb)s MB.", mb=settings["max_file_bytes"] // 2**20),
                           field="file")
     digest = hashlib.sha256(upload.data).hexdigest()
-    folder = os.path.join(media_root, "evidence")
+    folder = os.path.join(private_root, "evidence")
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, digest)
     if not os.path.exists(path):
@@ -107,8 +107,8 @@ def _store(media_root: str, upload: Upload) -> tuple[str, str, str]:
     return name, digest, EVIDENCE_TYPES[ext]
 
 
-def evidence_path(media_root: str, evidence: CaseEvidence) -> str:
-    return os.path.join(media_root, "evidence", evidence.file_key)
+def evidence_path(private_root: str, evidence: CaseEvidence) -> str:
+    return os.path.join(private_root, "evidence", evidence.file_key)
 
 
 def _member_credit(session: Session, member_id: int, transfer_id: int) -> Transfer:
@@ -121,7 +121,7 @@ def _member_credit(session: Session, member_id: int, transfer_id: int) -> Transf
 
 
 def _add_evidence(session: Session, operator: User, case: FraudCase, transfer_ids, upload: Upload | None,
-                  media_root: str) -> int:
+                  private_root: str) -> int:
     added = 0
     have = {e.transfer_id for e in case.evidence if e.transfer_id}
     for transfer_id in sorted(set(transfer_ids or [])):
@@ -132,7 +132,7 @@ def _add_evidence(session: Session, operator: User, case: FraudCase, transfer_id
                                  added_by=operator.id))
         added += 1
     if upload is not None:
-        name, digest, content_type = _store(media_root, upload)
+        name, digest, content_type = _store(private_root, upload)
         session.add(CaseEvidence(case_id=case.id, kind="file", file_name=name, file_key=digest,
                                  file_size=len(upload.data), content_type=content_type, added_by=operator.id))
         added += 1
@@ -142,7 +142,7 @@ def _add_evidence(session: Session, operator: User, case: FraudCase, transfer_id
 
 
 def open_case(session: Session, operator: User, member_id: int, reason: str, *, transfer_ids=(),
-              upload: Upload | None = None, media_root: str) -> FraudCase:
+              upload: Upload | None = None, private_root: str) -> FraudCase:
     """Open a case with a written reason and at least one piece of evidence."""
     _operator(operator)
     member = session.get(User, member_id)
@@ -157,19 +157,19 @@ def open_case(session: Session, operator: User, member_id: int, reason: str, *, 
     case = FraudCase(member_id=member.id, opened_by=operator.id, reason=reason[:2000])
     session.add(case)
     session.flush()
-    _add_evidence(session, operator, case, transfer_ids, upload, media_root)
+    _add_evidence(session, operator, case, transfer_ids, upload, private_root)
     return case
 
 
 def add_evidence(session: Session, operator: User, case_id: int, *, transfer_ids=(), upload: Upload | None = None,
-                 media_root: str) -> int:
+                 private_root: str) -> int:
     _operator(operator)
     case = _lock_case(session, case_id)
     if not case.active:
         raise Conflict(_l("This case is closed."), code="case-closed")
     if not transfer_ids and upload is None:
         raise DomainError(_l("Choose a file or transfers to add."), field="transfer_ids")
-    return _add_evidence(session, operator, case, transfer_ids, upload, media_root)
+    return _add_evidence(session, operator, case, transfer_ids, upload, private_root)
 
 
 def evidenced_amount(case: FraudCase) -> int:

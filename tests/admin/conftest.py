@@ -51,7 +51,7 @@ class World:
 
     def open_case(self, member_id, transfer_ids=(), upload=None, operator=None):
         return self.call(fraud.open_case, operator or self.op1, member_id, "Receipts reused at two tills.",
-                         transfer_ids=transfer_ids, upload=upload, media_root=self.app.config["MEDIA_ROOT"])
+                         transfer_ids=transfer_ids, upload=upload, private_root=self.app.config["PRIVATE_ROOT"])
 
     def verify(self):
         with self.app.app_context():

@@ -20,7 +20,7 @@ def test_a_case_needs_a_reason_and_evidence(world):
     assert err.value.code == "no-evidence"
     with pytest.raises(DomainError):
         world.call(fraud.open_case, world.op1, member, "short", transfer_ids=world.earnings(member),
-                   media_root=world.app.config["MEDIA_ROOT"])
+                   private_root=world.app.config["PRIVATE_ROOT"])
     other = world.member("other@example.com")
     with pytest.raises(DomainError):  # someone else's transfer is no evidence against this member
         world.open_case(member, transfer_ids=world.earnings(other))
@@ -239,6 +239,8 @@ def test_the_console_journey_is_audited(world):
     with world.app.app_context():
         evidence = db.session.scalars(db.select(fraud.CaseEvidence).where(fraud.CaseEvidence.kind == "file")).one()
     assert op1.get(f"/admin/cases/{case_id}/evidence/{evidence.id}").data == b"%PDF-1.4 receipt"
+    assert op1.get(f"/media/evidence/{evidence.file_key}").status_code == 404  # not among the public uploads
+    assert world.client_for("m@example.com").get(f"/admin/cases/{case_id}/evidence/{evidence.id}").status_code == 404
     token = csrf_token(op1, f"/admin/cases/{case_id}")
     assert op1.post(f"/admin/cases/{case_id}/actions", data={"kind": "deduct", "amount": "3001", "csrf_token": token}
                     ).status_code == 422
