@@ -1,0 +1,34 @@
+"""Engagement forms: every one carries a CSRF token; only the fields a use case names are bound."""
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, HiddenField, IntegerField, RadioField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+
+class PlayForm(FlaskForm):
+    token = HiddenField()
+    free = HiddenField(default="")
+
+
+class SurveyForm(FlaskForm):
+    score = RadioField(_l("How likely are you to recommend the Green Points Mall to a friend? (0 = not at all, 10 = certainly)"),
+                       choices=[(str(n), str(n)) for n in range(11)], validators=[InputRequired()])
+    comment = TextAreaField(_l("Anything we could do better? (optional)"), validators=[Optional(), Length(max=500)])
+
+
+class ReviewForm(FlaskForm):
+    rating = RadioField(_l("Rating"), choices=[(str(n), "★" * n) for n in range(5, 0, -1)], validators=[InputRequired()])
+    body = TextAreaField(_l("Your review"), validators=[DataRequired(), Length(min=5, max=1000)])
+
+
+class FundForm(FlaskForm):
+    token = HiddenField()
+    points = IntegerField(_l("Points to move from the issuance account"), validators=[InputRequired(), NumberRange(1, 10**9)])
+    memo = StringField(_l("Memo (why)"), validators=[DataRequired(), Length(min=3, max=200)])
+
+
+class TaskForm(FlaskForm):
+    points = IntegerField(_l("Points"), validators=[InputRequired(), NumberRange(0, 10**7)])
+    free_plays = IntegerField(_l("Free plays"), validators=[InputRequired(), NumberRange(0, 10)])
+    member_limit = IntegerField(_l("Limit per member (empty: none)"), validators=[Optional(), NumberRange(1, 100000)])
+    active = BooleanField(_l("Running"))
