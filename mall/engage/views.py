@@ -68,7 +68,9 @@ def wheel(game, won_prize_id=None, radius=100):
 @engage.record_once
 def _helpers(state):
     state.app.jinja_env.globals.update(task_label=task_label, task_help=task_help, badge_label=badge_label,
-                                       set_label=set_label, game_state=lambda game: service.state(db.session, game))
+                                       set_label=set_label,
+                                       badge_names=lambda codes: "、".join(badge_label(c) for c in codes),
+                                       game_state=lambda game: service.state(db.session, game))
     state.app.jinja_env.filters["percent"] = percent
 
 
@@ -186,7 +188,7 @@ def review(order_id):
         except NotFound:
             abort(404)
         except DomainError as err:
-            form.body.errors = [str(err.message)]
+            form.form_errors.append(str(err.message))
         else:
             flash(_("Thank you! Your review will appear once it is approved."), "success")
             return redirect(url_for("engage.reviews"), code=303)
