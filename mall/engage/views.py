@@ -37,6 +37,12 @@ def badge_label(code: str) -> str:
             "streak_7": _("7-day check-in streak"), "co2_100kg": _("100 kg CO2e saved")}.get(code, code)
 
 
+def badge_names(codes) -> str:
+    from flask_babel import get_locale
+
+    return ("、" if str(get_locale()).startswith("zh") else ", ").join(badge_label(c) for c in codes)
+
+
 def set_label(code: str) -> str:
     return {"green_starter": _("Green starter"), "community": _("Community builder")}.get(code, code)
 
@@ -60,7 +66,8 @@ def wheel(game, won_prize_id=None, radius=100):
         large = 1 if sweep > math.pi else 0
         segments.append({"d": f"M0,0 L{x1:.2f},{y1:.2f} A{radius},{radius} 0 {large} 1 {x2:.2f},{y2:.2f} Z",
                          "tx": round(radius * 0.62 * math.cos(mid), 1), "ty": round(radius * 0.62 * math.sin(mid), 1),
-                         "prize": prize, "tone": index % 6, "won": prize.id == won_prize_id})
+                         "prize": prize, "tone": index % 6, "won": prize.id == won_prize_id,
+                         "labelled": prize.weight * 100 >= total * 6})  # smaller slices: see the odds table
         angle = end
     return segments
 
@@ -69,7 +76,7 @@ def wheel(game, won_prize_id=None, radius=100):
 def _helpers(state):
     state.app.jinja_env.globals.update(task_label=task_label, task_help=task_help, badge_label=badge_label,
                                        set_label=set_label,
-                                       badge_names=lambda codes: "、".join(badge_label(c) for c in codes),
+                                       badge_names=badge_names,
                                        game_state=lambda game: service.state(db.session, game))
     state.app.jinja_env.filters["percent"] = percent
 
