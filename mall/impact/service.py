@@ -6,6 +6,7 @@ Refunds and cancellations lower an entry's ``net_grams`` in proportion (a cancel
 nothing); every total reads ``net_grams``.
 """
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,6 +33,10 @@ DEFAULT_FACTORS = {
     TREE: (18000, "A mature tree absorbs about 18 kg CO2 a year (Chinese Academy of Forestry, urban trees)"),
 }
 MAX_FACTOR = 10**7
+# Programme-wide figures (the median member, the transparency page) scan every entry: each worker keeps
+# them this many seconds. Set from the app (0 under tests, so every read is fresh).
+settings = {"cache_seconds": 60}
+_cache: dict = {}
 CATEGORY_ORDER = ("public_transport", "appliances", "second_hand", "refills", "ev_charging", OTHER)
 
 
@@ -219,6 +224,20 @@ def median_member(session: Session) -> int:
     return int(sum(int(g) for g in middle) // len(middle))
 
 
+def _cached(session: Session, name: str, compute):
+    seconds = settings["cache_seconds"]
+    if seconds <= 0:
+        return compute()
+    key = (str(session.get_bind().url), name)
+    hit = _cache.get(key)
+    now = time.monotonic()
+    if hit is not None and now - hit[0] < seconds:
+        return hit[1]
+    value = compute()
+    _cache[key] = (now, value)
+    return value
+
+
 def tree_grams(session: Session) -> int:
     row = session.scalar(select(ImpactFactor).where(ImpactFactor.key == TREE))
     return row.grams if row and row.grams > 0 else DEFAULT_FACTORS[TREE][0]
@@ -243,10 +262,16 @@ def report(session: Session, member_id: int, now: datetime | None = None) -> Rep
     per_tree = tree_grams(session)
     total = member_total(session, member_id)
     return Report(total=total, months=monthly(session, member_id, now), categories=by_category(session, member_id),
-                  median=median_member(session), trees=trees(total, per_tree), tree_grams=per_tree)
+                  median=_cached(session, "median", lambda: median_member(session)), trees=trees(total, per_tree),
+                  tree_grams=per_tree)
 
 
 def programme(session: Session, now: datetime | None = None) -> dict:
+    """The programme's total and 12-month trend (cached for ``settings["cache_seconds"]``)."""
+    return _cached(session, "programme", lambda: _programme(session, now))
+
+
+def _programme(session: Session, now: datetime | None) -> dict:
     total = int(session.scalar(select(func.coalesce(func.sum(ImpactEntry.net_grams), 0))) or 0)
     per_tree = tree_grams(session)
     return {"total": total, "months": monthly(session, None, now), "trees": trees(total, per_tree),

@@ -32,6 +32,7 @@ def impact_category_label(key: str) -> str:
 
 @impact.record_once
 def _helpers(state):
+    service.settings["cache_seconds"] = 0 if state.app.testing else state.app.config.get("IMPACT_CACHE_SECONDS", 60)
     state.app.jinja_env.filters["kg"] = kg
     state.app.jinja_env.globals.update(
         impact_category_label=impact_category_label, impact_chart=service.chart,
