@@ -11,19 +11,22 @@ class PlayForm(FlaskForm):
 
 
 class SurveyForm(FlaskForm):
-    score = RadioField(_l("How likely are you to recommend the Green Points Mall to a friend? (0 = not at all, 10 = certainly)"),
-                       choices=[(str(n), str(n)) for n in range(11)], validators=[InputRequired()])
+    score = RadioField(
+        _l("How likely are you to recommend the Green Points Mall to a friend? (0 = not at all, 10 = certainly)"),
+        choices=[(str(n), str(n)) for n in range(11)], validators=[InputRequired()])
     comment = TextAreaField(_l("Anything we could do better? (optional)"), validators=[Optional(), Length(max=500)])
 
 
 class ReviewForm(FlaskForm):
-    rating = RadioField(_l("Rating"), choices=[(str(n), "★" * n) for n in range(5, 0, -1)], validators=[InputRequired()])
+    rating = RadioField(_l("Rating"), choices=[(str(n), "★" * n) for n in range(5, 0, -1)],
+                        validators=[InputRequired()])
     body = TextAreaField(_l("Your review"), validators=[DataRequired(), Length(min=5, max=1000)])
 
 
 class FundForm(FlaskForm):
     token = HiddenField()
-    points = IntegerField(_l("Points to move from the issuance account"), validators=[InputRequired(), NumberRange(1, 10**9)])
+    points = IntegerField(_l("Points to move from the issuance account"),
+                          validators=[InputRequired(), NumberRange(1, 10**9)])
     memo = StringField(_l("Memo (why)"), validators=[DataRequired(), Length(min=3, max=200)])
 
 

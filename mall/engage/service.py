@@ -30,6 +30,11 @@ _rng = secrets.SystemRandom()  # outcomes come from the operating system's CSPRN
 # How each task's completions are counted: once ever, once a day, once per order.
 PERIODS = {"profile": "once", "first_green_purchase": "once", "survey": "once", "checkin": "day",
            "review": "order"}
+# Ledger memos (bilingual, as merchants' names are) for the member's statement.
+MEMOS = {"profile": "完善资料 / Profile completed", "first_green_purchase": "首次绿色消费 / First green purchase",
+         "survey": "满意度调查 / Satisfaction survey", "checkin": "每日签到 / Daily check-in",
+         "review": "商品评价 / Review approved", "green_starter": "绿色新手徽章套装 / Green starter badge set",
+         "community": "社区建设者徽章套装 / Community builder badge set"}
 # Defaults a new installation starts with; operators change points, free plays, limit and activity.
 DEFAULT_TASKS = {"profile": (50, 1, 1), "first_green_purchase": (100, 1, 1), "survey": (30, 0, 1),
                  "checkin": (5, 0, None), "review": (20, 0, 20)}
@@ -166,7 +171,8 @@ def complete(session: Session, member: User, code: str, period_key: str, now: da
                           free_plays=task.free_plays, created_at=now)
     session.add(done)
     session.flush()
-    done.transfer_id = _pay(session, member.id, task.points, "award", f"task:{done.id}", f"task {task.code}",
+    done.transfer_id = _pay(session, member.id, task.points, "award", f"task:{done.id}",
+                            MEMOS.get(task.code, task.code),
                             ("task_completion", str(done.id)))
     for _ in range(task.free_plays):
         session.add(FreePlay(member_id=member.id, completion_id=done.id, created_at=now))
@@ -404,7 +410,7 @@ def claim_set(session: Session, member: User, set_code: str) -> BadgeReward:
     session.add(reward)
     session.flush()
     reward.transfer_id = _pay(session, member.id, points, "award", f"badge-set:{reward.id}",
-                              f"badge set {set_code}", ("badge_reward", str(reward.id)))
+                              MEMOS.get(set_code, set_code), ("badge_reward", str(reward.id)))
     session.flush()
     return reward
 
@@ -533,9 +539,10 @@ def play(session: Session, member: User, game_id: int, *, token: str, free: bool
         ticket.play_id = row.id
     legs = []
     if cost:
-        legs.append(ledger.Leg(locked[wallet.id], locked[budget.id], cost, "game", f"play #{row.id}"))
+        legs.append(ledger.Leg(locked[wallet.id], locked[budget.id], cost, "game", f"游戏 / game play #{row.id}"))
     if row.prize_points:
-        legs.append(ledger.Leg(locked[budget.id], locked[wallet.id], row.prize_points, "game", f"prize of play #{row.id}"))
+        legs.append(ledger.Leg(locked[budget.id], locked[wallet.id], row.prize_points, "game",
+                               f"奖品 / prize, play #{row.id}"))
     if legs:
         ledger.post(session, key=f"game-play:{row.id}", legs=legs, actor_id=member.id,
                     ref=("game_play", str(row.id)), now=now)

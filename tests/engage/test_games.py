@@ -1,11 +1,9 @@
 """Fair games: published odds, a chi-square check of the draw, budget exhaustion, daily limits."""
 import random
-import secrets
 from fractions import Fraction
 
 from sqlalchemy import func, select
 
-from mall.db import write
 from mall.engage import service as engage
 from mall.engage.models import Coupon, GamePlay
 from mall.extensions import db
@@ -178,7 +176,8 @@ def test_operator_funds_the_budget_from_issuance_with_a_memo(world, client, app)
     import re
 
     token = re.search(r'id="token" name="token" type="hidden" value="([^"]+)"', page).group(1)
-    data = {"csrf_token": csrf_token(client, "/admin/engage"), "token": token, "points": "5000", "memo": "November games"}
+    data = {"csrf_token": csrf_token(client, "/admin/engage"), "token": token, "points": "5000",
+            "memo": "November games"}
     assert client.post("/admin/engage/fund", data=data).status_code == 303
     assert client.post("/admin/engage/fund", data=data).status_code == 303  # a double submit moves nothing more
     assert world.budget() == 5000

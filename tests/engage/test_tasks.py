@@ -229,7 +229,8 @@ def test_badges_progress_and_set_reward_once(world, client):
     with world.app.app_context():
         badges = {b.code: b for b in engage.badges(db.session, world.user(member))}
         assert badges["first_redemption"].earned and not badges["green_10"].earned
-    refused = client.post("/rewards/badges/green_starter/claim", data={"csrf_token": csrf_token(client, "/rewards/badges")})
+    refused = client.post("/rewards/badges/green_starter/claim",
+                          data={"csrf_token": csrf_token(client, "/rewards/badges")})
     assert refused.status_code == 303 and world.budget() == 10000
     # collect the rest of the set from real events: ten green purchases and a donation
     for _ in range(10):
