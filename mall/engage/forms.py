@@ -35,3 +35,7 @@ class TaskForm(FlaskForm):
     free_plays = IntegerField(_l("Free plays"), validators=[InputRequired(), NumberRange(0, 10)])
     member_limit = IntegerField(_l("Limit per member (empty: none)"), validators=[Optional(), NumberRange(1, 100000)])
     active = BooleanField(_l("Running"))
+
+
+class CouponForm(FlaskForm):
+    code = StringField(_l("Coupon code"), validators=[DataRequired(), Length(min=4, max=16)])

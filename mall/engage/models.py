@@ -206,4 +206,6 @@ class Coupon(Base):
     min_spend_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     status: Mapped[str] = mapped_column(String(12), default="active")
     valid_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    used_merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchant.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

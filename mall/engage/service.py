@@ -574,6 +574,24 @@ def coupons(session: Session, member: User) -> list[Coupon]:
     return session.scalars(select(Coupon).where(Coupon.member_id == member.id).order_by(Coupon.id.desc())).all()
 
 
+def accept_coupon(session: Session, merchant, code: str, now: datetime | None = None) -> Coupon:
+    """A participating merchant accepts a game coupon at the till: active, unexpired, only once."""
+    from mall.db import lock
+
+    now = now or utcnow()
+    found = session.scalar(select(Coupon.id).where(Coupon.code == (code or "").strip().upper()[:16]))
+    if found is None:
+        raise NotFound(_l("No coupon has this code."))
+    coupon = lock(session, Coupon, [found])[found]
+    if coupon.status != "active":
+        raise Conflict(_l("This coupon has already been used."), code="coupon-used")
+    if coupon.valid_until <= now:
+        raise Conflict(_l("This coupon has expired."), code="coupon-expired")
+    coupon.status, coupon.used_at, coupon.used_merchant_id = "used", now, merchant.id
+    session.flush()
+    return coupon
+
+
 def observed(session: Session, game: Game) -> tuple[dict[int, int], int]:
     """How often each prize has come up so far (published beside the odds)."""
     counts = dict(session.execute(select(GamePlay.prize_id, func.count(GamePlay.id)).where(

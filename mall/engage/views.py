@@ -8,9 +8,10 @@ from flask_login import current_user, login_required
 
 from mall.account.forms import EmptyForm
 from mall.admin.views import operator_only
+from mall.merchant.views import staff_only
 from mall.db import write
 from mall.engage import service
-from mall.engage.forms import FundForm, PlayForm, ReviewForm, SurveyForm, TaskForm
+from mall.engage.forms import CouponForm, FundForm, PlayForm, ReviewForm, SurveyForm, TaskForm
 from mall.errors import DomainError, NotFound
 from mall.extensions import db
 from mall.web import is_htmx, render_page_or_fragment
@@ -324,6 +325,26 @@ def play_result(play_id):
     coupon = db.session.scalar(select(Coupon).where(Coupon.play_id == row.id))
     return render_template("engage/game.html", **game_context(row.game, played=service.Played(row, coupon)),
                            mine=[p for p in service.member_plays(db.session, current_user) if p.game_id == row.game_id])
+
+
+@engage.route("/merchant/game-coupons", methods=["GET", "POST"])
+@staff_only
+def accept_coupon(shop):
+    """Merchant staff accept a coupon a member won in a game; each code works once."""
+    form = CouponForm()
+    if form.validate_on_submit():
+        try:
+            with write(db.session):
+                coupon = service.accept_coupon(db.session, shop, form.code.data)
+                code, value = coupon.code, coupon.value_fen
+        except DomainError as err:
+            form.code.errors.append(str(err.message))
+        else:
+            from mall.web import format_fen
+
+            flash(_("Coupon %(code)s accepted: %(value)s off.", code=code, value=format_fen(value)), "success")
+            return redirect(url_for("engage.accept_coupon"), code=303)
+    return render_template("engage/merchant_coupons.html", shop=shop, form=form), 422 if form.errors else 200
 
 
 # ---------------------------------------------------------------- operator console

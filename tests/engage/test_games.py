@@ -193,3 +193,27 @@ def test_console_is_operators_only(world, client):
     Auth(client).login("p@example.com")
     assert client.get("/admin/engage").status_code == 404
     assert client.post("/admin/engage/fund", data={"csrf_token": csrf_token(client, "/rewards")}).status_code == 404
+
+
+def test_merchant_accepts_a_won_coupon_once(world, client, app):
+    from tests.conftest import make_user
+
+    world.fund(1000)
+    member = world.member()
+    play_id = world.play(member, world.make_game([("coupon", 1, 0)], cost=0))
+    with app.app_context():
+        code = db.session.scalar(select(Coupon.code).where(Coupon.play_id == play_id))
+    make_user(app, "staff@example.com", role="merchant", merchant_id=world.merchant_id)
+    Auth(client).login("staff@example.com")
+    url = "/merchant/game-coupons"
+    assert client.post(url, data={"csrf_token": csrf_token(client, url), "code": "GCNOSUCHCODE"}).status_code == 422
+    assert client.post(url, data={"csrf_token": csrf_token(client, url), "code": code.lower()}).status_code == 303
+    again = client.post(url, data={"csrf_token": csrf_token(client, url), "code": code})
+    assert again.status_code == 422 and "already been used" in again.get_data(as_text=True)
+    with app.app_context():
+        coupon = db.session.scalar(select(Coupon).where(Coupon.code == code))
+        assert coupon.status == "used" and coupon.used_merchant_id == world.merchant_id
+    Auth(client).logout()
+    Auth(client).login("m@example.com")
+    assert client.get(url).status_code == 404  # members are not merchant staff
+    assert "Used on" in client.get("/rewards").get_data(as_text=True)
