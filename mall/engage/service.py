@@ -649,3 +649,42 @@ def ensure_demo_games(session: Session) -> list[Game]:
                                   coupon_min_fen=coupon * 4, label_zh=label_zh, label_en=label_en))
     session.flush()
     return games(session)
+
+
+# ---------------------------------------------------------------- personal data
+
+def member_data(session: Session, member: User) -> dict:
+    """Everything this area holds about the member, for a data export."""
+    def rows(model, order=None):
+        return session.scalars(select(model).where(model.member_id == member.id).order_by(order or model.id)).all()
+
+    return {
+        "check_ins": [{"day": c.day.isoformat(), "streak": c.streak} for c in rows(CheckIn)],
+        "task_completions": [{"task": c.task.code, "period": c.period_key, "points": c.points,
+                              "at": c.created_at.isoformat()} for c in rows(TaskCompletion)],
+        "survey_answers": [{"survey": a.survey, "score": a.score, "comment": a.comment,
+                            "at": a.created_at.isoformat()} for a in rows(SurveyAnswer)],
+        "reviews": [{"order_id": r.order_id, "rating": r.rating, "body": r.body, "status": r.status,
+                     "at": r.created_at.isoformat()} for r in rows(Review)],
+        "game_plays": [{"play_id": p.id, "game": p.game.slug, "at": p.created_at.isoformat(),
+                        "paid_points": p.paid_points, "free": p.free, "outcome": p.prize.label_en,
+                        "prize_points": p.prize_points, "draw": p.draw} for p in rows(GamePlay)],
+        "coupons": [{"code": c.code, "value_fen": c.value_fen, "status": c.status,
+                     "valid_until": c.valid_until.isoformat()} for c in rows(Coupon)],
+        "badge_set_rewards": [{"set": r.set_code, "points": r.points, "at": r.created_at.isoformat()}
+                              for r in rows(BadgeReward)],
+    }
+
+
+def forget(session: Session, member: User) -> None:
+    """On account deletion: the member's own words go (review texts, survey comments) and unused
+    coupons are void; plays, completions and rewards stay, nameless, because they are ledger history."""
+    for review in session.scalars(select(Review).where(Review.member_id == member.id)):
+        review.body = ""
+        if review.status == "pending":
+            review.status = "rejected"
+    for answer in session.scalars(select(SurveyAnswer).where(SurveyAnswer.member_id == member.id)):
+        answer.comment = ""
+    for coupon in session.scalars(select(Coupon).where(Coupon.member_id == member.id, Coupon.status == "active")):
+        coupon.status = "expired"
+    session.flush()

@@ -129,17 +129,21 @@ def purchase_refunded(session: Session, purchase) -> None:
 def sync_order(session: Session, order) -> None:
     """Record or update the CO2e of an order's green lines (listing factor × quantity, fixed on the
     order line at placement); refunded units and cancelled orders count nothing."""
+    from mall.catalog.models import Listing
+
     existing = {e.line: e for e in session.scalars(select(ImpactEntry).where(
         ImpactEntry.source == "order", ImpactEntry.source_id == order.id))}
-    for line in order.lines:
-        if not line.co2e_g:
-            continue
+    lines = [line for line in order.lines if line.co2e_g]
+    categories = dict(session.execute(select(Listing.id, Listing.category).where(
+        Listing.id.in_([line.listing_id for line in lines]))).all()) if lines else {}
+    for line in lines:
         kept = 0 if order.status == "cancelled" else line.quantity - line.refunded_quantity
         net = line.co2e_g * kept // line.quantity
         entry = existing.get(line.id)
         if entry is None:
             session.add(ImpactEntry(member_id=order.member_id, source="order", source_id=order.id, line=line.id,
-                                    category=f"listing:{line.kind}", grams=line.co2e_g, net_grams=net,
+                                    category=categories.get(line.listing_id, OTHER), grams=line.co2e_g,
+                                    net_grams=net,
                                     occurred_at=order.created_at, month=month_of(order.created_at)))
         else:
             entry.net_grams = net
@@ -202,14 +206,10 @@ def monthly(session: Session, member_id: int | None, now: datetime | None = None
 
 
 def by_category(session: Session, member_id: int) -> list[tuple[str, int]]:
-    """[(category, grams)], largest first; redemptions are grouped as "redeemed" items."""
+    """[(category, grams)], largest first: purchases and redeemed rewards of a category together."""
     rows = session.execute(select(ImpactEntry.category, func.sum(ImpactEntry.net_grams)).where(
         ImpactEntry.member_id == member_id).group_by(ImpactEntry.category)).all()
-    totals: dict[str, int] = {}
-    for category, grams in rows:
-        key = "redeemed" if category.startswith("listing:") else category
-        totals[key] = totals.get(key, 0) + int(grams or 0)
-    return sorted(((k, v) for k, v in totals.items() if v > 0), key=lambda kv: (-kv[1], kv[0]))
+    return sorted(((c, int(g)) for c, g in rows if g and g > 0), key=lambda kv: (-kv[1], kv[0]))
 
 
 def median_member(session: Session) -> int:
@@ -336,3 +336,32 @@ def chart(months: list[tuple[str, int]], width: int = 640, height: int = 200) ->
                      "w": round(step * 0.7, 1), "y": pad_top + plot - h, "h": h,
                      "cx": round(i * step + step / 2, 1), "label": month[5:]})
     return {"bars": bars, "width": width, "height": height, "base": pad_top + plot, "top": top}
+
+
+# ---------------------------------------------------------------- personal data
+
+def member_data(session: Session, member: User) -> dict:
+    """Everything this area holds about the member, for a data export."""
+    entries = session.scalars(select(ImpactEntry).where(ImpactEntry.member_id == member.id)
+                              .order_by(ImpactEntry.id)).all()
+    shares = session.scalars(select(ImpactShare).where(ImpactShare.member_id == member.id)
+                             .order_by(ImpactShare.id)).all()
+    return {
+        "impact_entries": [{"source": e.source, "source_id": e.source_id, "category": e.category,
+                            "grams": e.grams, "net_grams": e.net_grams, "occurred_at": e.occurred_at.isoformat()}
+                           for e in entries],
+        "impact_certificates": [{"created_at": s.created_at.isoformat(), "show_name": s.show_name,
+                                 "show_categories": s.show_categories, "show_chart": s.show_chart,
+                                 "show_trees": s.show_trees,
+                                 "revoked_at": s.revoked_at.isoformat() if s.revoked_at else None}
+                                for s in shares],
+    }
+
+
+def forget(session: Session, member: User) -> None:
+    """On account deletion: every certificate link stops working (the CO2e figures stay, nameless)."""
+    now = utcnow()
+    for share in session.scalars(select(ImpactShare).where(ImpactShare.member_id == member.id,
+                                                           ImpactShare.revoked_at.is_(None))):
+        share.revoked_at = now
+    session.flush()

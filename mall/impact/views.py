@@ -23,8 +23,6 @@ def kg(grams: int | None) -> str:
 def impact_category_label(key: str) -> str:
     from mall.labels import category_label
 
-    if key == "redeemed":
-        return _("Green rewards redeemed")
     if key == OTHER:
         return _("Other green items")
     return category_label(key)

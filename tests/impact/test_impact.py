@@ -57,6 +57,8 @@ def test_redeemed_green_listing_counts_and_a_cancelled_order_does_not(world):
 
     (order_id,), _ = checkout_as(world.app, member, [LineRequest(listing, quantity=3), LineRequest(plain)])
     assert world.total(member) == 2700  # 3 × 900 g; a non-green listing saves nothing
+    with world.app.app_context():
+        assert impact.by_category(db.session, member) == [("textiles", 2700)]  # the listing's category
     with world.app.app_context(), write(db.session):
         from mall.checkout import service as checkout
         from mall.checkout.models import Order
