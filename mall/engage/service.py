@@ -320,6 +320,15 @@ def submit_review(session: Session, member: User, order_id: int, rating, body: s
     return review
 
 
+def listing_reviews(session: Session, listing_id: int, limit: int = 10) -> list[Review]:
+    """Approved reviews of orders that contained the listing, newest first (shown without names)."""
+    from mall.checkout.models import OrderLine
+
+    return session.scalars(select(Review).where(Review.status == "approved", Review.order_id.in_(
+        select(OrderLine.order_id).where(OrderLine.listing_id == listing_id))).order_by(Review.id.desc())
+        .limit(limit)).all()
+
+
 def member_reviews(session: Session, member: User, limit: int = 20) -> list[Review]:
     return session.scalars(select(Review).where(Review.member_id == member.id)
                            .order_by(Review.id.desc()).limit(limit)).all()

@@ -78,7 +78,9 @@ def _helpers(state):
     state.app.jinja_env.globals.update(task_label=task_label, task_help=task_help, badge_label=badge_label,
                                        set_label=set_label,
                                        badge_names=badge_names,
-                                       game_state=lambda game: service.state(db.session, game))
+                                       game_state=lambda game: service.state(db.session, game),
+                                       listing_reviews=lambda listing_id: service.listing_reviews(db.session,
+                                                                                                  listing_id))
     state.app.jinja_env.filters["percent"] = percent
 
 

@@ -215,7 +215,29 @@ def test_reviews_one_per_order_paid_on_approval_within_the_limit(world, client):
                            data={"csrf_token": csrf_token(client, "/admin/engage")}).status_code == 303
     assert completions(world, "review") == 2  # the limit per member
     assert world.balance(member) == before + 40
+    with world.app.app_context():
+        from mall.checkout.models import OrderLine
+
+        listing_id = db.session.scalar(select(OrderLine.listing_id).where(OrderLine.order_id == orders[0]))
+    page = client.get(f"/catalog/{listing_id}").get_data(as_text=True)
+    assert 'id="reviews"' in page and "Soft and well made." in page and "p@example.com" not in page
     world.verify()
+
+
+def test_a_pending_or_rejected_review_is_not_shown(world, client):
+    member = world.member("p@example.com", points=1000)
+    order_id = _fulfilled_order(world, member)
+    with world.app.app_context(), write(db.session):
+        review = engage.submit_review(db.session, world.user(member), order_id, 2, "Arrived late, sadly")
+        review_id = review.id
+        from mall.checkout.models import OrderLine
+
+        listing_id = db.session.scalar(select(OrderLine.listing_id).where(OrderLine.order_id == order_id))
+    assert "Arrived late" not in client.get(f"/catalog/{listing_id}").get_data(as_text=True)
+    with world.app.app_context(), write(db.session):
+        engage.moderate_review(db.session, world.user(world.operator_id), review_id, approve=False)
+    assert "Arrived late" not in client.get(f"/catalog/{listing_id}").get_data(as_text=True)
+    assert completions(world, "review") == 0
 
 
 def test_badges_progress_and_set_reward_once(world, client):
