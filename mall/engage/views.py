@@ -284,6 +284,13 @@ def game(game_id):
     return render_template("engage/game.html", **game_context(item), mine=[p for p in mine if p.game_id == item.id])
 
 
+@engage.route("/games/<int:game_id>/plays")
+def game_plays(game_id):
+    """The public draw log of a game: play number, time, number drawn and outcome; never who played."""
+    item = _game_or_404(game_id)
+    return render_template("engage/plays.html", game=item, plays=service.recent_plays(db.session, item, limit=100))
+
+
 @engage.route("/games/<int:game_id>/play", methods=["POST"])
 @login_required
 def play(game_id):

@@ -217,3 +217,14 @@ def test_merchant_accepts_a_won_coupon_once(world, client, app):
     Auth(client).login("m@example.com")
     assert client.get(url).status_code == 404  # members are not merchant staff
     assert "Used on" in client.get("/rewards").get_data(as_text=True)
+
+
+def test_public_draw_log_shows_plays_but_not_players(world, client):
+    world.fund(1000)
+    member = world.member("secret.player@example.com", name="Secret Player")
+    game = world.make_game([("points", 1, 5)], cost=1)
+    play_id = world.play(member, game)
+    html = client.get(f"/games/{game}/plays").get_data(as_text=True)
+    assert f"#{play_id}" in html and "0 / 1" in html and "Prize 0" in html
+    assert "Secret Player" not in html and "secret.player" not in html
+    assert client.get("/games/999999/plays").status_code == 404
