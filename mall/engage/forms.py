@@ -1,7 +1,8 @@
 """Engagement forms: every one carries a CSRF token; only the fields a use case names are bound."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, IntegerField, RadioField, StringField, TextAreaField
+from wtforms import (BooleanField, FieldList, Form, FormField, HiddenField, IntegerField, RadioField,
+                     SelectField, StringField, TextAreaField)
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 
@@ -39,3 +40,26 @@ class TaskForm(FlaskForm):
 
 class CouponForm(FlaskForm):
     code = StringField(_l("Coupon code"), validators=[DataRequired(), Length(min=4, max=16)])
+
+
+class PrizeForm(Form):
+    """One outcome row (no CSRF of its own: it lives inside GameForm). An empty weight skips the row."""
+
+    kind = SelectField(_l("Outcome"), choices=[("points", _l("Points")), ("coupon", _l("Coupon")),
+                                               ("none", _l("No prize"))],
+                       validate_choice=False)  # rows without a weight are skipped; the service checks the rest
+    weight = IntegerField(_l("Weight"), validators=[Optional(), NumberRange(1, 10**6)])
+    points = IntegerField(_l("Points"), validators=[Optional(), NumberRange(0, 10**6)], default=0)
+    coupon_yuan = IntegerField(_l("Coupon value (yuan)"), validators=[Optional(), NumberRange(0, 100000)], default=0)
+    label_zh = StringField(_l("Label (Chinese)"), validators=[Optional(), Length(max=60)])
+    label_en = StringField(_l("Label (English)"), validators=[Optional(), Length(max=60)])
+
+
+class GameForm(FlaskForm):
+    slug = StringField(_l("Short name (for the address)"), validators=[DataRequired(), Length(max=39)])
+    kind = SelectField(_l("Kind"), choices=[("wheel", _l("Spin wheel")), ("scratch", _l("Scratch card"))])
+    name_zh = StringField(_l("Name (Chinese)"), validators=[DataRequired(), Length(max=60)])
+    name_en = StringField(_l("Name (English)"), validators=[DataRequired(), Length(max=60)])
+    cost_points = IntegerField(_l("Points a play costs"), validators=[InputRequired(), NumberRange(0, 10**6)])
+    daily_limit = IntegerField(_l("Plays per member per day"), validators=[InputRequired(), NumberRange(1, 100)])
+    prizes = FieldList(FormField(PrizeForm), min_entries=8, max_entries=12)

@@ -615,6 +615,92 @@ def recent_plays(session: Session, game: Game | None = None, limit: int = 50) ->
     return session.scalars(stmt.order_by(GamePlay.id.desc()).limit(limit)).all()
 
 
+@dataclass
+class PrizeDraft:
+    kind: str
+    weight: int
+    points: int
+    coupon_value_fen: int
+    label_zh: str
+    label_en: str
+
+
+@dataclass
+class GameDraft:
+    slug: str
+    kind: str
+    name_zh: str
+    name_en: str
+    cost_points: int
+    daily_limit: int
+    prizes: list
+
+
+def _whole(value, low: int, high: int, message) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise DomainError(message, code="invalid-number")
+    return value
+
+
+def _check_game(draft: GameDraft) -> None:
+    import re
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{1,38}", draft.slug or ""):
+        raise DomainError(_l("The short name is 2 to 39 lowercase letters, digits or hyphens."), code="invalid-slug")
+    if draft.kind not in ("wheel", "scratch"):
+        raise DomainError(_l("Choose a spin wheel or a scratch card."), code="invalid-kind")
+    if not (draft.name_zh or "").strip() or not (draft.name_en or "").strip():
+        raise DomainError(_l("Give the game's name in both languages."), code="invalid-name")
+    _whole(draft.cost_points, 0, 10**6, _l("A play costs 0 to 1,000,000 points."))
+    _whole(draft.daily_limit, 1, 100, _l("The daily limit is 1 to 100 plays."))
+    if not 2 <= len(draft.prizes) <= 12:
+        raise DomainError(_l("A game needs 2 to 12 outcomes."), code="invalid-prizes")
+    for prize in draft.prizes:
+        if prize.kind not in ("points", "coupon", "none"):
+            raise DomainError(_l("Each outcome is points, a coupon or no prize."), code="invalid-prizes")
+        _whole(prize.weight, 1, 10**6, _l("Each weight is a whole number from 1 to 1,000,000."))
+        _whole(prize.points, 0 if prize.kind != "points" else 1, 10**6,
+               _l("A points prize is 1 to 1,000,000 points."))
+        _whole(prize.coupon_value_fen, 0 if prize.kind != "coupon" else 1, 10**7,
+               _l("A coupon is worth ¥0.01 to ¥100,000."))
+        if not (prize.label_zh or "").strip() or not (prize.label_en or "").strip():
+            raise DomainError(_l("Name every outcome in both languages."), code="invalid-label")
+
+
+def save_game(session: Session, operator: User, game_id: int | None, draft: GameDraft) -> Game:
+    """Create a game (paused, so its odds can be checked before it opens) or change one that has
+    never been played: the odds of a game that has been played are part of its record and stay."""
+    _require_operator(operator)
+    _check_game(draft)
+    if game_id is None:
+        if session.scalar(select(Game.id).where(Game.slug == draft.slug)) is not None:
+            raise Conflict(_l("Another game has this short name."), code="duplicate-slug")
+        game = Game(slug=draft.slug, status="paused")
+        session.add(game)
+    else:
+        game = get_game(session, game_id)
+        if session.scalar(select(GamePlay.id).where(GamePlay.game_id == game.id).limit(1)) is not None:
+            raise Conflict(_l("This game has been played: its published odds stay. Create a new game instead."),
+                           code="played")
+        if game.status != "paused":
+            raise Conflict(_l("Pause the game before changing it."), code="not-paused")
+        for prize in list(game.prizes):
+            session.delete(prize)
+        session.flush()
+    game.kind, game.name_zh, game.name_en = draft.kind, draft.name_zh.strip(), draft.name_en.strip()
+    game.cost_points, game.daily_limit = draft.cost_points, draft.daily_limit
+    session.flush()
+    for position, prize in enumerate(draft.prizes):
+        session.add(GamePrize(game_id=game.id, position=position, kind=prize.kind, weight=prize.weight,
+                              points=prize.points if prize.kind == "points" else 0,
+                              coupon_value_fen=prize.coupon_value_fen if prize.kind == "coupon" else 0,
+                              coupon_min_fen=prize.coupon_value_fen * 4 if prize.kind == "coupon" else 0,
+                              label_zh=prize.label_zh.strip(), label_en=prize.label_en.strip()))
+    session.flush()
+    session.expire(game, ["prizes"])
+    return game
+
+
 def set_game_status(session: Session, operator: User, game_id: int, status: str) -> Game:
     _require_operator(operator)
     if status not in ("open", "paused"):

@@ -2,7 +2,7 @@
 import math
 import secrets
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -11,7 +11,7 @@ from mall.admin.views import operator_only
 from mall.merchant.views import staff_only
 from mall.db import write
 from mall.engage import service
-from mall.engage.forms import CouponForm, FundForm, PlayForm, ReviewForm, SurveyForm, TaskForm
+from mall.engage.forms import CouponForm, FundForm, GameForm, PlayForm, ReviewForm, SurveyForm, TaskForm
 from mall.errors import DomainError, NotFound
 from mall.extensions import db
 from mall.web import is_htmx, render_page_or_fragment
@@ -412,6 +412,46 @@ def update_task(task_id):
     else:
         flash(_("Check the task's numbers."), "error")
     return redirect(url_for("engage.admin"), code=303)
+
+
+def _draft(form: GameForm) -> service.GameDraft:
+    prizes = [service.PrizeDraft(kind=row.kind.data, weight=row.weight.data, points=row.points.data or 0,
+                                 coupon_value_fen=(row.coupon_yuan.data or 0) * 100,
+                                 label_zh=row.label_zh.data or "", label_en=row.label_en.data or "")
+              for row in form.prizes if row.weight.data]
+    return service.GameDraft(slug=(form.slug.data or "").strip().lower(), kind=form.kind.data,
+                             name_zh=form.name_zh.data, name_en=form.name_en.data,
+                             cost_points=form.cost_points.data, daily_limit=form.daily_limit.data, prizes=prizes)
+
+
+@engage.route("/admin/engage/games/new", methods=["GET", "POST"], defaults={"game_id": None})
+@engage.route("/admin/engage/games/<int:game_id>/edit", methods=["GET", "POST"])
+@operator_only
+def edit_game(game_id):
+    """Create a game, or change one that is paused and has never been played."""
+    game = _game_or_404(game_id) if game_id else None
+    form = GameForm()
+    if request.method == "GET" and game is not None:
+        form = GameForm(data={"slug": game.slug, "kind": game.kind, "name_zh": game.name_zh, "name_en": game.name_en,
+                              "cost_points": game.cost_points, "daily_limit": game.daily_limit,
+                              "prizes": [{"kind": p.kind, "weight": p.weight, "points": p.points,
+                                          "coupon_yuan": p.coupon_value_fen // 100, "label_zh": p.label_zh,
+                                          "label_en": p.label_en} for p in game.prizes]})
+    error = None
+    if form.validate_on_submit():
+        try:
+            with write(db.session):
+                saved = service.save_game(db.session, current_user, game_id, _draft(form))
+                saved_id = saved.id
+        except NotFound:
+            abort(404)
+        except DomainError as err:
+            error = str(err.message)
+        else:
+            flash(_("Game saved. It opens when you open it; its odds and expected value are published."), "success")
+            return redirect(url_for("engage.game", game_id=saved_id), code=303)
+    status = 422 if (form.errors or error) else 200
+    return render_template("engage/admin_game.html", form=form, game=game, error=error), status
 
 
 @engage.route("/admin/engage/games/<int:game_id>/<any(open, paused):status>", methods=["POST"])

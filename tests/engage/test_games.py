@@ -228,3 +228,41 @@ def test_public_draw_log_shows_plays_but_not_players(world, client):
     assert f"#{play_id}" in html and "0 / 1" in html and "Prize 0" in html
     assert "Secret Player" not in html and "secret.player" not in html
     assert client.get("/games/999999/plays").status_code == 404
+
+
+def game_form(client, url, **changes):
+    data = {"csrf_token": csrf_token(client, url), "slug": "leaf-wheel", "kind": "wheel", "name_zh": "树叶转盘",
+            "name_en": "Leaf wheel", "cost_points": "15", "daily_limit": "2",
+            "prizes-0-kind": "none", "prizes-0-weight": "3", "prizes-0-label_zh": "谢谢", "prizes-0-label_en": "None",
+            "prizes-1-kind": "points", "prizes-1-weight": "1", "prizes-1-points": "30",
+            "prizes-1-label_zh": "30 积分", "prizes-1-label_en": "30 points"}
+    data.update(changes)
+    return data
+
+
+def test_operator_creates_a_game_paused_with_published_odds(world, client, app):
+    world.fund(1000)
+    Auth(client).login("op@example.com")
+    url = "/admin/engage/games/new"
+    bad = client.post(url, data=game_form(client, url, **{"prizes-1-weight": ""}))  # one outcome only
+    assert bad.status_code == 422 and "2 to 12 outcomes" in bad.get_data(as_text=True)
+    made = client.post(url, data=game_form(client, url))
+    assert made.status_code == 303
+    game_id = int(made.headers["Location"].rsplit("/", 1)[1])
+    page = client.get(f"/games/{game_id}").get_data(as_text=True)
+    assert "75%" in page and "25%" in page and "This game is paused." in page
+    with app.app_context():
+        game = db.session.get(engage.Game, game_id)
+        assert engage.expected_points(game) == Fraction(30, 4) - 15
+    # still unplayed and paused: it can change; once played, its odds stay
+    edit = f"/admin/engage/games/{game_id}/edit"
+    assert client.post(edit, data=game_form(client, edit, **{"prizes-0-weight": "1"})).status_code == 303
+    assert "50%" in client.get(f"/games/{game_id}").get_data(as_text=True)
+    client.post(f"/admin/engage/games/{game_id}/open", data={"csrf_token": csrf_token(client, "/admin/engage")})
+    member = world.member("p@example.com")
+    world.play(member, game_id)
+    client.post(f"/admin/engage/games/{game_id}/paused", data={"csrf_token": csrf_token(client, "/admin/engage")})
+    refused = client.post(edit, data=game_form(client, edit))
+    assert refused.status_code == 422 and "Create a new game instead" in refused.get_data(as_text=True)
+    with app.app_context():
+        assert [p.weight for p in db.session.get(engage.Game, game_id).prizes] == [1, 1]
