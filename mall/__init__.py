@@ -112,12 +112,15 @@ def register_blueprints(app: Flask) -> None:
     from mall.catalog.views import catalog
     from mall.charity.views import charity
     from mall.checkout.views import checkout
+    from mall.engage.views import engage
     from mall.family.views import family
+    from mall.impact.views import impact
     from mall.merchant.views import merchant
     from mall.points.views import points
     from mall.rules.views import public as rules
 
-    for blueprint in (auth, account, catalog, checkout, family, points, rules, merchant, admin, api, charity):
+    for blueprint in (auth, account, catalog, checkout, family, points, rules, merchant, admin, api, charity,
+                      impact, engage):
         app.register_blueprint(blueprint)
 
 
@@ -250,8 +253,9 @@ def register_commands(app: Flask) -> None:
     from mall.account.cli import user_cli
     from mall.charity.cli import charity_cli
     from mall.demo.cli import seed_demo
+    from mall.impact.cli import impact_cli
     from mall.merchant.cli import api_key_cli
     from mall.points.cli import ledger_cli, points_cli
 
-    for command in (user_cli, seed_demo, ledger_cli, points_cli, api_key_cli, charity_cli):
+    for command in (user_cli, seed_demo, ledger_cli, points_cli, api_key_cli, charity_cli, impact_cli):
         app.cli.add_command(command)

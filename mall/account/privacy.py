@@ -115,8 +115,10 @@ def delete_account(session: Session, user: User, password: str, *, donate_to: in
     from mall.charity import service as charity
     from mall.charity.models import Donation, Pledge
     from mall.checkout.models import CartItem, Order
+    from mall.engage import service as engage
     from mall.family import service as family
     from mall.fraud.models import FraudCase
+    from mall.impact import service as impact
 
     if user.role != "member" or user.deleted_at is not None:
         raise DomainError(_l("Only a member account can be deleted here."))
@@ -146,6 +148,8 @@ def delete_account(session: Session, user: User, password: str, *, donate_to: in
     session.execute(update(Order).where(Order.member_id == user.id).values(delivery={}))
     session.execute(update(FraudCase).where(FraudCase.member_id == user.id, FraudCase.appeal_statement.is_not(None))
                     .values(appeal_statement="[erased]"))
+    engage.forget(session, user)  # review texts, survey comments, unused coupons
+    impact.forget(session, user)  # certificate links stop working
     session.execute(delete(CartItem).where(CartItem.member_id == user.id))
     session.execute(delete(Notification).where(Notification.user_id == user.id))
     user.email = f"deleted-{user.id}@deleted.invalid"

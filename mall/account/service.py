@@ -137,6 +137,9 @@ def update_profile(session: Session, user: User, *, display_name: str, phone: st
                if getattr(user, key) != value]
     user.display_name, user.phone, user.birthday = name, phone, birthday
     session.flush()
+    from mall.engage import service as engage
+
+    engage.on_profile_updated(session, user)  # the "complete your profile" task, if it runs
     return changed
 
 

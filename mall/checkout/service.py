@@ -20,6 +20,7 @@ from mall.checkout.payments import PaymentDeclined, PaymentTimeout, gateway
 from mall.db import lock, write
 from mall.errors import Conflict, DomainError, NotFound
 from mall.family import service as family
+from mall.impact import service as impact
 from mall.ledger import service as ledger
 from mall.ledger.models import Account, Transfer
 from mall.merchant.models import Merchant
@@ -411,6 +412,8 @@ def _place(session: Session, member: User, requests: list[LineRequest], delivery
         fault_point("after_points")
     clear_cart(session, member, {r.listing_id for r in requests})
     session.flush()
+    for order in orders:
+        impact.sync_order(session, order)
     return Placed(orders)
 
 
@@ -534,6 +537,7 @@ def cancel(session: Session, order: Order, by: str, reason: str, now: datetime |
             if voucher.status == "active":
                 voucher.status = "cancelled"
     order.status, order.cancelled_by, order.cancel_reason, order.cancelled_at = "cancelled", by, reason[:200], now
+    impact.sync_order(session, order)
     if order.payment_id and order.cash_fen:
         payment = session.get(Payment, order.payment_id)
         others = session.scalar(select(func.count(Order.id)).where(
@@ -584,6 +588,7 @@ def refund_lines(session: Session, order: Order, quantities: dict[int, int], key
         order.status, order.cancelled_by, order.cancelled_at = "cancelled", "merchant", now
         order.cancel_reason = order.cancel_reason or "refunded"
     session.flush()
+    impact.sync_order(session, order)
     return points
 
 

@@ -11,6 +11,7 @@ from mall.account import service as accounts
 from mall.catalog.models import Listing
 from mall.charity.demo import seed_charity
 from mall.db import write
+from mall.engage import demo as engage_demo
 from mall.demo.data import DEMO_CAMPAIGNS, DEMO_PASSWORD, LISTINGS, MEMBERS, MERCHANTS, PURCHASES
 from mall.extensions import db
 from mall.ledger import service as ledger
@@ -58,6 +59,7 @@ def seed_demo(extra):
                 accounts.register(session, email=email, password=DEMO_PASSWORD, display_name=name,
                                   role=role, merchant_id=merchant_id)
         _publish_demo_rules(session)
+        engage_demo.prepare(session)
     now = utcnow()
     for email, history in PURCHASES.items():
         with write(session):  # a member's whole history, or none of it
@@ -71,6 +73,7 @@ def seed_demo(extra):
                                  for n, c, g, a in items]}
                 rules.award_purchase(session, merchants.get_by_slug(session, slug), rules.parse_purchase(doc, now))
     seed_charity(session)
+    engage_demo.seed_history(session)
     if extra:
         add_generated_listings(extra, [m.id for m in by_slug.values()])
     click.echo("Demo mall ready. Sign in with password %s as:" % DEMO_PASSWORD)

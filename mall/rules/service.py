@@ -313,6 +313,13 @@ def award_purchase(session: Session, merchant: Merchant, purchase: PurchaseInput
             available -= settle
         ledger.post(session, key=f"purchase:{row.id}:award", legs=legs, actor_id=actor_id,
                     ref=("purchase", str(row.id)))
+    from mall.engage import service as engage
+    from mall.impact import service as impact
+
+    config = config_of(rule_set)
+    impact.record_purchase(session, row, config.green_categories)
+    engage.on_purchase_awarded(session, member, row.green_fen or any(
+        i.category in config.green_categories for i in purchase.items))
     return row
 
 
@@ -358,6 +365,9 @@ def refund_purchase(session: Session, merchant: Merchant, purchase_id: int, amou
             debt = PointsDebt(member_id=row.member_id, merchant_id=merchant.id, points=0)
             session.add(debt)
         debt.points += claw - take
+    from mall.impact import service as impact
+
+    impact.purchase_refunded(session, row)
     session.flush()
     return refund
 

@@ -1,7 +1,7 @@
 """operator console: fraud cases, account freeze, merchant suspension reason, account deletion
 
 Revision ID: 0010_operator_console
-Revises: 0008_audit_profile
+Revises: 0009_impact_games
 
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0010_operator_console'
-down_revision = '0008_audit_profile'
+down_revision = '0009_impact_games'
 branch_labels = None
 depends_on = None
 

@@ -52,7 +52,13 @@ def test_seed_demo_is_complete_and_idempotent(runner, app):
         member = db.session.scalar(select(User).where(User.email == "member@demo.test"))
         earned = db.session.scalar(select(func.sum(Purchase.points)).where(Purchase.member_id == member.id))
         assert earned > 0
-        assert ledger.member_balance(db.session, member.id) == earned  # not doubled by the re-run
+        from mall.engage.models import TaskCompletion
+
+        rewarded = db.session.scalar(select(func.sum(TaskCompletion.points)).where(
+            TaskCompletion.member_id == member.id))
+        assert rewarded > 0  # the demo's first green purchase and check-ins completed tasks
+        # not doubled by the re-run
+        assert ledger.member_balance(db.session, member.id) == earned + rewarded
         roles = dict(db.session.execute(select(User.email, User.role)).all())
         assert roles["merchant@demo.test"] == "merchant"
         assert roles["operator@demo.test"] == "operator"

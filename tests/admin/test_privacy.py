@@ -83,7 +83,7 @@ def test_deletion_can_donate_the_points_first(app, world):
     from mall.charity.models import Donation
     from tests.charity.conftest import World as CharityWorld
 
-    me = world.member("me@example.com", earnings=(500,))
+    world.member("me@example.com", earnings=(500,))
     project = CharityWorld.project(type("W", (), {"app": app, "operator_id": world.op1,
                                                   "user": staticmethod(world.user)})())
     client = world.client_for("me@example.com")

@@ -6,7 +6,6 @@ from mall.account.models import User
 from mall.db import write
 from mall.extensions import db
 from mall.ledger import service as ledger
-from mall.merchant.models import Merchant
 from tests.catalog.conftest import create
 from tests.conftest import make_merchant, make_user
 

@@ -2,7 +2,6 @@
 import json
 
 import pytest
-from sqlalchemy import select
 
 from mall.account.models import User
 from mall.api import service as api_service

@@ -1,5 +1,4 @@
 """Redemption: one transaction for stock, limits, early access and points; payments; cancellations."""
-import secrets
 from datetime import datetime, timedelta, timezone
 
 import pytest

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from mall.api import service as api_service
 from mall.checkout import service
-from mall.checkout.models import Order, OrderLine, Voucher
+from mall.checkout.models import Order, OrderLine
 from mall.checkout.payments import gateway
 from mall.db import write
 from mall.errors import DomainError

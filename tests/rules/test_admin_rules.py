@@ -1,6 +1,5 @@
 """Operators draft, preview and publish rule sets; nobody else can see the console."""
 import json
-import re
 from datetime import datetime, timedelta
 
 import pytest

@@ -6,7 +6,7 @@ from mall.db import write
 from mall.extensions import db
 from mall.ledger import service as ledger
 from mall.models import utcnow
-from mall.rules import engine, present
+from mall.rules import present
 from mall.rules import service as rules
 from tests.conftest import make_merchant, make_user
 

@@ -1,0 +1,484 @@
+"""Rewards pages: tasks and check-in, survey, reviews, badges, games; and the operator's console."""
+import math
+import secrets
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from mall.account.forms import EmptyForm
+from mall.admin.views import operator_only
+from mall.merchant.views import staff_only
+from mall.db import write
+from mall.engage import service
+from mall.engage.forms import CouponForm, FundForm, GameForm, PlayForm, ReviewForm, SurveyForm, TaskForm
+from mall.errors import DomainError, NotFound
+from mall.extensions import db
+from mall.web import is_htmx, render_page_or_fragment
+
+engage = Blueprint("engage", __name__)
+
+def task_label(code: str) -> str:
+    return {"profile": _("Complete your profile"), "first_green_purchase": _("First green purchase"),
+            "review": _("Review a redeemed item"), "survey": _("Satisfaction survey"),
+            "checkin": _("Daily check-in")}.get(code, code)
+
+
+def task_help(code: str) -> str:
+    return {"profile": _("Add your mobile number and birthday on your profile page."),
+            "first_green_purchase": _("Buy a green item at a participating merchant and show your member code."),
+            "review": _("Review an order once it is fulfilled; the reward is paid when the review is approved."),
+            "survey": _("Tell us how we are doing: one question and an optional comment."),
+            "checkin": _("Check in once a day; keep your streak going.")}.get(code, "")
+
+
+def badge_label(code: str) -> str:
+    return {"first_redemption": _("First redemption"), "green_10": _("10 green purchases"),
+            "first_donation": _("First donation"), "family_founder": _("Family founder"),
+            "streak_7": _("7-day check-in streak"), "co2_100kg": _("100 kg CO2e saved")}.get(code, code)
+
+
+def badge_names(codes) -> str:
+    from flask_babel import get_locale
+
+    return ("、" if str(get_locale()).startswith("zh") else ", ").join(badge_label(c) for c in codes)
+
+
+def set_label(code: str) -> str:
+    return {"green_starter": _("Green starter"), "community": _("Community builder")}.get(code, code)
+
+
+def percent(value) -> str:
+    """A probability as a percentage with up to two decimals, e.g. 0.25 → 25%."""
+    text = f"{float(value) * 100:.2f}".rstrip("0").rstrip(".")
+    return f"{text}%"
+
+
+def wheel(game, won_prize_id=None, radius=100):
+    """Pie segments of a wheel, one per prize, sized by its chance."""
+    total = sum(p.weight for p in game.prizes)
+    angle, segments = -math.pi / 2, []
+    for index, prize in enumerate(game.prizes):
+        sweep = 2 * math.pi * prize.weight / total
+        end = angle + sweep
+        x1, y1 = radius * math.cos(angle), radius * math.sin(angle)
+        x2, y2 = radius * math.cos(end), radius * math.sin(end)
+        mid = angle + sweep / 2
+        large = 1 if sweep > math.pi else 0
+        segments.append({"d": f"M0,0 L{x1:.2f},{y1:.2f} A{radius},{radius} 0 {large} 1 {x2:.2f},{y2:.2f} Z",
+                         "tx": round(radius * 0.62 * math.cos(mid), 1), "ty": round(radius * 0.62 * math.sin(mid), 1),
+                         "prize": prize, "tone": index % 6, "won": prize.id == won_prize_id,
+                         "labelled": prize.weight * 100 >= total * 6})  # smaller slices: see the odds table
+        angle = end
+    return segments
+
+
+@engage.record_once
+def _helpers(state):
+    state.app.jinja_env.globals.update(task_label=task_label, task_help=task_help, badge_label=badge_label,
+                                       set_label=set_label,
+                                       badge_names=badge_names,
+                                       game_state=lambda game: service.state(db.session, game),
+                                       listing_reviews=lambda listing_id: service.listing_reviews(db.session,
+                                                                                                  listing_id))
+    state.app.jinja_env.filters["percent"] = percent
+
+
+def _members_only():
+    if current_user.role != "member":
+        abort(404)
+
+
+def _refuse(err: DomainError, default_to):
+    if isinstance(err, NotFound):
+        abort(404)
+    flash(str(err.message), "error")
+    return redirect(default_to, code=303)
+
+
+# ---------------------------------------------------------------- tasks and check-in
+
+@engage.route("/rewards")
+@login_required
+def index():
+    """Tasks with their rewards and limits, today's check-in and streak, free plays and coupons."""
+    _members_only()
+    today = service.local_day(service.utcnow()).isoformat()
+    return render_template(
+        "engage/index.html", tasks=service.tasks(db.session, active_only=True),
+        done=service.completions(db.session, current_user), streak=service.streak(db.session, current_user),
+        checked_in=service.completed_period(db.session, current_user, "checkin", today)
+        or _checked_in_today(), free_plays=service.free_plays(db.session, current_user),
+        coupons=service.coupons(db.session, current_user), form=EmptyForm(),
+        survey_done=service.survey_answered(db.session, current_user),
+        budget=service.budget_balance(db.session))
+
+
+def _checked_in_today() -> bool:
+    from sqlalchemy import select
+
+    from mall.engage.models import CheckIn
+
+    return db.session.scalar(select(CheckIn.id).where(
+        CheckIn.member_id == current_user.id, CheckIn.day == service.local_day(service.utcnow()))) is not None
+
+
+@engage.route("/rewards/check-in", methods=["POST"])
+@login_required
+def check_in():
+    """Check in for today."""
+    _members_only()
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        with write(db.session):
+            row = service.check_in(db.session, current_user)
+            days = row.streak
+    except DomainError as err:
+        return _refuse(err, url_for("engage.index"))
+    flash(_("Checked in: a %(num)s-day streak!", num=days), "success")
+    return redirect(url_for("engage.index"), code=303)
+
+
+@engage.route("/rewards/tasks/<code>/claim", methods=["POST"])
+@login_required
+def claim(code):
+    """Check a once-only task against the member's records and pay it."""
+    _members_only()
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        with write(db.session):
+            done = service.claim(db.session, current_user, code)
+            points = done.points
+    except DomainError as err:
+        return _refuse(err, url_for("engage.index"))
+    flash(_("Task complete: %(num)s points added.", num=points), "success")
+    return redirect(url_for("engage.index"), code=303)
+
+
+@engage.route("/rewards/survey", methods=["GET", "POST"])
+@login_required
+def survey():
+    """The satisfaction survey (once per member)."""
+    _members_only()
+    form = SurveyForm()
+    if form.validate_on_submit():
+        try:
+            with write(db.session):
+                service.answer_survey(db.session, current_user, int(form.score.data), form.comment.data or "")
+        except DomainError as err:
+            form.score.errors = [str(err.message)]
+        else:
+            flash(_("Thank you for answering!"), "success")
+            return redirect(url_for("engage.index"), code=303)
+    return render_template("engage/survey.html", form=form,
+                           answered=service.survey_answered(db.session, current_user)), 422 if form.errors else 200
+
+
+@engage.route("/rewards/reviews", methods=["GET"])
+@login_required
+def reviews():
+    """Fulfilled orders waiting for a review, and the member's reviews with their moderation status."""
+    _members_only()
+    return render_template("engage/reviews.html", orders=service.reviewable_orders(db.session, current_user),
+                           mine=service.member_reviews(db.session, current_user), form=ReviewForm())
+
+
+@engage.route("/rewards/reviews/<int:order_id>", methods=["POST"])
+@login_required
+def review(order_id):
+    """Submit a review of one fulfilled order."""
+    _members_only()
+    form = ReviewForm()
+    if form.validate_on_submit():
+        try:
+            with write(db.session):
+                service.submit_review(db.session, current_user, order_id, int(form.rating.data), form.body.data)
+        except NotFound:
+            abort(404)
+        except DomainError as err:
+            form.form_errors.append(str(err.message))
+        else:
+            flash(_("Thank you! Your review will appear once it is approved."), "success")
+            return redirect(url_for("engage.reviews"), code=303)
+    return render_template("engage/reviews.html", orders=service.reviewable_orders(db.session, current_user),
+                           mine=service.member_reviews(db.session, current_user), form=form,
+                           form_order=order_id), 422
+
+
+# ---------------------------------------------------------------- badges
+
+@engage.route("/rewards/badges")
+@login_required
+def badges():
+    """The badge collection with progress bars, and the sets' published rewards."""
+    _members_only()
+    collection = service.badges(db.session, current_user)
+    earned = {b.code for b in collection if b.earned}
+    complete = {code for code, (members, _points) in service.BADGE_SETS.items() if set(members) <= earned}
+    return render_template("engage/badges.html", badges=collection, complete=complete,
+                           sets=service.BADGE_SETS, claimed=service.claimed_sets(db.session, current_user),
+                           form=EmptyForm())
+
+
+@engage.route("/rewards/badges/<set_code>/claim", methods=["POST"])
+@login_required
+def claim_set(set_code):
+    """Collect a completed set's reward."""
+    _members_only()
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        with write(db.session):
+            reward = service.claim_set(db.session, current_user, set_code)
+            points = reward.points
+    except DomainError as err:
+        return _refuse(err, url_for("engage.badges"))
+    flash(_("Set complete: %(num)s points added.", num=points), "success")
+    return redirect(url_for("engage.badges"), code=303)
+
+
+# ---------------------------------------------------------------- games
+
+@engage.route("/games")
+def games():
+    """Every game with its cost, odds and expected value, open to anyone to read."""
+    return render_template("engage/games.html", games=service.games(db.session),
+                           budget=service.budget_balance(db.session))
+
+
+def _game_or_404(game_id):
+    try:
+        return service.get_game(db.session, game_id)
+    except NotFound:
+        abort(404)
+
+
+def _play_form() -> PlayForm:
+    form = PlayForm()
+    form.token.data = secrets.token_urlsafe(16)  # a fresh token: each shown form is one play
+    return form
+
+
+def game_context(game, **extra) -> dict:
+    member = current_user.is_authenticated and current_user.role == "member"
+    counts, plays = service.observed(db.session, game)
+    context = {"game": game, "odds": service.odds(game), "ev": service.expected_points(game),
+               "coupon_ev": service.expected_coupon_fen(game), "max_prize": service.max_prize(game),
+               "state": service.state(db.session, game), "observed": counts, "observed_total": plays,
+               "member": member, "form": _play_form(), "played": None, "error": None,
+               "today": service.plays_today(db.session, current_user, game) if member else 0,
+               "free_plays": service.free_plays(db.session, current_user) if member else 0,
+               "balance": service.ledger.member_balance(db.session, current_user.id) if member else None}
+    context.update(extra)
+    context["segments"] = wheel(game, context["played"].play.prize_id if context["played"] else None)
+    return context
+
+
+@engage.route("/games/<int:game_id>")
+def game(game_id):
+    """A game: its published odds and expected value, the play button, the member's plays."""
+    item = _game_or_404(game_id)
+    mine = service.member_plays(db.session, current_user) if current_user.is_authenticated else []
+    return render_template("engage/game.html", **game_context(item), mine=[p for p in mine if p.game_id == item.id])
+
+
+@engage.route("/games/<int:game_id>/plays")
+def game_plays(game_id):
+    """The public draw log of a game: play number, time, number drawn and outcome; never who played."""
+    item = _game_or_404(game_id)
+    return render_template("engage/plays.html", game=item, plays=service.recent_plays(db.session, item, limit=100))
+
+
+@engage.route("/games/<int:game_id>/play", methods=["POST"])
+@login_required
+def play(game_id):
+    """Play once: HTMX gets the panel with the result, a plain POST a 303 to the play's page."""
+    item = _game_or_404(game_id)
+    form = PlayForm()
+    if not form.validate_on_submit():
+        abort(400)
+    error = played = None
+    try:
+        with write(db.session):
+            played = service.play(db.session, current_user, item.id, token=form.token.data or "",
+                                  free=form.free.data == "1")
+            play_id = played.play.id
+    except NotFound:
+        abort(404)
+    except DomainError as err:
+        error = str(err.message)
+    if not is_htmx():
+        if error:
+            flash(error, "error")
+            return redirect(url_for("engage.game", game_id=item.id), code=303)
+        return redirect(url_for("engage.play_result", play_id=play_id), code=303)
+    mine = [p for p in service.member_plays(db.session, current_user) if p.game_id == item.id]
+    return render_page_or_fragment("engage/game.html", "engage/_panel.html",
+                                   **game_context(item, played=played, error=error), mine=mine, oob_balance=True)
+
+
+@engage.route("/games/plays/<int:play_id>")
+@login_required
+def play_result(play_id):
+    """One of the member's plays: outcome, time and the number drawn (another member's is absent)."""
+    try:
+        row = service.get_play_for(db.session, current_user, play_id)
+    except NotFound:
+        abort(404)
+    from sqlalchemy import select
+
+    from mall.engage.models import Coupon
+
+    coupon = db.session.scalar(select(Coupon).where(Coupon.play_id == row.id))
+    return render_template("engage/game.html", **game_context(row.game, played=service.Played(row, coupon)),
+                           mine=[p for p in service.member_plays(db.session, current_user) if p.game_id == row.game_id])
+
+
+@engage.route("/merchant/game-coupons", methods=["GET", "POST"])
+@staff_only
+def accept_coupon(shop):
+    """Merchant staff accept a coupon a member won in a game; each code works once."""
+    form = CouponForm()
+    if form.validate_on_submit():
+        try:
+            with write(db.session):
+                coupon = service.accept_coupon(db.session, shop, form.code.data)
+                code, value = coupon.code, coupon.value_fen
+        except DomainError as err:
+            form.code.errors.append(str(err.message))
+        else:
+            from mall.web import format_fen
+
+            flash(_("Coupon %(code)s accepted: %(value)s off.", code=code, value=format_fen(value)), "success")
+            return redirect(url_for("engage.accept_coupon"), code=303)
+    return render_template("engage/merchant_coupons.html", shop=shop, form=form), 422 if form.errors else 200
+
+
+# ---------------------------------------------------------------- operator console
+
+@engage.route("/admin/engage", methods=["GET"])
+@operator_only
+def admin():
+    """The game budget, tasks, games, reviews to moderate and the latest plays."""
+    return _admin_page(FundForm())
+
+
+def _admin_page(fund_form, status=200):
+    fund_form.token.data = fund_form.token.data or secrets.token_urlsafe(16)
+    task_forms = {t.id: TaskForm(prefix=f"t{t.id}", obj=t) for t in service.tasks(db.session)}
+    return render_template("engage/admin.html", budget=service.budget_balance(db.session),
+                           history=service.budget_history(db.session), fund_form=fund_form,
+                           tasks=service.tasks(db.session), task_forms=task_forms, games=service.games(db.session),
+                           reviews=service.pending_reviews(db.session), plays=service.recent_plays(db.session),
+                           form=EmptyForm()), status
+
+
+@engage.route("/admin/engage/fund", methods=["POST"])
+@operator_only
+def fund():
+    """Fund the game budget from the issuance account, with a memo."""
+    form = FundForm()
+    if form.validate_on_submit():
+        try:
+            with write(db.session):
+                service.fund_budget(db.session, current_user, form.points.data, form.memo.data, form.token.data or "")
+        except DomainError as err:
+            form.points.errors.append(str(err.message))
+        else:
+            flash(_("The game budget has been funded."), "success")
+            return redirect(url_for("engage.admin"), code=303)
+    return _admin_page(form, 422)
+
+
+@engage.route("/admin/engage/tasks/<int:task_id>", methods=["POST"])
+@operator_only
+def update_task(task_id):
+    """Change a task's reward, limit or whether it runs."""
+    form = TaskForm(prefix=f"t{task_id}")
+    if form.validate_on_submit():
+        try:
+            with write(db.session):
+                service.update_task(db.session, current_user, task_id, points=form.points.data,
+                                    free_plays=form.free_plays.data, member_limit=form.member_limit.data,
+                                    active=form.active.data)
+        except NotFound:
+            abort(404)
+        except DomainError as err:
+            flash(str(err.message), "error")
+        else:
+            flash(_("Task saved."), "success")
+    else:
+        flash(_("Check the task's numbers."), "error")
+    return redirect(url_for("engage.admin"), code=303)
+
+
+def _draft(form: GameForm) -> service.GameDraft:
+    prizes = [service.PrizeDraft(kind=row.kind.data, weight=row.weight.data, points=row.points.data or 0,
+                                 coupon_value_fen=(row.coupon_yuan.data or 0) * 100,
+                                 label_zh=row.label_zh.data or "", label_en=row.label_en.data or "")
+              for row in form.prizes if row.weight.data]
+    return service.GameDraft(slug=(form.slug.data or "").strip().lower(), kind=form.kind.data,
+                             name_zh=form.name_zh.data, name_en=form.name_en.data,
+                             cost_points=form.cost_points.data, daily_limit=form.daily_limit.data, prizes=prizes)
+
+
+@engage.route("/admin/engage/games/new", methods=["GET", "POST"], defaults={"game_id": None})
+@engage.route("/admin/engage/games/<int:game_id>/edit", methods=["GET", "POST"])
+@operator_only
+def edit_game(game_id):
+    """Create a game, or change one that is paused and has never been played."""
+    game = _game_or_404(game_id) if game_id else None
+    form = GameForm()
+    if request.method == "GET" and game is not None:
+        form = GameForm(data={"slug": game.slug, "kind": game.kind, "name_zh": game.name_zh, "name_en": game.name_en,
+                              "cost_points": game.cost_points, "daily_limit": game.daily_limit,
+                              "prizes": [{"kind": p.kind, "weight": p.weight, "points": p.points,
+                                          "coupon_yuan": p.coupon_value_fen // 100, "label_zh": p.label_zh,
+                                          "label_en": p.label_en} for p in game.prizes]})
+    error = None
+    if form.validate_on_submit():
+        try:
+            with write(db.session):
+                saved = service.save_game(db.session, current_user, game_id, _draft(form))
+                saved_id = saved.id
+        except NotFound:
+            abort(404)
+        except DomainError as err:
+            error = str(err.message)
+        else:
+            flash(_("Game saved. It opens when you open it; its odds and expected value are published."), "success")
+            return redirect(url_for("engage.game", game_id=saved_id), code=303)
+    status = 422 if (form.errors or error) else 200
+    return render_template("engage/admin_game.html", form=form, game=game, error=error), status
+
+
+@engage.route("/admin/engage/games/<int:game_id>/<any(open, paused):status>", methods=["POST"])
+@operator_only
+def game_status(game_id, status):
+    """Open or pause a game."""
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        with write(db.session):
+            service.set_game_status(db.session, current_user, game_id, status)
+    except NotFound:
+        abort(404)
+    return redirect(url_for("engage.admin"), code=303)
+
+
+@engage.route("/admin/engage/reviews/<int:review_id>/<any(approve, reject):decision>", methods=["POST"])
+@operator_only
+def moderate(review_id, decision):
+    """Approve or reject a pending review."""
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        with write(db.session):
+            service.moderate_review(db.session, current_user, review_id, decision == "approve")
+    except NotFound:
+        abort(404)
+    except DomainError as err:
+        flash(str(err.message), "error")
+    return redirect(url_for("engage.admin"), code=303)

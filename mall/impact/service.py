@@ -1,0 +1,349 @@
+"""CO2e accounting: the published factors, what each green line saved (recorded when the purchase is
+awarded or the order placed, so later factor changes never rewrite history), the member's report,
+certificates, and the programme's totals. Callers own the transaction; functions flush, never commit.
+
+Refunds and cancellations lower an entry's ``net_grams`` in proportion (a cancelled order counts
+nothing); every total reads ``net_grams``.
+"""
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mall.account.models import User
+from mall.errors import DomainError, NotFound
+from mall.impact.models import OTHER, TREE, ImpactEntry, ImpactFactor, ImpactShare
+from mall.models import utcnow
+from mall.web import SHANGHAI
+
+# The factors a new installation publishes (grams CO2e saved per yuan of green spend; grams a tree
+# absorbs in a year). Operators change them in the console; each carries its source.
+DEFAULT_FACTORS = {
+    "public_transport": (150, "Bus/metro fare vs. the same trip by private car: China urban passenger-km "
+                              "factors (MEE 2022 guidance), about ¥2 per 8 km trip"),
+    "appliances": (400, "Tier-1 vs. tier-3 energy label, 10-year use, China grid 0.57 kg/kWh (MEE 2023)"),
+    "second_hand": (300, "Avoided manufacture of a new item, WRAP (UK) 2022 re-use factors"),
+    "refills": (250, "Avoided single-use packaging per yuan of refill, Ellen MacArthur Foundation 2019"),
+    "ev_charging": (200, "EV vs. petrol car per yuan of charging, China grid 0.57 kg/kWh (MEE 2023)"),
+    OTHER: (100, "Conservative default for other green-labelled items (programme estimate)"),
+    TREE: (18000, "A mature tree absorbs about 18 kg CO2 a year (Chinese Academy of Forestry, urban trees)"),
+}
+MAX_FACTOR = 10**7
+# Programme-wide figures (the median member, the transparency page) scan every entry: each worker keeps
+# them this many seconds. Set from the app (0 under tests, so every read is fresh).
+settings = {"cache_seconds": 60}
+_cache: dict = {}
+CATEGORY_ORDER = ("public_transport", "appliances", "second_hand", "refills", "ev_charging", OTHER)
+
+
+def month_of(at: datetime) -> str:
+    return at.astimezone(SHANGHAI).strftime("%Y-%m")
+
+
+# ---------------------------------------------------------------- factors
+
+def factors(session: Session) -> dict[str, ImpactFactor]:
+    return {f.key: f for f in session.scalars(select(ImpactFactor).order_by(ImpactFactor.key))}
+
+
+def published_factors(session: Session) -> list[ImpactFactor]:
+    """Category factors in display order, then any others; the tree factor is separate."""
+    found = factors(session)
+    ordered = [found[k] for k in CATEGORY_ORDER if k in found]
+    ordered += [f for k, f in sorted(found.items()) if k not in CATEGORY_ORDER and k != TREE]
+    return ordered
+
+
+def ensure_default_factors(session: Session) -> None:
+    """Publish the default factors that are missing (a new installation, the demo, tests)."""
+    have = factors(session)
+    for key, (grams, source) in DEFAULT_FACTORS.items():
+        if key not in have:
+            session.add(ImpactFactor(key=key, grams=grams, source=source))
+    session.flush()
+
+
+def set_factor(session: Session, operator: User, key: str, grams, source: str) -> ImpactFactor:
+    """Change or add a factor; only events after the change use it."""
+    if operator is None or not operator.is_operator:
+        raise NotFound(_l("No such page."))
+    key = (key or "").strip().lower()
+    if not key or len(key) > 40:
+        raise DomainError(_l("Give a category name of 1 to 40 characters."), code="invalid-key")
+    if isinstance(grams, bool) or not isinstance(grams, int) or not 0 <= grams <= MAX_FACTOR:
+        raise DomainError(_l("The factor must be a whole number of grams from 0 to 10,000,000."), code="invalid-grams")
+    source = (source or "").strip()
+    if not 5 <= len(source) <= 300:
+        raise DomainError(_l("Name the factor's source (5 to 300 characters)."), code="invalid-source")
+    if key == TREE and grams == 0:
+        raise DomainError(_l("A tree absorbs more than 0 grams a year."), code="invalid-grams")
+    row = session.scalar(select(ImpactFactor).where(ImpactFactor.key == key))
+    if row is None:
+        row = ImpactFactor(key=key)
+        session.add(row)
+    row.grams, row.source, row.updated_by, row.updated_at = grams, source, operator.id, utcnow()
+    session.flush()
+    return row
+
+
+# ---------------------------------------------------------------- recording events
+
+def _is_green(item: dict, green_categories) -> bool:
+    return bool(item.get("green")) or item.get("category") in green_categories
+
+
+def record_purchase(session: Session, purchase, green_categories) -> int:
+    """Record the CO2e of an awarded purchase's green lines at today's factors; returns grams."""
+    table = factors(session)
+    total = 0
+    for index, item in enumerate(purchase.items or []):
+        if not _is_green(item, green_categories):
+            continue
+        category = item.get("category") or OTHER
+        factor = table.get(category) or table.get(OTHER)
+        grams = (int(item.get("amount_fen") or 0) * factor.grams // 100) if factor else 0
+        if grams <= 0:
+            continue
+        session.add(ImpactEntry(member_id=purchase.member_id, source="purchase", source_id=purchase.id,
+                                line=index, category=category if category in table else OTHER, grams=grams,
+                                net_grams=grams, occurred_at=purchase.occurred_at,
+                                month=month_of(purchase.occurred_at)))
+        total += grams
+    session.flush()
+    return total
+
+
+def purchase_refunded(session: Session, purchase) -> None:
+    """A (partial) refund: each green line keeps the share of its CO2e that was not refunded."""
+    kept = purchase.total_fen - purchase.refunded_fen
+    for entry in session.scalars(select(ImpactEntry).where(ImpactEntry.source == "purchase",
+                                                           ImpactEntry.source_id == purchase.id)):
+        entry.net_grams = entry.grams * kept // purchase.total_fen
+    session.flush()
+
+
+def sync_order(session: Session, order) -> None:
+    """Record or update the CO2e of an order's green lines (listing factor × quantity, fixed on the
+    order line at placement); refunded units and cancelled orders count nothing."""
+    from mall.catalog.models import Listing
+
+    existing = {e.line: e for e in session.scalars(select(ImpactEntry).where(
+        ImpactEntry.source == "order", ImpactEntry.source_id == order.id))}
+    lines = [line for line in order.lines if line.co2e_g]
+    categories = dict(session.execute(select(Listing.id, Listing.category).where(
+        Listing.id.in_([line.listing_id for line in lines]))).all()) if lines else {}
+    for line in lines:
+        kept = 0 if order.status == "cancelled" else line.quantity - line.refunded_quantity
+        net = line.co2e_g * kept // line.quantity
+        entry = existing.get(line.id)
+        if entry is None:
+            session.add(ImpactEntry(member_id=order.member_id, source="order", source_id=order.id, line=line.id,
+                                    category=categories.get(line.listing_id, OTHER), grams=line.co2e_g,
+                                    net_grams=net,
+                                    occurred_at=order.created_at, month=month_of(order.created_at)))
+        else:
+            entry.net_grams = net
+    session.flush()
+
+
+def backfill(session: Session, source: str, after_id: int = 0, batch: int = 500) -> int | None:
+    """Record entries for one batch of purchases or orders made before impact accounting existed,
+    those with ids above ``after_id``; returns the last id seen (None when done). Idempotent: rows
+    that already have entries are skipped. Orders use the CO2e fixed on their lines; purchases the
+    category factors in force now and the green categories of the rule set they were awarded under."""
+    from mall.checkout.models import Order
+    from mall.rules import service as rules
+    from mall.rules.models import Purchase
+
+    model = Purchase if source == "purchase" else Order
+    rows = session.scalars(select(model).where(model.id > after_id).order_by(model.id).limit(batch)).all()
+    if not rows:
+        return None
+    recorded = set(session.scalars(select(ImpactEntry.source_id).where(
+        ImpactEntry.source == source, ImpactEntry.source_id.in_([r.id for r in rows]))))
+    for row in rows:
+        if row.id in recorded:
+            continue
+        if source == "purchase":
+            config = rules.config_of(rules.get_version(session, row.rule_set_version))
+            record_purchase(session, row, config.green_categories)
+            if row.refunded_fen:
+                purchase_refunded(session, row)
+        else:
+            sync_order(session, row)
+    return rows[-1].id
+
+
+# ---------------------------------------------------------------- reading
+
+def member_total(session: Session, member_id: int) -> int:
+    return int(session.scalar(select(func.coalesce(func.sum(ImpactEntry.net_grams), 0))
+                              .where(ImpactEntry.member_id == member_id)) or 0)
+
+
+def last_months(now: datetime, count: int = 12) -> list[str]:
+    local = now.astimezone(SHANGHAI)
+    year, month = local.year, local.month
+    months = []
+    for _ in range(count):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    return months[::-1]
+
+
+def monthly(session: Session, member_id: int | None, now: datetime | None = None, count: int = 12):
+    """[(YYYY-MM, grams)] for the last ``count`` months, oldest first, months without entries as 0."""
+    months = last_months(now or utcnow(), count)
+    stmt = select(ImpactEntry.month, func.sum(ImpactEntry.net_grams)).where(ImpactEntry.month >= months[0])
+    if member_id is not None:
+        stmt = stmt.where(ImpactEntry.member_id == member_id)
+    found = dict(session.execute(stmt.group_by(ImpactEntry.month)).all())
+    return [(m, int(found.get(m) or 0)) for m in months]
+
+
+def by_category(session: Session, member_id: int) -> list[tuple[str, int]]:
+    """[(category, grams)], largest first: purchases and redeemed rewards of a category together."""
+    rows = session.execute(select(ImpactEntry.category, func.sum(ImpactEntry.net_grams)).where(
+        ImpactEntry.member_id == member_id).group_by(ImpactEntry.category)).all()
+    return sorted(((c, int(g)) for c, g in rows if g and g > 0), key=lambda kv: (-kv[1], kv[0]))
+
+
+def median_member(session: Session) -> int:
+    """The median of the totals of members who saved anything (grams), 0 if nobody has yet."""
+    per_member = (select(func.sum(ImpactEntry.net_grams).label("grams")).group_by(ImpactEntry.member_id)
+                  .having(func.sum(ImpactEntry.net_grams) > 0).subquery())
+    count = int(session.scalar(select(func.count()).select_from(per_member)) or 0)
+    if not count:
+        return 0
+    ordered = select(per_member.c.grams).order_by(per_member.c.grams)
+    middle = session.scalars(ordered.offset((count - 1) // 2).limit(2 - count % 2)).all()
+    return int(sum(int(g) for g in middle) // len(middle))
+
+
+def _cached(session: Session, name: str, compute):
+    seconds = settings["cache_seconds"]
+    if seconds <= 0:
+        return compute()
+    key = (str(session.get_bind().url), name)
+    hit = _cache.get(key)
+    now = time.monotonic()
+    if hit is not None and now - hit[0] < seconds:
+        return hit[1]
+    value = compute()
+    _cache[key] = (now, value)
+    return value
+
+
+def tree_grams(session: Session) -> int:
+    row = session.scalar(select(ImpactFactor).where(ImpactFactor.key == TREE))
+    return row.grams if row and row.grams > 0 else DEFAULT_FACTORS[TREE][0]
+
+
+def trees(grams: int, per_tree: int) -> float:
+    """Tree-years the saving equals, to one decimal."""
+    return round(grams / per_tree, 1) if per_tree else 0.0
+
+
+@dataclass
+class Report:
+    total: int
+    months: list
+    categories: list
+    median: int
+    trees: float
+    tree_grams: int
+
+
+def report(session: Session, member_id: int, now: datetime | None = None) -> Report:
+    per_tree = tree_grams(session)
+    total = member_total(session, member_id)
+    return Report(total=total, months=monthly(session, member_id, now), categories=by_category(session, member_id),
+                  median=_cached(session, "median", lambda: median_member(session)), trees=trees(total, per_tree),
+                  tree_grams=per_tree)
+
+
+def programme(session: Session, now: datetime | None = None) -> dict:
+    """The programme's total and 12-month trend (cached for ``settings["cache_seconds"]``)."""
+    return _cached(session, "programme", lambda: _programme(session, now))
+
+
+def _programme(session: Session, now: datetime | None) -> dict:
+    total = int(session.scalar(select(func.coalesce(func.sum(ImpactEntry.net_grams), 0))) or 0)
+    per_tree = tree_grams(session)
+    return {"total": total, "months": monthly(session, None, now), "trees": trees(total, per_tree),
+            "tree_grams": per_tree}
+
+
+# ---------------------------------------------------------------- certificates
+
+def _require_member(user: User) -> None:
+    if user is None or user.role != "member":
+        raise NotFound(_l("No such page."))
+
+
+def create_share(session: Session, member: User, *, show_name: bool, show_categories: bool, show_chart: bool,
+                 show_trees: bool) -> ImpactShare:
+    """A new certificate link showing only the parts chosen (the total is always shown)."""
+    _require_member(member)
+    live = session.scalar(select(func.count(ImpactShare.id)).where(
+        ImpactShare.member_id == member.id, ImpactShare.revoked_at.is_(None)))
+    if live >= 10:
+        raise DomainError(_l("You have 10 live certificate links: withdraw one first."), code="too-many")
+    share = ImpactShare(member_id=member.id, token=secrets.token_urlsafe(24), show_name=show_name,
+                        show_categories=show_categories, show_chart=show_chart, show_trees=show_trees)
+    session.add(share)
+    session.flush()
+    return share
+
+
+def shares_of(session: Session, member: User) -> list[ImpactShare]:
+    return session.scalars(select(ImpactShare).where(ImpactShare.member_id == member.id,
+                                                     ImpactShare.revoked_at.is_(None))
+                           .order_by(ImpactShare.id.desc())).all()
+
+
+def revoke_share(session: Session, member: User, share_id: int) -> ImpactShare:
+    """Withdraw a link: it stops working at once. Another member's link looks absent."""
+    share = session.get(ImpactShare, share_id)
+    if share is None or share.member_id != member.id or share.revoked_at is not None:
+        raise NotFound(_l("No such certificate."))
+    share.revoked_at = utcnow()
+    session.flush()
+    return share
+
+
+def get_share(session: Session, token: str) -> ImpactShare:
+    share = session.scalar(select(ImpactShare).where(ImpactShare.token == (token or "")[:48]))
+    if share is None or share.revoked_at is not None:
+        raise NotFound(_l("No such certificate."))
+    return share
+
+
+def chart(months: list[tuple[str, int]], width: int = 640, height: int = 200) -> dict:
+    """Bar geometry for the server-rendered SVG chart (kg labels, zero months as empty bars)."""
+    top = max((g for _, g in months), default=0)
+    pad_top, pad_bottom = 20, 30
+    plot = height - pad_top - pad_bottom
+    step = width / max(len(months), 1)
+    bars = []
+    for i, (month, grams) in enumerate(months):
+        h = round(plot * grams / top) if top else 0
+        bars.append({"month": month, "grams": grams, "x": round(i * step + step * 0.15, 1),
+                     "w": round(step * 0.7, 1), "y": pad_top + plot - h, "h": h,
+                     "cx": round(i * step + step / 2, 1), "label": month[5:]})
+    return {"bars": bars, "width": width, "height": height, "base": pad_top + plot, "top": top}
+
+
+# ---------------------------------------------------------------- personal data
+
+def forget(session: Session, member: User) -> None:
+    """On account deletion: every certificate link stops working (the CO2e figures stay, nameless)."""
+    now = utcnow()
+    for share in session.scalars(select(ImpactShare).where(ImpactShare.member_id == member.id,
+                                                           ImpactShare.revoked_at.is_(None))):
+        share.revoked_at = now
+    session.flush()

@@ -1,0 +1,305 @@
+"""Tasks completed by real events, within their limits and the budget; check-in streaks; survey;
+moderated reviews; badges and set rewards."""
+import secrets
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, select
+
+from mall.db import write
+from mall.engage import service as engage
+from mall.engage.models import CheckIn, FreePlay, Review, SurveyAnswer, Task, TaskCompletion
+from mall.extensions import db
+from mall.merchant.models import Merchant
+from mall.rules import service as rules
+from tests.conftest import Auth, csrf_token, race
+
+
+def completions(world, code, member=None):
+    with world.app.app_context():
+        stmt = select(func.count(TaskCompletion.id)).join(Task).where(Task.code == code)
+        if member is not None:
+            stmt = stmt.where(TaskCompletion.member_id == member)
+        return db.session.scalar(stmt)
+
+
+def buy(world, member, green):
+    with world.app.app_context(), write(db.session):
+        code = world.user(member).member_code
+        doc = {"member_code": code, "total_fen": 5000,
+               "items": [{"category": "grocery", "green": green, "amount_fen": 5000, "quantity": 1}]}
+        rules.award_purchase(db.session, db.session.get(Merchant, world.merchant_id), rules.parse_purchase(doc))
+
+
+def test_completing_the_profile_pays_once_with_a_free_play(world, client):
+    world.fund(1000)
+    member = world.member("p@example.com", points=0)
+    Auth(client).login("p@example.com")
+    form = {"csrf_token": csrf_token(client, "/account/profile"), "display_name": "Lin"}
+    client.post("/account/profile", data=form)
+    assert completions(world, "profile") == 0  # not complete yet: no phone, no birthday
+    full = dict(form, phone="13800138000", birthday="1990-05-01")
+    assert client.post("/account/profile", data=full).status_code == 303
+    assert client.post("/account/profile", data=dict(full, display_name="Lin X")).status_code == 303
+    assert completions(world, "profile") == 1
+    assert world.balance(member) == 50 and world.budget() == 950
+    with world.app.app_context():
+        assert engage.free_plays(db.session, world.user(member)) == 1
+    world.verify()
+
+
+def test_first_green_purchase_is_detected_from_the_award(world):
+    world.fund(1000)
+    member = world.member(points=0)
+    buy(world, member, green=False)
+    assert completions(world, "first_green_purchase") == 0
+    buy(world, member, green=True)
+    buy(world, member, green=True)
+    assert completions(world, "first_green_purchase", member) == 1
+    with world.app.app_context():
+        done = db.session.scalar(select(TaskCompletion))
+        assert done.points == 100 and done.transfer_id is not None
+
+
+def test_claiming_is_checked_against_records_not_taken_on_trust(world):
+    world.fund(1000)
+    member = world.member()
+    with world.app.app_context(), write(db.session):
+        try:
+            engage.claim(db.session, world.user(member), "first_green_purchase")
+        except engage.DomainError as err:
+            assert err.code == "not-met"
+        else:
+            raise AssertionError("claimed without a green purchase")
+    assert completions(world, "first_green_purchase") == 0
+
+
+def test_a_task_cannot_be_completed_twice_under_concurrent_requests(world):
+    world.fund(1000)
+    member = world.member(points=0)
+    with world.app.app_context(), write(db.session):
+        user = world.user(member)
+        user.phone, user.birthday = "13800138000", datetime(1990, 1, 1).date()
+
+    def claim(_):
+        with world.app.app_context(), write(db.session):
+            engage.claim(db.session, world.user(member), "profile")
+
+    outcomes = race(claim, range(8))
+    assert outcomes.count("ok") == 1 and outcomes.count(409) == 7
+    assert completions(world, "profile") == 1
+    assert world.balance(member) == 50
+    world.verify()
+
+
+def test_concurrent_check_ins_count_once_a_day_and_streaks_grow(world):
+    world.fund(1000)
+    member = world.member(points=0)
+
+    def check_in(_):
+        with world.app.app_context(), write(db.session):
+            engage.check_in(db.session, world.user(member))
+
+    outcomes = race(check_in, range(6))
+    assert outcomes.count("ok") == 1 and outcomes.count(409) == 5
+    assert world.balance(member) == 5 and completions(world, "checkin") == 1
+    tomorrow = datetime.now(timezone.utc) + timedelta(days=1)
+    with world.app.app_context(), write(db.session):
+        assert engage.check_in(db.session, world.user(member), now=tomorrow).streak == 2
+    with world.app.app_context(), write(db.session):
+        assert engage.check_in(db.session, world.user(member), now=tomorrow + timedelta(days=2)).streak == 1
+    assert completions(world, "checkin") == 3
+    world.verify()
+
+
+def test_member_limit_caps_completions(world):
+    world.fund(1000)
+    member = world.member(points=0)
+    with world.app.app_context(), write(db.session):
+        task = db.session.scalar(select(Task).where(Task.code == "checkin"))
+        engage.update_task(db.session, world.user(world.operator_id), task.id, points=5, free_plays=0,
+                           member_limit=2, active=True)
+    now = datetime.now(timezone.utc)
+    for day in range(4):
+        with world.app.app_context(), write(db.session):
+            engage.check_in(db.session, world.user(member), now=now + timedelta(days=day))
+    assert completions(world, "checkin") == 2 and world.balance(member) == 10
+    with world.app.app_context():
+        assert db.session.scalar(select(func.count(CheckIn.id))) == 4  # the streak still counts every day
+
+
+def test_an_exhausted_budget_refuses_rewards_and_writes_nothing(world):
+    world.fund(30)
+    member = world.member(points=0)
+    with world.app.app_context(), write(db.session):
+        user = world.user(member)
+        user.phone, user.birthday = "13800138000", datetime(1990, 1, 1).date()
+    with world.app.app_context(), write(db.session):
+        try:
+            engage.claim(db.session, world.user(member), "profile")  # 50 points > 30 in the budget
+        except engage.BudgetExhausted:
+            pass
+        else:
+            raise AssertionError("paid beyond the budget")
+    assert completions(world, "profile") == 0 and world.budget() == 30
+    with world.app.app_context():
+        assert db.session.scalar(select(func.count(FreePlay.id))) == 0
+    world.verify()
+
+
+def test_an_inactive_task_is_not_completed(world):
+    world.fund(1000)
+    member = world.member(points=0)
+    with world.app.app_context(), write(db.session):
+        task = db.session.scalar(select(Task).where(Task.code == "survey"))
+        engage.update_task(db.session, world.user(world.operator_id), task.id, points=30, free_plays=0,
+                           member_limit=1, active=False)
+    with world.app.app_context(), write(db.session):
+        engage.answer_survey(db.session, world.user(member), 9, "")
+    assert completions(world, "survey") == 0 and world.balance(member) == 0
+
+
+def test_survey_through_the_page_once(world, client):
+    world.fund(1000)
+    member = world.member("p@example.com", points=0)
+    Auth(client).login("p@example.com")
+    bad = client.post("/rewards/survey", data={"csrf_token": csrf_token(client, "/rewards/survey"), "score": "11"})
+    assert bad.status_code == 422
+    ok = client.post("/rewards/survey", data={"csrf_token": csrf_token(client, "/rewards/survey"), "score": "9",
+                                              "comment": "More refills please"})
+    assert ok.status_code == 303
+    assert world.balance(member) == 30
+    assert "already answered" in client.get("/rewards/survey").get_data(as_text=True)
+    with world.app.app_context():
+        assert db.session.scalar(select(func.count(SurveyAnswer.id))) == 1
+
+
+def _fulfilled_order(world, member):
+    from tests.catalog.conftest import create
+    from tests.checkout.conftest import checkout_as
+    from mall.checkout import service as checkout
+    from mall.checkout.service import LineRequest
+
+    listing = create(world.app, world.merchant_id, points_price=100, title_en=f"Towel {secrets.token_hex(2)}")
+    (order_id,), _ = checkout_as(world.app, member, [LineRequest(listing)])
+    with world.app.app_context(), write(db.session):
+        checkout.fulfil(db.session, db.session.get(Merchant, world.merchant_id), order_id)
+    return order_id
+
+
+def test_reviews_one_per_order_paid_on_approval_within_the_limit(world, client):
+    world.fund(1000)
+    member = world.member("p@example.com", points=1000)
+    other = world.member("q@example.com", points=1000)
+    with world.app.app_context(), write(db.session):
+        task = db.session.scalar(select(Task).where(Task.code == "review"))
+        engage.update_task(db.session, world.user(world.operator_id), task.id, points=20, free_plays=0,
+                           member_limit=2, active=True)
+    orders = [_fulfilled_order(world, member) for _ in range(3)]
+    foreign = _fulfilled_order(world, other)
+    Auth(client).login("p@example.com")
+    token = csrf_token(client, "/rewards/reviews")
+    data = {"csrf_token": token, "rating": "5", "body": "Soft and well made."}
+    assert client.post(f"/rewards/reviews/{foreign}", data=data).status_code == 404
+    for order_id in orders:
+        assert client.post(f"/rewards/reviews/{order_id}", data=data).status_code == 303
+    again = client.post(f"/rewards/reviews/{orders[0]}", data=data)
+    assert again.status_code == 422 and "already been reviewed" in again.get_data(as_text=True)
+    before = world.balance(member)
+    assert completions(world, "review") == 0  # nothing is paid before moderation
+    Auth(client).logout()
+    Auth(client).login("op@example.com")
+    with world.app.app_context():
+        review_ids = db.session.scalars(select(Review.id).order_by(Review.id)).all()
+    for review_id in review_ids:
+        assert client.post(f"/admin/engage/reviews/{review_id}/approve",
+                           data={"csrf_token": csrf_token(client, "/admin/engage")}).status_code == 303
+    assert completions(world, "review") == 2  # the limit per member
+    assert world.balance(member) == before + 40
+    with world.app.app_context():
+        from mall.checkout.models import OrderLine
+
+        listing_id = db.session.scalar(select(OrderLine.listing_id).where(OrderLine.order_id == orders[0]))
+    page = client.get(f"/catalog/{listing_id}").get_data(as_text=True)
+    assert 'id="reviews"' in page and "Soft and well made." in page and "p@example.com" not in page
+    world.verify()
+
+
+def test_a_pending_or_rejected_review_is_not_shown(world, client):
+    member = world.member("p@example.com", points=1000)
+    order_id = _fulfilled_order(world, member)
+    with world.app.app_context(), write(db.session):
+        review = engage.submit_review(db.session, world.user(member), order_id, 2, "Arrived late, sadly")
+        review_id = review.id
+        from mall.checkout.models import OrderLine
+
+        listing_id = db.session.scalar(select(OrderLine.listing_id).where(OrderLine.order_id == order_id))
+    assert "Arrived late" not in client.get(f"/catalog/{listing_id}").get_data(as_text=True)
+    with world.app.app_context(), write(db.session):
+        engage.moderate_review(db.session, world.user(world.operator_id), review_id, approve=False)
+    assert "Arrived late" not in client.get(f"/catalog/{listing_id}").get_data(as_text=True)
+    assert completions(world, "review") == 0
+
+
+def test_badges_progress_and_set_reward_once(world, client):
+    world.fund(10000)
+    member = world.member("p@example.com", points=1000)
+    _fulfilled_order(world, member)
+    Auth(client).login("p@example.com")
+    html = client.get("/rewards/badges").get_data(as_text=True)
+    assert 'id="badge-first_redemption"' in html and "Collected" in html
+    assert "0 of 10" in html  # green purchases
+    with world.app.app_context():
+        badges = {b.code: b for b in engage.badges(db.session, world.user(member))}
+        assert badges["first_redemption"].earned and not badges["green_10"].earned
+    refused = client.post("/rewards/badges/green_starter/claim",
+                          data={"csrf_token": csrf_token(client, "/rewards/badges")})
+    assert refused.status_code == 303 and world.budget() == 10000
+    # collect the rest of the set from real events: ten green purchases and a donation
+    for _ in range(10):
+        buy(world, member, green=True)
+    from tests.charity.conftest import World as CharityWorld
+
+    charity = CharityWorld.__new__(CharityWorld)
+    charity.app, charity.merchant_id, charity.operator_id = world.app, world.merchant_id, world.operator_id
+    charity.donate(member, charity.project(), 10)
+    balance = world.balance(member)
+    token = csrf_token(client, "/rewards/badges")
+    assert client.post("/rewards/badges/green_starter/claim", data={"csrf_token": token}).status_code == 303
+    assert client.post("/rewards/badges/green_starter/claim", data={"csrf_token": token}).status_code == 303
+    assert world.balance(member) == balance + 300
+    world.verify()
+
+
+def test_free_play_earned_by_a_task_costs_nothing(world):
+    world.fund(1000)
+    member = world.member(points=0)
+    buy(world, member, green=True)  # first green purchase: 100 points and one free play
+    balance = world.balance(member)
+    game = world.make_game([("none", 1, 0)], cost=10)
+    world.play(member, game, free=True)
+    assert world.balance(member) == balance
+    try:
+        world.play(member, game, free=True)
+    except engage.DomainError as err:
+        assert err.code == "no-free-play"
+    else:
+        raise AssertionError("a second free play from one ticket")
+
+
+def test_rewards_page_lists_tasks_and_checks_in(world, client):
+    world.fund(1000)
+    world.member("p@example.com", points=0)
+    Auth(client).login("p@example.com")
+    html = client.get("/rewards").get_data(as_text=True)
+    for code in ("profile", "first_green_purchase", "review", "survey", "checkin"):
+        assert f'id="task-{code}"' in html
+    response = client.post("/rewards/check-in", data={"csrf_token": csrf_token(client, "/rewards")})
+    assert response.status_code == 303
+    page = client.get("/rewards").get_data(as_text=True)
+    assert "1-day streak" in page and "You have checked in today" in page
+
+
+def test_other_roles_do_not_get_member_pages(world, client):
+    Auth(client).login("op@example.com")
+    assert client.get("/rewards").status_code == 404
+    assert client.get("/account/impact").status_code == 404
