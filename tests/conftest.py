@@ -152,6 +152,15 @@ def make_user(app, email, role="member", merchant_id=None, name=None):
         return user.id
 
 
+def assert_ledger_ok(app) -> None:
+    """`flask ledger verify`'s checks, all passing."""
+    from mall.ledger import service as ledger
+
+    with app.app_context():
+        report = ledger.verify(db.session)
+        assert report.ok, report.problems
+
+
 def make_merchant(app, slug="lvlin", status="approved"):
     from mall.merchant.service import create_merchant
 

@@ -7,7 +7,7 @@ from mall.db import write
 from mall.extensions import db
 from mall.fraud import service as fraud
 from mall.ledger import service as ledger
-from tests.conftest import Auth, make_merchant, make_user
+from tests.conftest import Auth, assert_ledger_ok, make_merchant, make_user
 
 
 class World:
@@ -54,9 +54,7 @@ class World:
                          transfer_ids=transfer_ids, upload=upload, private_root=self.app.config["PRIVATE_ROOT"])
 
     def verify(self):
-        with self.app.app_context():
-            report = ledger.verify(db.session)
-            assert report.ok, report.problems
+        assert_ledger_ok(self.app)
 
     def client_for(self, email):
         client = self.app.test_client()

@@ -9,7 +9,7 @@ from mall.charity.models import Donation, MatchCampaign, Project
 from mall.db import write
 from mall.extensions import db
 from mall.ledger import service as ledger
-from tests.conftest import make_merchant, make_user
+from tests.conftest import assert_ledger_ok, make_merchant, make_user
 
 NOW = datetime.now(timezone.utc)
 
@@ -85,9 +85,7 @@ class World:
             return rows
 
     def verify(self):
-        with self.app.app_context():
-            report = ledger.verify(db.session)
-            assert report.ok, report.problems
+        assert_ledger_ok(self.app)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from mall.db import write
 from mall.extensions import db
 from mall.ledger import service as ledger
 from tests.catalog.conftest import create
-from tests.conftest import make_merchant, make_user
+from tests.conftest import assert_ledger_ok, make_merchant, make_user
 
 
 class World:
@@ -37,9 +37,7 @@ class World:
             return ledger.member_balance(db.session, user_id)
 
     def verify(self):
-        with self.app.app_context():
-            report = ledger.verify(db.session)
-            assert report.ok, report.problems
+        assert_ledger_ok(self.app)
 
 
 @pytest.fixture

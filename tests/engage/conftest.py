@@ -8,7 +8,7 @@ from mall.engage import service as engage
 from mall.engage.models import Game, GamePrize
 from mall.extensions import db
 from mall.ledger import service as ledger
-from tests.conftest import make_merchant, make_user
+from tests.conftest import assert_ledger_ok, make_merchant, make_user
 
 
 class World:
@@ -69,9 +69,7 @@ class World:
             return played.play.id
 
     def verify(self):
-        with self.app.app_context():
-            report = ledger.verify(db.session)
-            assert report.ok, report.problems
+        assert_ledger_ok(self.app)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from mall.account.models import User
 from mall.db import write
 from mall.extensions import db
 from mall.family import service as family
-from mall.ledger import service as ledger
 from tests.checkout.conftest import World
 
 
@@ -56,11 +55,6 @@ class Household(World):
         with self.app.app_context():
             return int(db.session.scalar(select(func.sum(Account.balance)).where(
                 Account.owner_kind.in_(("member", "family")))) or 0)
-
-    def verify(self):
-        with self.app.app_context():
-            report = ledger.verify(db.session)
-            assert report.ok, report.problems
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from mall.impact import service as impact
 from mall.ledger import service as ledger
 from mall.merchant.models import Merchant
 from mall.rules import service as rules
-from tests.conftest import make_merchant, make_user
+from tests.conftest import assert_ledger_ok, make_merchant, make_user
 
 
 class World:
@@ -56,9 +56,7 @@ class World:
             return impact.factors(db.session)[key].grams
 
     def verify(self):
-        with self.app.app_context():
-            report = ledger.verify(db.session)
-            assert report.ok, report.problems
+        assert_ledger_ok(self.app)
 
 
 @pytest.fixture
