@@ -404,9 +404,13 @@ def programme_totals(session: Session) -> dict:
     outstanding = session.scalar(select(func.coalesce(func.sum(Account.balance), 0)).where(
         Account.owner_kind.in_(("member", "family"))))
     fraud = session.scalar(select(func.count(Transfer.id)).where(Transfer.ref_type == FRAUD_REF))
+    # "game" transfers run both ways (plays into the game budget, prizes out of it): count the prizes only
+    budget = ledger.find_account(session, "system", 0, "game_budget")
+    prizes = session.scalar(select(func.coalesce(func.sum(Transfer.amount), 0)).where(
+        Transfer.kind == "game", Transfer.debit_account_id == budget.id)) if budget else 0
     return {
         "issued": by_kind.get("earn", 0) - by_kind.get("clawback", 0) + by_kind.get("award", 0)
-        + by_kind.get("compensate", 0),
+        + by_kind.get("compensate", 0) + int(prizes or 0),
         "redeemed": by_kind.get("redeem", 0) - by_kind.get("refund", 0),
         "donated": by_kind.get("donate", 0),
         "expired": by_kind.get("expire", 0),

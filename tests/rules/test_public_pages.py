@@ -77,16 +77,20 @@ def test_transparency_totals_come_from_the_ledger(client, app):
         ledger.transfer(db.session, issuance, wallet, 500, "earn", key="e1")
         ledger.transfer(db.session, wallet, ledger.system_account(db.session, "redemption"), 120, "redeem", key="r1")
         ledger.transfer(db.session, wallet, ledger.system_account(db.session, "expiry"), 30, "expire", key="x1")
+        budget = ledger.system_account(db.session, "game_budget")  # a game: the play in, a prize out
+        ledger.transfer(db.session, ledger.system_account(db.session, "issuance"), budget, 1000, "adjust", key="b1")
+        ledger.transfer(db.session, wallet, budget, 10, "game", key="g1")
+        ledger.transfer(db.session, budget, wallet, 50, "game", key="g2")
     html = client.get("/transparency").get_data(as_text=True)
 
     def stat(key):
         block = re.search(rf'id="stat-{key}">.*?<strong>([\d,]+)</strong>', html, re.S).group(1)
         return int(block.replace(",", ""))
 
-    assert stat("issued") == 500
+    assert stat("issued") == 550  # the prize counts as issued, the paid play does not
     assert stat("redeemed") == 120
     assert stat("expired") == 30
-    assert stat("outstanding") == 350
+    assert stat("outstanding") == 390
     assert stat("fraud_adjustments") == 0
 
 
