@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mall.account.models import User
+from mall.charts import bar_chart
 from mall.errors import DomainError, NotFound
 from mall.impact.models import OTHER, TREE, ImpactEntry, ImpactFactor, ImpactShare
 from mall.models import utcnow
@@ -323,19 +324,10 @@ def get_share(session: Session, token: str) -> ImpactShare:
     return share
 
 
-def chart(months: list[tuple[str, int]], width: int = 640, height: int = 200) -> dict:
-    """Bar geometry for the server-rendered SVG chart (kg labels, zero months as empty bars)."""
-    top = max((g for _, g in months), default=0)
-    pad_top, pad_bottom = 20, 30
-    plot = height - pad_top - pad_bottom
-    step = width / max(len(months), 1)
-    bars = []
-    for i, (month, grams) in enumerate(months):
-        h = round(plot * grams / top) if top else 0
-        bars.append({"month": month, "grams": grams, "x": round(i * step + step * 0.15, 1),
-                     "w": round(step * 0.7, 1), "y": pad_top + plot - h, "h": h,
-                     "cx": round(i * step + step / 2, 1), "label": month[5:]})
-    return {"bars": bars, "width": width, "height": height, "base": pad_top + plot, "top": top}
+def chart(months: list[tuple[str, int]]):
+    """The monthly CO2e chart (grams per month; empty months as empty bars)."""
+    return bar_chart([(month, {"grams": grams}) for month, grams in months], ["grams"], pad_top=20, pad_bottom=30,
+                     fill=0.7, tick=lambda month: month[5:])
 
 
 # ---------------------------------------------------------------- personal data

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import case, func, literal_column, select
 from sqlalchemy.orm import Session, aliased
 
+from mall.charts import bar_chart
 from mall.ledger.models import LOTTED_KINDS, Account, Transfer
 from mall.merchant.models import Merchant
 from mall.rules.models import Purchase
@@ -159,45 +160,12 @@ def csv_rows(report: Report, locale: str = "en"):
 
 # --- charts ----------------------------------------------------------------------------------------
 
-@dataclass
-class Bar:
-    x: float
-    y: float
-    width: float
-    height: float
-    value: int
-    label: str
-    series: str
-
-
-@dataclass
-class Chart:
-    width: int
-    height: int
-    bars: list[Bar]
-    labels: list[tuple[float, str]]
-    maximum: int
-    series: list[str]
-
-
-def bar_chart(months: list[Month], series: list[str], width: int = 640, height: int = 200) -> Chart:
-    """Grouped bars, one group per month (the last 12), scaled to the largest value."""
-    months = months[-12:]
-    maximum = max([getattr(m, s) for m in months for s in series] + [1])
-    group = width / max(len(months), 6)  # at least six slots, so one month is not one huge bar
-    bar_w = max(group * 0.8 / len(series), 2)
-    bars, labels = [], []
-    plot = height - 20
-    for i, m in enumerate(months):
-        for j, s in enumerate(series):
-            value = getattr(m, s)
-            h = plot * value / maximum
-            bars.append(Bar(round(i * group + group * 0.1 + j * bar_w, 1), round(plot - h, 1), round(bar_w, 1),
-                            round(h, 1), value, m.month, s))
-        labels.append((round(i * group + group / 2, 1), m.month[2:]))
-    return Chart(width, height, bars, labels, maximum, series)
-
-
 def charts(report: Report) -> dict:
-    return {"flows": bar_chart(report.months, ["issued", "redeemed", "donated", "expired"]),
-            "outstanding": bar_chart(report.months, ["outstanding"])}
+    """The report's two charts over the last 12 months."""
+    months = report.months[-12:]
+
+    def chart(series):
+        return bar_chart([(m.month, {s: getattr(m, s) for s in series}) for m in months], series,
+                         min_slots=6, tick=lambda month: month[2:])
+
+    return {"flows": chart(["issued", "redeemed", "donated", "expired"]), "outstanding": chart(["outstanding"])}
