@@ -203,25 +203,33 @@ def register_template_helpers(app: Flask) -> None:
         }
 
 
-def header_balance():
-    """The signed-in member's balance for the header (one indexed lookup per page)."""
+def _member_account():
+    """The signed-in user's member account, read once per request (one indexed lookup): the header
+    shows its balance, and its frozen flag decides whether the fraud-case banner needs a query."""
     if not current_user.is_authenticated:
         return None
-    if "header_balance" not in g:
+    if "member_account" not in g:
         from mall.extensions import db
         from mall.ledger import service as ledger
 
-        g.header_balance = ledger.member_balance(db.session, current_user.id)
-    return g.header_balance
+        g.member_account = ledger.find_account(db.session, "member", current_user.id)
+    return g.member_account
+
+
+def header_balance():
+    """The signed-in member's balance for the header."""
+    account = _member_account()
+    return account.balance if account is not None else None
 
 
 def frozen_case():
     """The fraud case freezing the signed-in member's spending, for the banner on every page."""
+    account = _member_account()
+    if account is None or not account.frozen:
+        return None
     from mall.extensions import db
     from mall.fraud import service as fraud
 
-    if not current_user.is_authenticated or current_user.role != "member":
-        return None
     return fraud.freezing_case(db.session, current_user.id)
 
 
