@@ -74,15 +74,23 @@ def _jsonable(value):
     return str(value)
 
 
+def _entry(actor: Actor, action: str, target_type: str, target_id, before, after, note: str) -> dict:
+    return dict(at=utcnow(), actor_id=actor.user_id, actor_role=actor.role, merchant_id=actor.merchant_id,
+                action=action[:80], target_type=target_type[:40], target_id=str(target_id)[:40], ip=actor.ip,
+                before=_jsonable(before), after=_jsonable(after), note=(note or "")[:500])
+
+
+def _append(session: Session, entries: list[dict]) -> None:
+    """Write entries with the session's own connection (inside its transaction), in one statement."""
+    if entries:
+        session.connection().execute(insert(AuditEntry.__table__), entries)
+
+
 def record(session: Session, action: str, target_type: str = "", target_id="", *, before: dict | None = None,
            after: dict | None = None, note: str = "", actor: Actor | None = None) -> None:
     """Append one entry for ``actor`` (default: whoever is acting in this request)."""
     actor = actor or current_actor() or Actor(None, "system", None, _ip())
-    session.connection().execute(insert(AuditEntry.__table__).values(
-        at=utcnow(), actor_id=actor.user_id, actor_role=actor.role,
-        merchant_id=actor.merchant_id, action=action[:80], target_type=target_type[:40],
-        target_id=str(target_id)[:40], ip=actor.ip, before=_jsonable(before), after=_jsonable(after),
-        note=(note or "")[:500]))
+    _append(session, [_entry(actor, action, target_type, target_id, before, after, note)])
 
 
 def _row_changes(obj, state):
@@ -109,6 +117,7 @@ def _after_flush(session: Session, _context) -> None:
     if actor is None:
         return
     action = _action()
+    entries = []
     for kind, objects in (("insert", session.new), ("update", session.dirty), ("delete", session.deleted)):
         for obj in list(objects):
             table = getattr(obj, "__tablename__", None)
@@ -124,7 +133,8 @@ def _after_flush(session: Session, _context) -> None:
                 before, after = None, _row_values(state)
             else:
                 before, after = _row_values(state), None
-            record(session, action, table, ident, before=before, after=after, note=kind, actor=actor)
+            entries.append(_entry(actor, action, table, ident, before, after, kind))
+    _append(session, entries)
 
 
 def _bulk_statements(orm_execute_state) -> None:
