@@ -6,7 +6,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mall.models import Base, UTCDateTime, utcnow
 
-TASK_CODES = ("profile", "first_green_purchase", "review", "survey", "checkin")
 GAME_KINDS = ("wheel", "scratch")
 PRIZE_KINDS = ("points", "coupon", "none")
 

@@ -3,6 +3,7 @@ programme's game budget account under the ledger's locks; when the budget cannot
 reward is refused, and a game whose largest prize it cannot cover is closed. Play costs are paid into
 the game budget (published on the games page). Callers own the transaction; functions flush only.
 """
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -14,10 +15,12 @@ from sqlalchemy.orm import Session
 
 from mall.account.models import User
 from mall.engage.models import (
-    BadgeReward, CheckIn, Coupon, FreePlay, Game, GamePlay, GamePrize, Review, SurveyAnswer, Task, TaskCompletion,
+    GAME_KINDS, PRIZE_KINDS, BadgeReward, CheckIn, Coupon, FreePlay, Game, GamePlay, GamePrize, Review, SurveyAnswer,
+    Task, TaskCompletion,
 )
 from mall.errors import Conflict, DomainError, NotFound
 from mall.ledger import service as ledger
+from mall.ledger.models import Account
 from mall.models import utcnow
 from mall.web import SHANGHAI
 
@@ -94,17 +97,13 @@ def budget_history(session: Session, limit: int = 20):
                            .order_by(Transfer.id.desc()).limit(limit)).all()
 
 
-def _pay(session: Session, member_id: int, points: int, kind: str, key: str, memo: str, ref) -> int | None:
-    """Pay a reward from the budget; the caller holds the ledger's locks. Refused if it can't cover."""
+def _pay(session: Session, budget: Account, wallet: Account, points: int, kind: str, key: str, memo: str,
+         ref) -> int | None:
+    """Pay a reward from the budget to the wallet; the caller has locked both (``ledger.lock_accounts``)
+    and checked that the budget covers ``points``."""
     if not points:
         return None
-    budget = budget_account(session)
-    wallet = ledger.member_account(session, member_id)
-    locked = ledger.lock_accounts(session, [budget.id, wallet.id])
-    if locked[budget.id].balance < points:
-        raise BudgetExhausted(_l("The rewards budget is used up for now; please try again later."))
-    return ledger.transfer(session, locked[budget.id], locked[wallet.id], points, kind, key=key, memo=memo,
-                           ref=ref).transfer.id
+    return ledger.transfer(session, budget, wallet, points, kind, key=key, memo=memo, ref=ref).transfer.id
 
 
 # ---------------------------------------------------------------- tasks
@@ -171,7 +170,7 @@ def complete(session: Session, member: User, code: str, period_key: str, now: da
                           free_plays=task.free_plays, created_at=now)
     session.add(done)
     session.flush()
-    done.transfer_id = _pay(session, member.id, task.points, "award", f"task:{done.id}",
+    done.transfer_id = _pay(session, locked[budget.id], locked[wallet.id], task.points, "award", f"task:{done.id}",
                             MEMOS.get(task.code, task.code),
                             ("task_completion", str(done.id)))
     for _ in range(task.free_plays):
@@ -231,21 +230,16 @@ def completions(session: Session, member: User) -> dict[int, int]:
         TaskCompletion.member_id == member.id).group_by(TaskCompletion.task_id)).all())
 
 
-def completed_period(session: Session, member: User, code: str, period_key: str) -> bool:
-    return session.scalar(select(TaskCompletion.id).join(Task).where(
-        Task.code == code, TaskCompletion.member_id == member.id,
-        TaskCompletion.period_key == period_key)) is not None
-
-
 # ---------------------------------------------------------------- check-in, survey, reviews
 
-def streak(session: Session, member: User, now: datetime | None = None) -> int:
-    """The current run of daily check-ins (still alive if the last one was today or yesterday)."""
+def checkin_status(session: Session, member: User, now: datetime | None = None) -> tuple[int, bool]:
+    """(the current run of daily check-ins, checked in today), from the member's last check-in: the
+    run is still alive if that was today or yesterday."""
     today = local_day(now or utcnow())
     last = session.scalar(select(CheckIn).where(CheckIn.member_id == member.id).order_by(CheckIn.day.desc()).limit(1))
     if last is None or last.day < today - timedelta(days=1):
-        return 0
-    return last.streak
+        return 0, False
+    return last.streak, last.day == today
 
 
 def check_in(session: Session, member: User, now: datetime | None = None) -> CheckIn:
@@ -400,16 +394,21 @@ def claimed_sets(session: Session, member: User) -> set[str]:
     return set(session.scalars(select(BadgeReward.set_code).where(BadgeReward.member_id == member.id)))
 
 
+def complete_sets(collection) -> set[str]:
+    """The badge sets whose every badge is in ``collection`` (from ``badges()``) and earned."""
+    earned = {b.code for b in collection if b.earned}
+    return {code for code, (members, _points) in BADGE_SETS.items() if set(members) <= earned}
+
+
 def claim_set(session: Session, member: User, set_code: str) -> BadgeReward:
     """Pay a collected set's published reward from the budget, once."""
     _require_member(member)
     if set_code not in BADGE_SETS:
         raise NotFound(_l("No such badge set."))
-    codes, points = BADGE_SETS[set_code]
+    points = BADGE_SETS[set_code][1]
     budget, wallet = budget_account(session), ledger.member_account(session, member.id)
     locked = ledger.lock_accounts(session, [budget.id, wallet.id])
-    earned = {b.code for b in badges(session, member) if b.earned}
-    if not set(codes) <= earned:
+    if set_code not in complete_sets(badges(session, member)):
         raise DomainError(_l("Collect every badge of the set first."), code="not-collected")
     if set_code in claimed_sets(session, member):
         raise Conflict(_l("You have already collected this reward."), code="already-done")
@@ -418,7 +417,7 @@ def claim_set(session: Session, member: User, set_code: str) -> BadgeReward:
     reward = BadgeReward(member_id=member.id, set_code=set_code, points=points)
     session.add(reward)
     session.flush()
-    reward.transfer_id = _pay(session, member.id, points, "award", f"badge-set:{reward.id}",
+    reward.transfer_id = _pay(session, locked[budget.id], locked[wallet.id], points, "award", f"badge-set:{reward.id}",
                               MEMOS.get(set_code, set_code), ("badge_reward", str(reward.id)))
     session.flush()
     return reward
@@ -516,7 +515,7 @@ def play(session: Session, member: User, game_id: int, *, token: str, free: bool
     locked = ledger.lock_accounts(session, [budget.id, wallet.id])
     done = session.scalar(select(GamePlay).where(GamePlay.member_id == member.id, GamePlay.token == token))
     if done is not None:
-        return Played(done, session.scalar(select(Coupon).where(Coupon.play_id == done.id)), replayed=True)
+        return Played(done, coupon_of(session, done), replayed=True)
     status = state(session, game, locked[budget.id].balance)
     if status == "paused":
         raise Conflict(_l("This game is paused."), code="game-paused")
@@ -577,6 +576,22 @@ def get_play_for(session: Session, member: User, play_id: int) -> GamePlay:
 def member_plays(session: Session, member: User, limit: int = 20) -> list[GamePlay]:
     return session.scalars(select(GamePlay).where(GamePlay.member_id == member.id)
                            .order_by(GamePlay.id.desc()).limit(limit)).all()
+
+
+def member_plays_of(session: Session, member: User, game_id: int) -> list[GamePlay]:
+    """The member's plays of one game, among their latest plays (none for a visitor)."""
+    if not member.is_authenticated:
+        return []
+    return [p for p in member_plays(session, member) if p.game_id == game_id]
+
+
+def coupon_of(session: Session, play: GamePlay) -> Coupon | None:
+    return session.scalar(select(Coupon).where(Coupon.play_id == play.id))
+
+
+def played(session: Session, play: GamePlay) -> Played:
+    """A recorded play with the coupon it won, if any."""
+    return Played(play, coupon_of(session, play))
 
 
 def coupons(session: Session, member: User) -> list[Coupon]:
@@ -643,11 +658,9 @@ def _whole(value, low: int, high: int, message) -> int:
 
 
 def _check_game(draft: GameDraft) -> None:
-    import re
-
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]{1,38}", draft.slug or ""):
         raise DomainError(_l("The short name is 2 to 39 lowercase letters, digits or hyphens."), code="invalid-slug")
-    if draft.kind not in ("wheel", "scratch"):
+    if draft.kind not in GAME_KINDS:
         raise DomainError(_l("Choose a spin wheel or a scratch card."), code="invalid-kind")
     if not (draft.name_zh or "").strip() or not (draft.name_en or "").strip():
         raise DomainError(_l("Give the game's name in both languages."), code="invalid-name")
@@ -656,7 +669,7 @@ def _check_game(draft: GameDraft) -> None:
     if not 2 <= len(draft.prizes) <= 12:
         raise DomainError(_l("A game needs 2 to 12 outcomes."), code="invalid-prizes")
     for prize in draft.prizes:
-        if prize.kind not in ("points", "coupon", "none"):
+        if prize.kind not in PRIZE_KINDS:
             raise DomainError(_l("Each outcome is points, a coupon or no prize."), code="invalid-prizes")
         _whole(prize.weight, 1, 10**6, _l("Each weight is a whole number from 1 to 1,000,000."))
         _whole(prize.points, 0 if prize.kind != "points" else 1, 10**6,
@@ -690,15 +703,20 @@ def save_game(session: Session, operator: User, game_id: int | None, draft: Game
     game.kind, game.name_zh, game.name_en = draft.kind, draft.name_zh.strip(), draft.name_en.strip()
     game.cost_points, game.daily_limit = draft.cost_points, draft.daily_limit
     session.flush()
-    for position, prize in enumerate(draft.prizes):
+    _add_prizes(session, game, draft.prizes)
+    session.expire(game, ["prizes"])
+    return game
+
+
+def _add_prizes(session: Session, game: Game, prizes: list[PrizeDraft]) -> None:
+    """The game's outcomes in order; a coupon is usable on a bill of at least four times its value."""
+    for position, prize in enumerate(prizes):
         session.add(GamePrize(game_id=game.id, position=position, kind=prize.kind, weight=prize.weight,
                               points=prize.points if prize.kind == "points" else 0,
                               coupon_value_fen=prize.coupon_value_fen if prize.kind == "coupon" else 0,
                               coupon_min_fen=prize.coupon_value_fen * 4 if prize.kind == "coupon" else 0,
                               label_zh=prize.label_zh.strip(), label_en=prize.label_en.strip()))
     session.flush()
-    session.expire(game, ["prizes"])
-    return game
 
 
 def set_game_status(session: Session, operator: User, game_id: int, status: str) -> Game:
@@ -713,18 +731,18 @@ def set_game_status(session: Session, operator: User, game_id: int, status: str)
 
 DEMO_GAMES = [
     ("green-wheel", "wheel", "绿色转盘", "Green wheel", 20, 5, [
-        ("points", 40, 0, 0, "谢谢参与", "No prize", "none"),
-        ("points", 25, 10, 0, "10 积分", "10 points", "points"),
-        ("points", 20, 20, 0, "20 积分", "20 points", "points"),
-        ("points", 9, 50, 0, "50 积分", "50 points", "points"),
-        ("coupon", 5, 0, 500, "5 元券", "¥5 coupon", "coupon"),
-        ("points", 1, 200, 0, "200 积分", "200 points", "points"),
+        PrizeDraft("none", 40, 0, 0, "谢谢参与", "No prize"),
+        PrizeDraft("points", 25, 10, 0, "10 积分", "10 points"),
+        PrizeDraft("points", 20, 20, 0, "20 积分", "20 points"),
+        PrizeDraft("points", 9, 50, 0, "50 积分", "50 points"),
+        PrizeDraft("coupon", 5, 0, 500, "5 元券", "¥5 coupon"),
+        PrizeDraft("points", 1, 200, 0, "200 积分", "200 points"),
     ]),
     ("eco-scratch", "scratch", "环保刮刮卡", "Eco scratch card", 10, 3, [
-        ("points", 50, 0, 0, "谢谢参与", "No prize", "none"),
-        ("points", 35, 10, 0, "10 积分", "10 points", "points"),
-        ("points", 14, 30, 0, "30 积分", "30 points", "points"),
-        ("points", 1, 100, 0, "100 积分", "100 points", "points"),
+        PrizeDraft("none", 50, 0, 0, "谢谢参与", "No prize"),
+        PrizeDraft("points", 35, 10, 0, "10 积分", "10 points"),
+        PrizeDraft("points", 14, 30, 0, "30 积分", "30 points"),
+        PrizeDraft("points", 1, 100, 0, "100 积分", "100 points"),
     ]),
 ]
 
@@ -738,11 +756,7 @@ def ensure_demo_games(session: Session) -> list[Game]:
         game = Game(slug=slug, kind=kind, name_zh=name_zh, name_en=name_en, cost_points=cost, daily_limit=limit)
         session.add(game)
         session.flush()
-        for position, (_, weight, points, coupon, label_zh, label_en, kind_) in enumerate(prizes):
-            session.add(GamePrize(game_id=game.id, position=position, kind=kind_, weight=weight,
-                                  points=points if kind_ == "points" else 0, coupon_value_fen=coupon,
-                                  coupon_min_fen=coupon * 4, label_zh=label_zh, label_en=label_en))
-    session.flush()
+        _add_prizes(session, game, prizes)
     return games(session)
 
 

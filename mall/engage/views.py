@@ -78,7 +78,7 @@ def _helpers(state):
     state.app.jinja_env.globals.update(task_label=task_label, task_help=task_help, badge_label=badge_label,
                                        set_label=set_label,
                                        badge_names=badge_names,
-                                       game_state=lambda game: service.state(db.session, game),
+                                       game_state=lambda game, balance=None: service.state(db.session, game, balance),
                                        listing_reviews=lambda listing_id: service.listing_reviews(db.session,
                                                                                                   listing_id))
     state.app.jinja_env.filters["percent"] = percent
@@ -103,24 +103,14 @@ def _refuse(err: DomainError, default_to):
 def index():
     """Tasks with their rewards and limits, today's check-in and streak, free plays and coupons."""
     _members_only()
-    today = service.local_day(service.utcnow()).isoformat()
+    streak, checked_in = service.checkin_status(db.session, current_user)
     return render_template(
         "engage/index.html", tasks=service.tasks(db.session, active_only=True),
-        done=service.completions(db.session, current_user), streak=service.streak(db.session, current_user),
-        checked_in=service.completed_period(db.session, current_user, "checkin", today)
-        or _checked_in_today(), free_plays=service.free_plays(db.session, current_user),
+        done=service.completions(db.session, current_user), streak=streak,
+        checked_in=checked_in, free_plays=service.free_plays(db.session, current_user),
         coupons=service.coupons(db.session, current_user), form=EmptyForm(),
         survey_done=service.survey_answered(db.session, current_user),
         budget=service.budget_balance(db.session))
-
-
-def _checked_in_today() -> bool:
-    from sqlalchemy import select
-
-    from mall.engage.models import CheckIn
-
-    return db.session.scalar(select(CheckIn.id).where(
-        CheckIn.member_id == current_user.id, CheckIn.day == service.local_day(service.utcnow()))) is not None
 
 
 @engage.route("/rewards/check-in", methods=["POST"])
@@ -215,9 +205,7 @@ def badges():
     """The badge collection with progress bars, and the sets' published rewards."""
     _members_only()
     collection = service.badges(db.session, current_user)
-    earned = {b.code for b in collection if b.earned}
-    complete = {code for code, (members, _points) in service.BADGE_SETS.items() if set(members) <= earned}
-    return render_template("engage/badges.html", badges=collection, complete=complete,
+    return render_template("engage/badges.html", badges=collection, complete=service.complete_sets(collection),
                            sets=service.BADGE_SETS, claimed=service.claimed_sets(db.session, current_user),
                            form=EmptyForm())
 
@@ -280,8 +268,8 @@ def game_context(game, **extra) -> dict:
 def game(game_id):
     """A game: its published odds and expected value, the play button, the member's plays."""
     item = _game_or_404(game_id)
-    mine = service.member_plays(db.session, current_user) if current_user.is_authenticated else []
-    return render_template("engage/game.html", **game_context(item), mine=[p for p in mine if p.game_id == item.id])
+    return render_template("engage/game.html", **game_context(item),
+                           mine=service.member_plays_of(db.session, current_user, item.id))
 
 
 @engage.route("/games/<int:game_id>/plays")
@@ -314,9 +302,9 @@ def play(game_id):
             flash(error, "error")
             return redirect(url_for("engage.game", game_id=item.id), code=303)
         return redirect(url_for("engage.play_result", play_id=play_id), code=303)
-    mine = [p for p in service.member_plays(db.session, current_user) if p.game_id == item.id]
     return render_page_or_fragment("engage/game.html", "engage/_panel.html",
-                                   **game_context(item, played=played, error=error), mine=mine, oob_balance=True)
+                                   **game_context(item, played=played, error=error),
+                                   mine=service.member_plays_of(db.session, current_user, item.id), oob_balance=True)
 
 
 @engage.route("/games/plays/<int:play_id>")
@@ -327,13 +315,8 @@ def play_result(play_id):
         row = service.get_play_for(db.session, current_user, play_id)
     except NotFound:
         abort(404)
-    from sqlalchemy import select
-
-    from mall.engage.models import Coupon
-
-    coupon = db.session.scalar(select(Coupon).where(Coupon.play_id == row.id))
-    return render_template("engage/game.html", **game_context(row.game, played=service.Played(row, coupon)),
-                           mine=[p for p in service.member_plays(db.session, current_user) if p.game_id == row.game_id])
+    return render_template("engage/game.html", **game_context(row.game, played=service.played(db.session, row)),
+                           mine=service.member_plays_of(db.session, current_user, row.game_id))
 
 
 @engage.route("/merchant/game-coupons", methods=["GET", "POST"])

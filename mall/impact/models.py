@@ -6,7 +6,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mall.models import Base, UTCDateTime, utcnow
 
-SOURCES = ("purchase", "order")
 TREE = "tree"  # the factor row holding grams CO2e one tree absorbs in a year
 OTHER = "other"  # the factor for a green line whose category has no factor of its own
 
