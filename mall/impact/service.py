@@ -97,9 +97,10 @@ def _is_green(item: dict, green_categories) -> bool:
     return bool(item.get("green")) or item.get("category") in green_categories
 
 
-def record_purchase(session: Session, purchase, green_categories) -> int:
-    """Record the CO2e of an awarded purchase's green lines at today's factors; returns grams."""
-    table = factors(session)
+def record_purchase(session: Session, purchase, green_categories, table: dict | None = None) -> int:
+    """Record the CO2e of an awarded purchase's green lines at today's factors (``table``, read if not
+    given); returns grams."""
+    table = table if table is not None else factors(session)
     total = 0
     for index, item in enumerate(purchase.items or []):
         if not _is_green(item, green_categories):
@@ -166,12 +167,14 @@ def backfill(session: Session, source: str, after_id: int = 0, batch: int = 500)
         return None
     recorded = set(session.scalars(select(ImpactEntry.source_id).where(
         ImpactEntry.source == source, ImpactEntry.source_id.in_([r.id for r in rows]))))
+    table, configs = factors(session), {}  # read once per batch, not once per purchase
     for row in rows:
         if row.id in recorded:
             continue
         if source == "purchase":
-            config = rules.config_of(rules.get_version(session, row.rule_set_version))
-            record_purchase(session, row, config.green_categories)
+            if row.rule_set_version not in configs:
+                configs[row.rule_set_version] = rules.config_of(rules.get_version(session, row.rule_set_version))
+            record_purchase(session, row, configs[row.rule_set_version].green_categories, table)
             if row.refunded_fen:
                 purchase_refunded(session, row)
         else:
