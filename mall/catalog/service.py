@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import func, or_, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from mall.account.models import User
 from mall.catalog.models import KINDS, LIMIT_PERIODS, Listing, ListingImage, ServiceSlot, StayNight
@@ -75,9 +75,11 @@ class Page:
 
 
 def visible():
-    """Listings the public may see: active, of an approved merchant."""
+    """Listings the public may see: active, of an approved merchant. The join that filters on the
+    merchant also fills ``Listing.merchant`` (no second, eager join)."""
     return (select(Listing).join(Merchant, Merchant.id == Listing.merchant_id)
-            .where(Listing.status == "active", Merchant.status == "approved"))
+            .where(Listing.status == "active", Merchant.status == "approved")
+            .options(contains_eager(Listing.merchant)))
 
 
 def _search_clause(session: Session, q: str):
