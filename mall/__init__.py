@@ -249,8 +249,10 @@ def register_hooks(app: Flask) -> None:
 
     @app.before_request
     def audit_actor():
-        """Operators and merchant staff are audited in everything they change (see mall.audit)."""
-        audit.set_actor(audit.actor_for_user(current_user))
+        """Operators and merchant staff are audited in everything they change (see mall.audit).
+        Static files and uploaded images change nothing: no need to load the user for them."""
+        if request.endpoint not in ("static", "catalog.media"):
+            audit.set_actor(audit.actor_for_user(current_user))
 
     @app.after_request
     def secure(response):

@@ -1,8 +1,11 @@
 """QR codes rendered as inline SVG (no script, no inline style: fits our CSP)."""
+from functools import lru_cache
+
 import qrcode
 from markupsafe import Markup
 
 
+@lru_cache(maxsize=4096)  # a code's picture never changes; encoding one takes milliseconds
 def qr_svg(text: str, scale: int = 8) -> Markup:
     qr = qrcode.QRCode(border=2, error_correction=qrcode.constants.ERROR_CORRECT_M)
     qr.add_data(text)

@@ -6,7 +6,7 @@ from datetime import date
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from mall.account.models import ROLES, Notification, User
@@ -156,12 +156,8 @@ def get_member_by_code(session: Session, code: str) -> User:
     """The member with this code (case-insensitive), or NotFound."""
     user = session.scalar(select(User).where(User.member_code == (code or "").strip().upper()))
     if user is None or user.role != "member":
-        raise NotFound(_l("No member has this code."))
+        raise NotFound(_l("No member has this code."), code="unknown-member")
     return user
-
-
-def count_users(session: Session) -> int:
-    return session.scalar(select(func.count(User.id)))
 
 
 def notify(session: Session, user_id: int, kind: str, data: dict, dedupe_key: str | None = None) -> bool:

@@ -91,7 +91,7 @@ def index():
     """The member's account page with their member code."""
     from mall.fraud import service as fraud
 
-    return render_template("account/index.html", qr_svg=qr_svg(current_user.member_code),
+    return render_template("account/index.html",
                            cases=fraud.member_cases(db.session, current_user))
 
 

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mall.account import service as accounts
 from mall.account.models import User
 from mall.checkout.models import BillPayment
 from mall.errors import Conflict, DomainError, NotFound
@@ -43,9 +44,7 @@ def request_payment(session: Session, merchant: Merchant, member_code: str, bill
     if points_fen > cap:
         raise DomainError(f"At most {settings['max_share_percent']}% of a bill can be paid with points.",
                           code="over-cap", cap_fen=cap)
-    member = session.scalar(select(User).where(User.member_code == (member_code or "").strip().upper()))
-    if member is None or member.role != "member":
-        raise NotFound("No member has this code.", code="unknown-member")
+    member = accounts.get_member_by_code(session, member_code)
     points = points_for_fen(points_fen)
     if points <= 0:
         raise DomainError("The amount is too small to pay with points.", code="too-small")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from mall.account import service as accounts
 from mall.account.models import User
@@ -56,13 +56,13 @@ def case_for_member(session: Session, user: User, case_id: int) -> FraudCase:
 
 def member_cases(session: Session, user: User) -> list[FraudCase]:
     return list(session.scalars(select(FraudCase).where(FraudCase.member_id == user.id, FraudCase.disclosed)
-                                .order_by(FraudCase.id.desc())))
+                                .order_by(FraudCase.id.desc()).options(lazyload("*"))))  # id and status only
 
 
 def freezing_case(session: Session, user_id: int) -> FraudCase | None:
     """The case under which the member's spending is frozen, if any."""
     return session.scalar(select(FraudCase).where(FraudCase.member_id == user_id, FraudCase.frozen)
-                          .order_by(FraudCase.id).limit(1))
+                          .order_by(FraudCase.id).limit(1).options(lazyload("*")))  # the banner shows its id
 
 
 def cases(session: Session, status: str | None = None, limit: int = 100) -> list[FraudCase]:

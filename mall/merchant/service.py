@@ -21,10 +21,6 @@ def get_by_slug(session: Session, slug: str) -> Merchant | None:
     return session.scalar(select(Merchant).where(Merchant.slug == slug))
 
 
-def issuance_account(session: Session, merchant: Merchant):
-    return ledger.open_account(session, "merchant", merchant.id, "issuance")
-
-
 def staff_merchant(session: Session, user) -> Merchant:
     """The merchant a staff user works for, or NotFound (to everyone else the back office is absent)."""
     from mall.errors import NotFound
