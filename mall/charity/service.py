@@ -240,6 +240,14 @@ def held_points(session: Session, project: Project) -> int:
     return project_account(session, project).balance
 
 
+def held_by_project(session: Session, projects: list[Project]) -> dict[int, int]:
+    """``held_points`` of many projects in one query (a project without an account holds 0)."""
+    held = dict(session.execute(select(Account.owner_id, Account.balance).where(
+        Account.owner_kind == "charity", Account.name == "main",
+        Account.owner_id.in_([p.id for p in projects]))).all()) if projects else {}
+    return {p.id: held.get(p.id, 0) for p in projects}
+
+
 # ---------------------------------------------------------------- donating
 
 def month_of(now: datetime) -> str:

@@ -223,7 +223,7 @@ def admin_index():
     """Every project with its totals and what its account holds."""
     items = service.all_projects(db.session, current_user)
     return render_template("charity/admin_index.html", items=items, now=utcnow(),
-                           held={p.id: service.held_points(db.session, p) for p in items})
+                           held=service.held_by_project(db.session, items))
 
 
 @charity.route("/admin/charity/new", methods=["GET", "POST"])
