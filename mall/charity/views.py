@@ -53,8 +53,7 @@ def project_context(project, **extra) -> dict:
         from mall.family import service as family
 
         context["balance"] = service.ledger.member_balance(db.session, current_user.id)
-        context["pool_available"] = (family.pool_available(db.session, current_user, now)
-                                     if family.can_use_pool(db.session, current_user) else None)
+        context["pool_available"] = family.pool_available(db.session, current_user, now)  # 0 without rights
         context["expiring"] = service.expiring_this_month(db.session, current_user, now)
     context.update(extra)
     return context

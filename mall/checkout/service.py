@@ -246,8 +246,9 @@ def _price_nights(session: Session, listing: Listing, req: LineRequest, problems
 def lots_to_use(session: Session, member: User, points: int, source: str = "own") -> list[tuple[datetime | None, int]]:
     """(expiry, points) of the lots a spend of ``points`` would draw, earliest expiry first."""
     account = ledger.member_account(session, member.id)
-    if source == "family" and family.can_use_pool(session, member):
-        account = family.pool_account(session, family.membership(session, member).family)
+    row = family.membership(session, member) if source == "family" else None
+    if family.has_pool_rights(row):
+        account = family.pool_account(session, row.family)
     plan, need = [], points
     for lot in ledger.open_lots(session, account, limit=200):
         if need <= 0:

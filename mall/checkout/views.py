@@ -84,31 +84,30 @@ def update_cart(item_id):
     return redirect(url_for("checkout.cart"), code=303)
 
 
-def _source() -> str:
-    """The chosen payment source: the family pool only for a member allowed to use one."""
-    if request.values.get("source") == "family" and family.can_use_pool(db.session, current_user):
-        return "family"
-    return "own"
+def _summary_context(items, now) -> dict:
+    """What the live totals show: the quote, the lots it would use, and the payment source (the family
+    pool only for a member allowed to use one)."""
+    requests = line_requests(items, request.values)
+    pool = family.can_use_pool(db.session, current_user)
+    source = "family" if request.values.get("source") == "family" and pool else "own"
+    balance = family.pool_available(db.session, current_user, now) if source == "family" else None
+    quote = service.price(db.session, current_user, requests, now, balance=balance)
+    return dict(quote=quote, requests={r.listing_id: r for r in requests}, source=source, pool=pool,
+                lots=service.lots_to_use(db.session, current_user, min(quote.points, quote.balance), source))
 
 
 def _context(form, items, extra):
+    """The whole checkout page: the summary, plus the slots and nights to choose from."""
     now = utcnow()
-    requests = line_requests(items, request.values)
-    source = _source()
-    pool = family.can_use_pool(db.session, current_user)
-    balance = family.pool_available(db.session, current_user, now) if source == "family" else None
-    quote = service.price(db.session, current_user, requests, now, balance=balance)
-    listings = {line.listing.id: line.listing for line in quote.lines}
+    context = _summary_context(items, now)
     choices = {}
-    for listing in listings.values():
+    for listing in {line.listing.id: line.listing for line in context["quote"].lines}.values():
         if listing.kind == "service":
             choices[listing.id] = catalog.open_slots(db.session, listing, now)
         elif listing.kind == "stay":
             choices[listing.id] = catalog.nights(db.session, listing, now.astimezone(SHANGHAI).date())
-    form.source.data = source
-    return dict(form=form, quote=quote, choices=choices, extra=extra, requests={r.listing_id: r for r in requests},
-                lots=service.lots_to_use(db.session, current_user, min(quote.points, quote.balance), source),
-                source=source, pool=pool)
+    form.source.data = context["source"]
+    return dict(context, form=form, choices=choices, extra=extra)
 
 
 @checkout.route("/checkout", methods=["GET", "POST"])
@@ -144,9 +143,8 @@ def index():
 @login_required
 def summary():
     """The live totals fragment while the member picks options (HTMX)."""
-    items, extra = _items()
-    form = CheckoutForm()
-    return render_template("checkout/_summary.html", **_context(form, items, extra))
+    items, _extra = _items()
+    return render_template("checkout/_summary.html", **_summary_context(items, utcnow()))
 
 
 @checkout.route("/orders")

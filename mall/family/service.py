@@ -191,18 +191,21 @@ def invitations_for(session: Session, user: User, now: datetime | None = None) -
         FamilyInvitation.expires_at > (now or utcnow())).order_by(FamilyInvitation.id)).all()
 
 
+def has_pool_rights(member: FamilyMember | None) -> bool:
+    return member is not None and member.family.status == "active" and (member.role == "head" or member.can_redeem)
+
+
 def can_use_pool(session: Session, user: User) -> bool:
     """Whether the user may pay from a family pool at checkout."""
-    member = membership(session, user)
-    return member is not None and member.family.status == "active" and (member.role == "head" or member.can_redeem)
+    return has_pool_rights(membership(session, user))
 
 
 def pool_available(session: Session, user: User, now: datetime | None = None) -> int:
     """What the user could redeem from their family pool now: the pool's spendable points, capped by
     what is left of their monthly limit. 0 without pool rights."""
-    if not can_use_pool(session, user):
-        return 0
     member = membership(session, user)
+    if not has_pool_rights(member):
+        return 0
     pool = pool_account(session, member.family)
     available = ledger.spendable(session, pool, now)
     if member.monthly_limit is not None:
