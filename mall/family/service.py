@@ -101,19 +101,21 @@ def _sum(session, *conditions) -> dict[int, int]:
         select(Transfer.actor_id, func.sum(Transfer.amount)).where(*conditions).group_by(Transfer.actor_id))}
 
 
-def contributions(session: Session, family: Family) -> dict[int, int]:
-    """Points each user moved into the pool (one-off and opt-in), from the ledger."""
-    pool = pool_account(session, family)
+def _member_flows(session: Session, pool: Account, kind: str, into_pool: bool) -> dict[int, int]:
+    """Points of ``kind`` between each member's own account and the pool, by member, from the ledger."""
+    member_side, pool_side = ((Transfer.debit_account_id, Transfer.credit_account_id) if into_pool
+                              else (Transfer.credit_account_id, Transfer.debit_account_id))
     rows = session.execute(select(Account.owner_id, func.sum(Transfer.amount))
-                           .join(Account, Account.id == Transfer.debit_account_id)
-                           .where(Transfer.credit_account_id == pool.id, Transfer.kind == "pool_in",
-                                  Account.owner_kind == "member").group_by(Account.owner_id))
+                           .join(Account, Account.id == member_side)
+                           .where(pool_side == pool.id, Transfer.kind == kind, Account.owner_kind == "member")
+                           .group_by(Account.owner_id))
     return {user_id: int(total) for user_id, total in rows}
 
 
-def redeemed(session: Session, family: Family, since: datetime | None = None) -> dict[int, int]:
+def redeemed(session: Session, family: Family, since: datetime | None = None,
+             pool: Account | None = None) -> dict[int, int]:
     """Points each member redeemed or donated from the pool (less refunds back to it), by member."""
-    pool = pool_account(session, family)
+    pool = pool or pool_account(session, family)
     out = [Transfer.debit_account_id == pool.id, Transfer.kind.in_(("redeem", "donate"))]
     back = [Transfer.credit_account_id == pool.id, Transfer.kind == "refund"]
     if since is not None:
@@ -123,17 +125,11 @@ def redeemed(session: Session, family: Family, since: datetime | None = None) ->
     return {uid: spent.get(uid, 0) - refunded.get(uid, 0) for uid in set(spent) | set(refunded)}
 
 
-def returned(session: Session, family: Family) -> dict[int, int]:
-    pool = pool_account(session, family)
-    rows = session.execute(select(Account.owner_id, func.sum(Transfer.amount))
-                           .join(Account, Account.id == Transfer.credit_account_id)
-                           .where(Transfer.debit_account_id == pool.id, Transfer.kind == "pool_out",
-                                  Account.owner_kind == "member").group_by(Account.owner_id))
-    return {user_id: int(total) for user_id, total in rows}
-
-
 def shares(session: Session, family: Family) -> list[MemberShare]:
-    given, spent, back = contributions(session, family), redeemed(session, family), returned(session, family)
+    pool = pool_account(session, family)
+    given = _member_flows(session, pool, "pool_in", into_pool=True)
+    back = _member_flows(session, pool, "pool_out", into_pool=False)
+    spent = redeemed(session, family, pool=pool)
     return [MemberShare(m, given.get(m.user_id, 0), spent.get(m.user_id, 0), back.get(m.user_id, 0))
             for m in family.members]
 
@@ -144,7 +140,7 @@ def redeemed_this_month(session: Session, family: Family, now: datetime | None =
 
 
 def used_this_month(session: Session, family: Family, user_id: int, now: datetime | None = None) -> int:
-    return max(0, redeemed(session, family, _month_start(now or utcnow())).get(user_id, 0))
+    return max(0, redeemed_this_month(session, family, now).get(user_id, 0))
 
 
 def pool_statement(session: Session, family: Family, limit: int = 30) -> list[tuple]:
