@@ -25,7 +25,7 @@ from mall.ledger import service as ledger
 from mall.ledger.models import Account, Transfer
 from mall.merchant.models import Merchant
 from mall.models import utcnow
-from mall.web import SHANGHAI
+from mall.web import local_period_start
 
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 FAULT_POINT = os.environ.get("MALL_FAULT_POINT", "")  # bench/faults.sh: pause here so a worker can be killed
@@ -162,25 +162,11 @@ def _check_option(listing: Listing, option: str) -> None:
         raise CheckoutError(_l("Choose points or points + cash."), code="option")
 
 
-def _period_start(period: str, now: datetime) -> datetime | None:
-    local = now.astimezone(SHANGHAI)
-    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    if period == "day":
-        return start
-    if period == "week":
-        return start - timedelta(days=start.weekday())
-    if period == "month":
-        return start.replace(day=1)
-    if period == "year":
-        return start.replace(month=1, day=1)
-    return None  # ever
-
-
 def already_redeemed(session: Session, member: User, listing: Listing, now: datetime) -> int:
     """Units of ``listing`` the member redeemed in the listing's current limit period."""
     stmt = (select(func.coalesce(func.sum(OrderLine.quantity), 0)).join(Order, Order.id == OrderLine.order_id)
             .where(Order.member_id == member.id, OrderLine.listing_id == listing.id, Order.status != "cancelled"))
-    start = _period_start(listing.limit_period, now)
+    start = local_period_start(listing.limit_period, now)
     if start is not None:
         stmt = stmt.where(Order.created_at >= start)
     return int(session.scalar(stmt) or 0)

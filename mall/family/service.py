@@ -18,7 +18,7 @@ from mall.ledger import service as ledger
 from mall.labels import mask_code
 from mall.ledger.models import Account, Transfer
 from mall.models import utcnow
-from mall.web import SHANGHAI
+from mall.web import local_period_start
 
 # Set from the app's configuration (FAMILY_* keys) when the blueprint is registered.
 settings = {
@@ -68,14 +68,6 @@ def _points(value, low=1, high=MAX_POINTS) -> int:
     return value
 
 
-
-
-def _month_start(now: datetime) -> datetime:
-    return now.astimezone(SHANGHAI).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
-def _day_start(now: datetime) -> datetime:
-    return now.astimezone(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _log(session, family, kind, actor=None, subject=None, points=0, transfer=None, now=None, **data):
@@ -136,7 +128,7 @@ def shares(session: Session, family: Family) -> list[MemberShare]:
 
 def redeemed_this_month(session: Session, family: Family, now: datetime | None = None) -> dict[int, int]:
     """Points each member redeemed from the pool in the current month (Asia/Shanghai)."""
-    return redeemed(session, family, _month_start(now or utcnow()))
+    return redeemed(session, family, local_period_start("month", now or utcnow()))
 
 
 def used_this_month(session: Session, family: Family, user_id: int, now: datetime | None = None) -> int:
@@ -592,8 +584,8 @@ def gift_limits_left(session: Session, user: User, now: datetime | None = None) 
         return int(session.scalar(select(func.coalesce(func.sum(FamilyGift.points), 0)).where(
             FamilyGift.sender_id == user.id, FamilyGift.created_at >= start)) or 0)
 
-    return (max(0, settings["gift_daily_limit"] - since(_day_start(now))),
-            max(0, settings["gift_monthly_limit"] - since(_month_start(now))))
+    return (max(0, settings["gift_daily_limit"] - since(local_period_start("day", now))),
+            max(0, settings["gift_monthly_limit"] - since(local_period_start("month", now))))
 
 
 def gift_recipients(session: Session, user: User) -> list[FamilyMember]:

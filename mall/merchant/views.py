@@ -22,7 +22,7 @@ from mall.merchant.forms import (ApiKeyForm, BillConfirmForm, BillForm, ImageFor
 from mall.merchant.service import staff_merchant
 from mall.rules import service as rules
 from mall.rules.models import Purchase
-from mall.web import SHANGHAI
+from mall.web import SHANGHAI, local_period_start
 
 merchant = Blueprint("merchant", __name__, url_prefix="/merchant")
 
@@ -47,8 +47,7 @@ def dashboard(shop):
     fee = current_app.config["ISSUANCE_FEE_FEN_PER_POINT"]
     days = rules.issuance_by_day(db.session, shop, 30)
     now = utcnow()
-    month_start = now.astimezone(SHANGHAI).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    owed = checkout.settlement(db.session, shop, month_start, now + timedelta(seconds=1),
+    owed = checkout.settlement(db.session, shop, local_period_start("month", now), now + timedelta(seconds=1),
                                current_app.config["REDEMPTION_VALUE_FEN_PER_POINT"])
     return render_template("merchant/dashboard.html", shop=shop, days=days, fee=fee, settlement=owed,
                            total_points=sum(d[1] for d in days),
