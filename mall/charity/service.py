@@ -463,6 +463,12 @@ def collect_pledge(session: Session, pledge_id: int, month: str, now: datetime |
 
 # ---------------------------------------------------------------- matching
 
+def committed_matching(session: Session, merchant_id: int) -> int:
+    """Points a merchant has matched so far (read only: no account is opened for a page view)."""
+    account = ledger.find_account(session, "merchant", merchant_id, "matching")
+    return -account.balance if account is not None else 0
+
+
 def match_account(session: Session, merchant_id: int | None) -> Account:
     """The sponsor's matching account: the merchant's own, or the programme's."""
     if merchant_id is None:

@@ -369,7 +369,6 @@ def merchant_matching(shop):
         else:
             flash(_("Matching campaign saved."), "success")
             return redirect(url_for("charity.merchant_matching"), code=303)
-    account = service.match_account(db.session, shop.id)
     return render_template("charity/merchant.html", form=form, shop=shop, projects=projects,
                            campaigns=service.sponsored_campaigns(db.session, current_user),
-                           committed=-account.balance), 422 if form.errors else 200
+                           committed=service.committed_matching(db.session, shop.id)), 422 if form.errors else 200
