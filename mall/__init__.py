@@ -186,6 +186,7 @@ def register_template_helpers(app: Flask) -> None:
         fraud_action_label=labels.fraud_action_label,
         fraud_action_status_label=labels.fraud_action_status_label,
         frozen_case=frozen_case,
+        header_balance=header_balance,  # called by the templates that show it, not for every fragment
         utcnow=utcnow,
     )
 
@@ -199,7 +200,6 @@ def register_template_helpers(app: Flask) -> None:
             "lang": "en" if locale.startswith("en") else "zh-CN",
             "languages": app.config["LANGUAGES"],
             "language_form": LanguageForm(),
-            "header_balance": header_balance(),
         }
 
 
