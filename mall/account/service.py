@@ -189,6 +189,12 @@ def mark_read(session: Session, user: User, notification_id: int | None = None) 
     return session.execute(stmt.values(read_at=utcnow())).rowcount
 
 
+def find_by_email_or_code(session: Session, query: str) -> User | None:
+    """Any user (member, staff or operator) by e-mail address or member code."""
+    q = (query or "").strip()
+    return session.scalar(select(User).where(or_(User.email == normalise_email(q), User.member_code == q.upper())))
+
+
 def search_members(session: Session, query: str, limit: int = 20) -> list[User]:
     """Members by exact member code, mobile number or e-mail, or by the start of an e-mail address."""
     q = (query or "").strip()

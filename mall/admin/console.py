@@ -20,7 +20,6 @@ from mall.fraud import service as fraud
 from mall.fraud.models import CaseEvidence
 from mall.ledger import service as ledger
 from mall.merchant import service as merchants
-from mall.merchant.models import Merchant
 from mall.points.describe import describe
 from mall.reports import service as reports
 from mall.web import SHANGHAI, csv_response
@@ -288,9 +287,7 @@ def _audit_filters(form: AuditFilterForm) -> audit.Filters | None:
         return audit.Filters()
     actor_id = None
     if form.actor.data:
-        q = form.actor.data.strip()
-        actor = db.session.scalar(db.select(User).where(db.or_(User.email == accounts.normalise_email(q),
-                                                               User.member_code == q.upper())))
+        actor = accounts.find_by_email_or_code(db.session, form.actor.data)
         if actor is None:
             return None  # nobody by that name: nothing matches
         actor_id = actor.id
@@ -311,12 +308,8 @@ def audit_log():
     filters = _audit_filters(form)
     before = request.args.get("before", type=int)
     entries = audit.search(db.session, filters, before_id=before) if filters else []
-    actors = {u.id: u for u in db.session.scalars(db.select(User).where(
-        User.id.in_({e.actor_id for e in entries if e.actor_id})))} if entries else {}
-    names = {m.id: m for m in db.session.scalars(db.select(Merchant).where(
-        Merchant.id.in_({e.merchant_id for e in entries if e.merchant_id})))} if entries else {}
     query = {k: v for k, v in request.args.items() if k != "before" and v}
-    return render_template("admin/audit.html", form=form, entries=entries, actors=actors, merchants=names,
+    return render_template("admin/audit.html", form=form, entries=entries,
                            next_before=entries[-1].id if len(entries) == audit.PAGE else None, query=query)
 
 
@@ -341,4 +334,4 @@ def report():
 @operator_only
 def report_csv():
     data = reports.programme_report(db.session, current_app.config["REDEMPTION_VALUE_FEN_PER_POINT"])
-    return csv_response("points-report.csv", reports.csv_rows(data, str(get_locale())))
+    return csv_response("points-report.csv", reports.csv_rows(data))

@@ -3,7 +3,7 @@ and after. Rows are never updated or deleted (the database refuses it, see migra
 from datetime import datetime
 
 from sqlalchemy import JSON, ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mall.models import Base, UTCDateTime, utcnow
 
@@ -28,3 +28,6 @@ class AuditEntry(Base):
     before: Mapped[dict | None] = mapped_column(JSON)
     after: Mapped[dict | None] = mapped_column(JSON)
     note: Mapped[str] = mapped_column(String(500), default="")
+
+    actor = relationship("User", lazy="raise")  # loaded with the page by ``search``
+    merchant = relationship("Merchant", lazy="raise")

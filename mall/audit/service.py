@@ -14,7 +14,7 @@ from datetime import date, datetime
 
 from flask import g, has_request_context, request
 from sqlalchemy import event, func, insert, inspect, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from mall.audit.models import AuditEntry
 from mall.models import utcnow
@@ -204,8 +204,8 @@ def _escape_like(text: str) -> str:
 
 
 def search(session: Session, filters: Filters, before_id: int | None = None, limit: int = PAGE) -> list[AuditEntry]:
-    """Newest first; ``before_id`` pages backwards."""
-    stmt = _query(filters)
+    """Newest first, with each entry's actor and merchant; ``before_id`` pages backwards."""
+    stmt = _query(filters).options(selectinload(AuditEntry.actor), selectinload(AuditEntry.merchant))
     if before_id:
         stmt = stmt.where(AuditEntry.id < before_id)
     return list(session.scalars(stmt.order_by(AuditEntry.id.desc()).limit(limit)))

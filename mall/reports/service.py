@@ -146,7 +146,7 @@ def _green(session: Session) -> tuple[float, int]:
     return (green_points / total if total else 0.0), bonus
 
 
-def csv_rows(report: Report, locale: str = "en"):
+def csv_rows(report: Report):
     from flask_babel import gettext as _
 
     yield [_("Month (Asia/Shanghai)"), _("Issued"), _("Returned"), _("Redeemed"), _("Donated"), _("Expired"),
