@@ -71,3 +71,14 @@ def lock(session: Session, model, ids) -> dict:
         stmt = stmt.with_for_update(of=model)
     stmt = stmt.execution_options(populate_existing=True)
     return {row.id: row for row in session.scalars(stmt)}
+
+
+def unique_code(session: Session, column, alphabet: str, length: int, prefix: str = "") -> str:
+    """A random code (``secrets``) that ``column`` does not hold yet; the column's unique constraint
+    settles the rare race between two writers."""
+    import secrets
+
+    while True:
+        code = prefix + "".join(secrets.choice(alphabet) for _ in range(length))
+        if session.scalar(select(column).where(column == code).limit(1)) is None:
+            return code

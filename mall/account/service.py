@@ -10,6 +10,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from mall.account.models import ROLES, Notification, User
+from mall.db import unique_code
 from mall.errors import DomainError, NotFound
 from mall.ledger import service as ledger
 from mall.models import utcnow
@@ -33,10 +34,7 @@ def hash_password(password: str) -> str:
 
 
 def new_member_code(session: Session) -> str:
-    while True:
-        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-        if session.scalar(select(User.id).where(User.member_code == code)) is None:
-            return code
+    return unique_code(session, User.member_code, CODE_ALPHABET, CODE_LENGTH)
 
 
 def normalise_email(email: str) -> str:

@@ -1,7 +1,6 @@
 """Redemption use cases: cart, pricing, placing orders (stock, limits, early access and points taken
 together), vouchers, cancellations with compensation, fulfilment and settlement."""
 import os
-import secrets
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from mall.catalog import service as catalog
 from mall.catalog.models import Listing, ServiceSlot, StayNight
 from mall.checkout.models import CartItem, Order, OrderLine, Payment, Voucher
 from mall.checkout.payments import PaymentDeclined, PaymentTimeout, gateway
-from mall.db import lock, write
+from mall.db import lock, unique_code, write
 from mall.errors import Conflict, DomainError, NotFound
 from mall.family import service as family
 from mall.impact import service as impact
@@ -447,18 +446,9 @@ def _issue_vouchers(session: Session, row: OrderLine, listing: Listing, now: dat
         slot = session.get(ServiceSlot, row.slot_id)
         valid_until = slot.starts_at + timedelta(days=1)
     for _ in range(row.quantity):
-        session.add(Voucher(order_line_id=row.id, merchant_id=listing.merchant_id, code=_new_code(session),
+        session.add(Voucher(order_line_id=row.id, merchant_id=listing.merchant_id, code=unique_code(session, Voucher.code, CODE_ALPHABET, 10),
                             valid_until=valid_until))
 
-
-def _new_code(session: Session) -> str:
-    while True:
-        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(10))
-        if session.scalar(select(Voucher.id).where(Voucher.code == code)) is None:
-            return code
-
-
-# ---------------------------------------------------------------- orders
 
 def orders_of(session: Session, member: User, limit: int = 50) -> list[Order]:
     return session.scalars(select(Order).where(Order.member_id == member.id).order_by(Order.id.desc()).limit(limit)).all()

@@ -18,6 +18,7 @@ from mall.engage.models import (
     GAME_KINDS, PRIZE_KINDS, BadgeReward, CheckIn, Coupon, FreePlay, Game, GamePlay, GamePrize, Review, SurveyAnswer,
     Task, TaskCompletion,
 )
+from mall.db import unique_code
 from mall.errors import Conflict, DomainError, NotFound
 from mall.ledger import service as ledger
 from mall.ledger.models import Account
@@ -485,19 +486,14 @@ def free_plays(session: Session, member: User) -> int:
         FreePlay.member_id == member.id, FreePlay.play_id.is_(None))) or 0)
 
 
+COUPON_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
 @dataclass
 class Played:
     play: GamePlay
     coupon: Coupon | None = None
     replayed: bool = False
-
-
-def _coupon_code(session: Session) -> str:
-    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-    while True:
-        code = "GC" + "".join(secrets.choice(alphabet) for _ in range(10))
-        if session.scalar(select(Coupon.id).where(Coupon.code == code)) is None:
-            return code
 
 
 def play(session: Session, member: User, game_id: int, *, token: str, free: bool = False,
@@ -558,7 +554,8 @@ def play(session: Session, member: User, game_id: int, *, token: str, free: bool
         raise BudgetExhausted(_l("This game is closed: its prize budget is used up."))
     coupon = None
     if prize.kind == "coupon":
-        coupon = Coupon(member_id=member.id, play_id=row.id, code=_coupon_code(session),
+        coupon = Coupon(member_id=member.id, play_id=row.id,
+                        code=unique_code(session, Coupon.code, COUPON_ALPHABET, 10, prefix="GC"),
                         value_fen=prize.coupon_value_fen, min_spend_fen=prize.coupon_min_fen,
                         valid_until=now + timedelta(days=COUPON_DAYS), created_at=now)
         session.add(coupon)
