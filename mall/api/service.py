@@ -121,3 +121,35 @@ def release(session: Session, record_id: int) -> None:
     """Forget a reservation after a server error, so a retry can succeed."""
     session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id,
                                                     IdempotencyRecord.state == "in_flight"))
+
+
+def run_once(session: Session, merchant_id: int, operation: str, key: str, body: bytes, work,
+             stored_error=None) -> tuple[bool, int, str]:
+    """Do ``work`` at most once per (merchant, operation, key): returns (replayed, status, answer).
+
+    The claim commits on its own, so a concurrent duplicate sees it (409) instead of working too.
+    ``work()`` returns (status, answer) and runs in one write transaction with the stored answer.
+    An exception that ``stored_error`` maps to (status, answer) is stored like a result; any other
+    releases the claim, so that a retry runs again, and propagates."""
+    from mall.db import write
+
+    with write(session):
+        claimed = claim(session, merchant_id, operation, key, body)
+        record_id = claimed.record.id
+        if claimed.replay:
+            return True, claimed.record.status_code, claimed.record.body
+    try:
+        with write(session):
+            status, answer = work()
+            complete(session, record_id, status, answer)
+            return False, status, answer
+    except BaseException as err:  # an interrupted request releases its claim too
+        result = stored_error(err) if stored_error and isinstance(err, Exception) else None
+        with write(session):
+            if result is None:
+                release(session, record_id)
+            else:
+                complete(session, record_id, *result)
+        if result is None:
+            raise
+        return False, *result

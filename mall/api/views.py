@@ -12,7 +12,6 @@ from mall.api.openapi import document
 from mall.catalog import service as catalog
 from mall.checkout import bills
 from mall.checkout import service as checkout
-from mall.db import write
 from mall.errors import DomainError
 from mall.extensions import csrf, db
 from mall.rules import service as rules
@@ -109,6 +108,15 @@ def server_problem(err):
     return problem(500, "server-error", "Something went wrong on our side.", "Nothing was changed; retry.")
 
 
+def _stored_error(err: Exception) -> tuple[int, str] | None:
+    """Refusals are answers, stored and replayed like results; anything else is a server error."""
+    if isinstance(err, DomainError):
+        return err.status, _domain_problem_body(err)
+    if isinstance(err, BadJson):
+        return 400, problem_body(400, "malformed-json", "The body is not valid JSON.", str(err))
+    return None
+
+
 def idempotent(operation: str):
     """Require an Idempotency-Key; replay the stored answer; store the answer with the work."""
     def decorate(view):
@@ -118,33 +126,17 @@ def idempotent(operation: str):
             if not key or len(key) > 255:
                 return problem(400, "idempotency-key-required",
                                "An Idempotency-Key header of 1 to 255 characters is required.")
-            body = request.get_data(cache=True)
-            scope = f"{operation} {request.path}"
-            with write(db.session):
-                claim = service.claim(db.session, g.merchant.id, scope, key, body)
-                record_id = claim.record.id
-                if claim.replay:
-                    status, stored = claim.record.status_code, claim.record.body
-            if claim.replay:
-                response = _response(status, stored)
+            def work():
+                status, payload = view(key=key, **kwargs)
+                return status, _dump(payload)
+
+            replayed, status, stored = service.run_once(
+                db.session, g.merchant.id, f"{operation} {request.path}", key, request.get_data(cache=True),
+                work, stored_error=_stored_error)
+            response = _response(status, stored)
+            if replayed:
                 response.headers["Idempotent-Replayed"] = "true"
-                return response
-            try:
-                with write(db.session):
-                    status, payload = view(key=key, **kwargs)
-                    stored = _dump(payload)
-                    service.complete(db.session, record_id, status, stored)
-            except (DomainError, BadJson) as err:
-                stored = (_domain_problem_body(err) if isinstance(err, DomainError)
-                          else problem_body(400, "malformed-json", "The body is not valid JSON.", str(err)))
-                status = err.status if isinstance(err, DomainError) else 400
-                with write(db.session):
-                    service.complete(db.session, record_id, status, stored)
-            except BaseException:
-                with write(db.session):
-                    service.release(db.session, record_id)
-                raise
-            return _response(status, stored)
+            return response
         return wrapper
     return decorate
 

@@ -99,23 +99,16 @@ def record_purchase(shop):
 def _award_once(shop, form):
     """Replaying the same form token returns the purchase the first submission created."""
     document = form.to_document()
-    token = form.token.data or secrets.token_urlsafe(16)
-    with write(db.session):
-        claim = api_service.claim(db.session, shop.id, "backoffice:create-purchase", token,
-                                  repr(sorted(document.items())).encode())
-        record_id = claim.record.id
-        if claim.replay:
-            return db.session.get(Purchase, int(claim.record.body))
-    try:
-        with write(db.session):
-            purchase = rules.parse_purchase(document)
-            row = rules.award_purchase(db.session, shop, purchase, actor_id=current_user.id)
-            api_service.complete(db.session, record_id, 201, str(row.id))
-            return row
-    except BaseException:
-        with write(db.session):
-            api_service.release(db.session, record_id)
-        raise
+
+    def work():
+        row = rules.award_purchase(db.session, shop, rules.parse_purchase(document), actor_id=current_user.id)
+        return 201, str(row.id)
+
+    # a refusal is not stored: the staff member corrects the form and submits the same token again
+    _replayed, _status, purchase_id = api_service.run_once(
+        db.session, shop.id, "backoffice:create-purchase", form.token.data or secrets.token_urlsafe(16),
+        repr(sorted(document.items())).encode(), work)
+    return db.session.get(Purchase, int(purchase_id))
 
 
 @merchant.route("/api-keys", methods=["GET", "POST"])
