@@ -15,6 +15,7 @@ from mall.account.models import User
 from mall.catalog.models import KINDS, LIMIT_PERIODS, Listing, ListingImage, ServiceSlot, StayNight
 from mall.errors import Conflict, DomainError, NotFound
 from mall.merchant.models import Merchant
+from mall.validation import strict_int, strict_text
 
 MAX_POINTS = 10**8
 MAX_FEN = 10**9
@@ -233,23 +234,12 @@ def _int(doc, name, errors, low, high, nullable=True):
         if not nullable:
             errors.append({"field": name, "message": "is required"})
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        errors.append({"field": name, "message": "must be an integer (not a boolean, float or string)"})
-        return None
-    if not low <= value <= high:
-        errors.append({"field": name, "message": f"must be between {low} and {high}"})
-        return None
-    return value
+    return strict_int(value, name, errors, low, high)
 
 
 def _text(doc, name, errors, limit, required=False):
     value = doc.get(name)
-    if value is None:
-        value = ""
-    if not isinstance(value, str) or len(value) > limit or (required and not value.strip()):
-        errors.append({"field": name, "message": f"must be text of {1 if required else 0} to {limit} characters"})
-        return None
-    return value.strip()
+    return strict_text("" if value is None else value, name, errors, limit, required)
 
 
 def _instant(doc, name, errors):

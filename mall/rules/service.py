@@ -16,6 +16,7 @@ from mall.merchant.models import Merchant
 from mall.models import utcnow
 from mall.rules import engine
 from mall.rules.models import PointsDebt, Purchase, PurchaseRefund, RuleSet
+from mall.validation import strict_int, strict_text
 from mall.web import SHANGHAI
 
 MAX_ITEM_TEXT = 200
@@ -126,33 +127,14 @@ class PurchaseInput:
     items: tuple[engine.Item, ...]
 
 
-def _strict_int(value, field: str, errors: list, low: int, high: int):
-    if isinstance(value, bool) or not isinstance(value, int):
-        errors.append({"field": field, "message": "must be an integer (not a boolean, float or string)"})
-        return None
-    if not low <= value <= high:
-        errors.append({"field": field, "message": f"must be between {low} and {high}"})
-        return None
-    return value
-
-
-def _strict_text(value, field: str, errors: list, limit: int, required: bool = True):
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or (required and not value.strip()) or len(value) > limit:
-        errors.append({"field": field, "message": f"must be text of {1 if required else 0} to {limit} characters"})
-        return None
-    return value.strip()
-
-
 def parse_purchase(doc, now: datetime | None = None) -> PurchaseInput:
     """Validate a purchase as a merchant reports it (JSON API and back office alike)."""
     now = now or utcnow()
     errors: list[dict] = []
     if not isinstance(doc, dict):
         raise InvalidPurchase([{"field": "", "message": "the body must be a JSON object"}])
-    code = _strict_text(doc.get("member_code"), "member_code", errors, 16)
-    total = _strict_int(doc.get("total_fen"), "total_fen", errors, 1, engine.MAX_FEN)
+    code = strict_text(doc.get("member_code"), "member_code", errors, 16)
+    total = strict_int(doc.get("total_fen"), "total_fen", errors, 1, engine.MAX_FEN)
     occurred = None
     raw_time = doc.get("occurred_at")
     if raw_time is None:
@@ -186,14 +168,14 @@ def parse_purchase(doc, now: datetime | None = None) -> PurchaseInput:
         if not isinstance(raw, dict):
             errors.append({"field": where, "message": "must be an object"})
             continue
-        category = _strict_text(raw.get("category"), f"{where}.category", errors, 40)
-        amount = _strict_int(raw.get("amount_fen"), f"{where}.amount_fen", errors, 0, engine.MAX_FEN)
-        quantity = _strict_int(raw.get("quantity", 1), f"{where}.quantity", errors, 1, 100000)
+        category = strict_text(raw.get("category"), f"{where}.category", errors, 40)
+        amount = strict_int(raw.get("amount_fen"), f"{where}.amount_fen", errors, 0, engine.MAX_FEN)
+        quantity = strict_int(raw.get("quantity", 1), f"{where}.quantity", errors, 1, 100000)
         green = raw.get("green", False)
         if not isinstance(green, bool):
             errors.append({"field": f"{where}.green", "message": "must be true or false"})
-        sku = _strict_text(raw.get("sku"), f"{where}.sku", errors, 64, required=False)
-        name = _strict_text(raw.get("name"), f"{where}.name", errors, MAX_ITEM_TEXT, required=False)
+        sku = strict_text(raw.get("sku"), f"{where}.sku", errors, 64, required=False)
+        name = strict_text(raw.get("name"), f"{where}.name", errors, MAX_ITEM_TEXT, required=False)
         if None not in (category, amount, quantity, sku, name) and isinstance(green, bool):
             items.append(engine.Item(category=category.lower(), amount_fen=amount, green=green,
                                      sku=sku, name=name, quantity=quantity))
@@ -337,7 +319,7 @@ def refund_purchase(session: Session, merchant: Merchant, purchase_id: int, amou
     any shortfall becomes a debt settled from the member's next earnings."""
     now = now or utcnow()
     errors: list[dict] = []
-    amount = _strict_int(amount_fen, "amount_fen", errors, 1, engine.MAX_FEN)
+    amount = strict_int(amount_fen, "amount_fen", errors, 1, engine.MAX_FEN)
     if errors:
         raise InvalidPurchase(errors)
     row = get_purchase_for(session, merchant, purchase_id)
