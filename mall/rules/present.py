@@ -37,15 +37,23 @@ class Example:
     award: engine.Award
 
 
+def tier_or_default(config: engine.RuleConfig, tier: str | None) -> str:
+    """``tier`` if the rule set has it, else its first (entry) tier."""
+    return tier if tier in {t.name for t in config.tiers} else config.tiers[0].name
+
+
+def one_item(config: engine.RuleConfig, category: str, amount_fen: int, green: bool, tier: str | None,
+             good_credit: bool, at: datetime) -> engine.Award:
+    """What one item earns, by the engine itself (the calculator and the worked examples)."""
+    return engine.compute(config, [engine.Item(category, amount_fen, green)],
+                          engine.MemberContext(tier=tier_or_default(config, tier), good_credit=good_credit), at)
+
+
 def examples(config: engine.RuleConfig, at: datetime) -> list[Example]:
     """The published worked examples, computed by the engine itself (no campaigns, no caps of the day)."""
-    result = []
-    for ex_id, category, amount, green, tier, credit in EXAMPLES:
-        tier_name = tier if tier in {t.name for t in config.tiers} else config.tiers[0].name
-        award = engine.compute(config, [engine.Item(category, amount, green)],
-                               engine.MemberContext(tier=tier_name, good_credit=credit), at)
-        result.append(Example(ex_id, category, amount, green, tier_name, credit, award))
-    return result
+    return [Example(ex_id, category, amount, green, tier_or_default(config, tier), credit,
+                    one_item(config, category, amount, green, tier, credit, at))
+            for ex_id, category, amount, green, tier, credit in EXAMPLES]
 
 
 def campaigns_by_state(config: engine.RuleConfig, at: datetime):

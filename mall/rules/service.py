@@ -56,10 +56,6 @@ def published(session: Session) -> list[RuleSet]:
                            .order_by(RuleSet.version.desc())).all()
 
 
-def upcoming(session: Session, now: datetime) -> list[RuleSet]:
-    return [r for r in published(session) if r.effective_from > now]
-
-
 def drafts(session: Session) -> list[RuleSet]:
     return session.scalars(select(RuleSet).where(RuleSet.status == "draft").order_by(RuleSet.id.desc())).all()
 

@@ -7,7 +7,7 @@ from mall.errors import DomainError
 from mall.extensions import db
 from mall.ledger import policy
 from mall.models import utcnow
-from mall.rules import engine, present
+from mall.rules import present
 from mall.rules import service as rules
 from mall.rules.forms import CalculatorForm, DiffForm
 from mall.rules.models import RuleSet
@@ -28,21 +28,19 @@ def rules_context(rule_set: RuleSet) -> dict:
 
 def calculate(form: CalculatorForm, rule_set: RuleSet):
     """The calculator's answer: the same engine the awards use, on one item."""
-    config = rules.config_of(rule_set)
-    amount_fen = int(Decimal(form.amount.data.strip()) * 100)
-    tier = form.tier.data if form.tier.data in {t.name for t in config.tiers} else config.tiers[0].name
-    return engine.compute(config, [engine.Item(form.category.data, amount_fen, bool(form.green.data))],
-                          engine.MemberContext(tier=tier, good_credit=bool(form.good_credit.data)), utcnow())
+    return present.one_item(rules.config_of(rule_set), form.category.data, int(Decimal(form.amount.data.strip()) * 100),
+                            bool(form.green.data), form.tier.data, bool(form.good_credit.data), utcnow())
 
 
 @public.route("/rules")
 def index():
     """The published rules in plain language, upcoming versions, history and the calculator."""
-    current = rules.rule_set_at(db.session, utcnow())
+    now = utcnow()
+    current = rules.rule_set_at(db.session, now)
     form = CalculatorForm(request.args)
     versions = rules.published(db.session)
     return render_template("rules/index.html", **rules_context(current), versions=versions,
-                           upcoming_versions=rules.upcoming(db.session, utcnow()), form=form,
+                           upcoming_versions=[v for v in versions if v.effective_from > now], form=form,
                            result=calculate(form, current) if form.validate() else None,
                            diff_form=_diff_form(versions))
 
