@@ -50,7 +50,7 @@ def index():
                            pending_merchants=merchants.merchants(db.session, "pending"),
                            pending_actions=fraud.pending_actions(db.session),
                            appeals=fraud.cases(db.session, "appealed"),
-                           open_cases=fraud.cases(db.session, "open"),
+                           open_cases=fraud.count_cases(db.session, "open"),
                            threshold=fraud.settings["approval_threshold"])
 
 

@@ -72,6 +72,10 @@ def cases(session: Session, status: str | None = None, limit: int = 100) -> list
     return list(session.scalars(stmt))
 
 
+def count_cases(session: Session, status: str) -> int:
+    return session.scalar(select(func.count(FraudCase.id)).where(FraudCase.status == status))
+
+
 def pending_actions(session: Session) -> list[CaseAction]:
     return list(session.scalars(select(CaseAction).where(CaseAction.status == "pending").order_by(CaseAction.id)))
 
