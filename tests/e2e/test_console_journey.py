@@ -86,3 +86,16 @@ def test_case_freeze_deduct_appeal_reverse(page, browser, live_server):
     assert balance(member) == before
     assert_clean(page)
     member.context.close()
+
+
+def test_operator_approves_a_merchant_application_with_one_click(page):
+    """Approving needs no reason (only suspending does), so the browser must not ask for one."""
+    sign_in(page, "operator@demo.test", DEMO_PASSWORD)
+    page.goto("/admin/merchants?status=pending")
+    row = page.locator("main tr", has_text="青风单车维修")
+    row.locator('button[value="approve"]').click()
+    page.wait_for_load_state()
+    expect(page.locator(".flash.success")).to_contain_text("青风单车维修")
+    page.goto("/admin/merchants?status=approved")
+    expect(page.locator("main tr", has_text="青风单车维修")).to_have_count(1)
+    assert_clean(page)
