@@ -451,7 +451,7 @@ def pool_for_checkout(session: Session, user: User, points: int, now: datetime |
 
 # ---------------------------------------------------------------- leaving and dissolving
 
-def policy(session: Session | None = None) -> dict:
+def policy() -> dict:
     """The published rules on what happens to pooled points (shown before anyone confirms)."""
     return {"leave": settings["leave_policy"], "dissolve": "pro_rata", "member_limit": settings["member_limit"],
             "invite_days": settings["invite_days"], "gift_daily_limit": settings["gift_daily_limit"],
@@ -536,7 +536,7 @@ def dissolve(session: Session, user: User, now: datetime | None = None) -> list[
     pool = ledger.lock_accounts(session, [pool_id])[pool_id]
     if family.status != "active":
         raise NotFound(_l("You are not in a family."))
-    plan = [(m, pts) for m, pts in dissolution_plan(session, family, ledger.spendable(session, pool, now))]
+    plan = dissolution_plan(session, family, ledger.spendable(session, pool, now))
     legs = [ledger.Leg(pool, ledger.member_account(session, m.user_id), pts, "pool_out", f"family #{family.id}")
             for m, pts in plan if pts > 0]
     posting = None
