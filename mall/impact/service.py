@@ -51,12 +51,12 @@ def factors(session: Session) -> dict[str, ImpactFactor]:
     return {f.key: f for f in session.scalars(select(ImpactFactor).order_by(ImpactFactor.key))}
 
 
-def published_factors(session: Session) -> list[ImpactFactor]:
-    """Category factors in display order, then any others; the tree factor is separate."""
+def published_factors(session: Session) -> tuple[list[ImpactFactor], ImpactFactor | None]:
+    """(category factors in display order, then any others; the tree factor), from one read."""
     found = factors(session)
     ordered = [found[k] for k in CATEGORY_ORDER if k in found]
     ordered += [f for k, f in sorted(found.items()) if k not in CATEGORY_ORDER and k != TREE]
-    return ordered
+    return ordered, found.get(TREE)
 
 
 def ensure_default_factors(session: Session) -> None:

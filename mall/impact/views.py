@@ -10,7 +10,7 @@ from mall.errors import DomainError, NotFound
 from mall.extensions import db
 from mall.impact import service
 from mall.impact.forms import FactorForm, ShareForm
-from mall.impact.models import OTHER, TREE
+from mall.impact.models import OTHER
 
 impact = Blueprint("impact", __name__)
 
@@ -35,7 +35,6 @@ def _helpers(state):
     state.app.jinja_env.globals.update(
         impact_category_label=impact_category_label, impact_chart=service.chart,
         published_impact_factors=lambda: service.published_factors(db.session),
-        impact_tree_factor=lambda: service.factors(db.session).get(TREE),
         programme_impact=lambda: service.programme(db.session))
 
 
@@ -126,5 +125,5 @@ def factors():
         else:
             flash(_("Factor saved and published."), "success")
             return redirect(url_for("impact.factors"), code=303)
-    return render_template("impact/admin_factors.html", form=form, rows=service.published_factors(db.session),
-                           tree=service.factors(db.session).get(TREE)), 422 if form.errors else 200
+    rows, tree = service.published_factors(db.session)
+    return render_template("impact/admin_factors.html", form=form, rows=rows, tree=tree), 422 if form.errors else 200
