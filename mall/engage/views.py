@@ -350,10 +350,11 @@ def admin():
 
 def _admin_page(fund_form, status=200):
     fund_form.token.data = fund_form.token.data or secrets.token_urlsafe(16)
-    task_forms = {t.id: TaskForm(prefix=f"t{t.id}", obj=t) for t in service.tasks(db.session)}
+    tasks = service.tasks(db.session)
+    task_forms = {t.id: TaskForm(prefix=f"t{t.id}", obj=t) for t in tasks}
     return render_template("engage/admin.html", budget=service.budget_balance(db.session),
                            history=service.budget_history(db.session), fund_form=fund_form,
-                           tasks=service.tasks(db.session), task_forms=task_forms, games=service.games(db.session),
+                           tasks=tasks, task_forms=task_forms, games=service.games(db.session),
                            reviews=service.pending_reviews(db.session), plays=service.recent_plays(db.session),
                            form=EmptyForm()), status
 
