@@ -5,6 +5,7 @@ transaction starts with ``BEGIN IMMEDIATE`` so two writers queue instead of fail
 PostgreSQL: a write transaction takes one advisory lock first (writers queue the same way), and
 rows it changes are also locked with ``SELECT … FOR UPDATE`` in id order. Readers never wait.
 """
+import secrets
 from contextlib import contextmanager
 
 from sqlalchemy import event, select
@@ -76,8 +77,6 @@ def lock(session: Session, model, ids) -> dict:
 def unique_code(session: Session, column, alphabet: str, length: int, prefix: str = "") -> str:
     """A random code (``secrets``) that ``column`` does not hold yet; the column's unique constraint
     settles the rare race between two writers."""
-    import secrets
-
     while True:
         code = prefix + "".join(secrets.choice(alphabet) for _ in range(length))
         if session.scalar(select(column).where(column == code).limit(1)) is None:

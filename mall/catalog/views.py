@@ -17,7 +17,7 @@ catalog = Blueprint("catalog", __name__)
 def _balance():
     from mall import header_balance
 
-    return header_balance() if current_user.is_authenticated else None
+    return header_balance()  # None when signed out
 
 
 @catalog.route("/")
