@@ -46,6 +46,11 @@ def configure(app: Flask, test_config: dict | None) -> None:
         app.config.update(test_config)
     if app.config["PRODUCTION"] and app.config["SECRET_KEY"] in (cfg.DEV_SECRET, "", None):
         raise RuntimeError("SECRET_KEY must be set in production (MALL_ENV=production).")
+    if (app.config["PRODUCTION"] and app.config.get("RATELIMIT_ENABLED", True)
+            and str(app.config["RATELIMIT_STORAGE_URI"]).startswith("memory://")):
+        # Per-process counting lets every worker allow the whole limit: 4 workers let 40 sign-ins through 10.
+        raise RuntimeError("RATELIMIT_STORAGE_URI must name storage every worker shares (e.g. redis://127.0.0.1:6379/0) "
+                           "in production (MALL_ENV=production): memory:// counts per process.")
 
 
 def register_extensions(app: Flask) -> None:

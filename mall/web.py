@@ -109,7 +109,7 @@ def csv_response(filename: str, rows):
         yield buffer.getvalue()
 
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
-    return Response(stream_with_context(generate()), mimetype="text/csv; charset=utf-8", headers=headers)
+    return Response(stream_with_context(generate()), mimetype="text/csv", headers=headers)
 
 
 def readable_json(value) -> str:

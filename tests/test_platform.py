@@ -175,6 +175,33 @@ def test_friendly_error_pages(app, client, method, path, status, message):
 
 # --- migrations -----------------------------------------------------------------------------
 
+def drop_leftover_scratch(admin, database: str) -> list[str]:
+    """Drop the scratch databases ``<database>_migrations_<pid>`` whose run has ended (killed before it could
+    drop its own); those of runs still alive are left alone. Returns the names dropped."""
+    prefix = f"{database}_migrations_"
+    dropped = []
+    with admin.connect() as conn:
+        names = conn.execute(text("SELECT datname FROM pg_database WHERE starts_with(datname, :p)"),
+                             {"p": prefix}).scalars().all()
+        for name in names:
+            pid = name[len(prefix):]
+            if not pid.isdigit() or process_alive(int(pid)):
+                continue
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            dropped.append(name)
+    return dropped
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @pytest.fixture(scope="module")
 def postgres_scratch():
     """A scratch PostgreSQL database beside the test database, created once for this module."""
@@ -182,6 +209,7 @@ def postgres_scratch():
     server = make_url(POSTGRES_URL)
     name = f"{server.database}_migrations_{os.getpid()}"  # concurrent runs never share a scratch database
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    drop_leftover_scratch(admin, server.database)
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -225,6 +253,28 @@ def tables(url) -> set[str]:
         return set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
+
+
+def test_leftover_scratch_databases_of_ended_runs_are_dropped(postgres_scratch):
+    """A run killed before its teardown leaves ``<db>_migrations_<pid>``: the next run drops it, not a live run's."""
+    server = make_url(POSTGRES_URL)
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    leftover = f"{server.database}_migrations_{ended.pid}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{leftover}"'))
+            conn.execute(text(f'CREATE DATABASE "{leftover}"'))
+        dropped = drop_leftover_scratch(admin, server.database)
+        with admin.connect() as conn:
+            names = set(conn.execute(text("SELECT datname FROM pg_database")).scalars())
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{leftover}" WITH (FORCE)'))
+        admin.dispose()
+    assert leftover in dropped and leftover not in names
+    assert make_url(postgres_scratch).database in names  # this run's own scratch database is alive
 
 
 def test_migrations_have_a_single_head():
@@ -285,9 +335,16 @@ def test_downgrade_to_base_and_upgrade_again(empty_database):
 
 # --- production start -----------------------------------------------------------------------
 
+PRODUCTION_LIMITS = "redis://127.0.0.1:6379/15"  # shared rate-limit storage, as production requires
+
+
 def start_production(tmp_path, **env):
-    base = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DATABASE_URL", "MALL_ENV")}
-    base.update(MALL_ENV="production", DATABASE_URL=f"sqlite:///{tmp_path / 'prod.sqlite3'}", **env)
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("SECRET_KEY", "DATABASE_URL", "MALL_ENV", "RATELIMIT_STORAGE_URI")}
+    base.update(MALL_ENV="production", DATABASE_URL=f"sqlite:///{tmp_path / 'prod.sqlite3'}",
+                RATELIMIT_STORAGE_URI=PRODUCTION_LIMITS)
+    base.update(env)
+    base = {k: v for k, v in base.items() if v is not None}  # None: leave the variable unset
     return subprocess.run([sys.executable, "-c", "from mall import create_app; create_app()"],
                           cwd=ROOT, env=base, capture_output=True, text=True, timeout=60)
 
@@ -307,6 +364,16 @@ def test_production_refuses_an_empty_secret_key(tmp_path):
 def test_production_starts_with_a_secret_key(tmp_path):
     result = start_production(tmp_path, SECRET_KEY="a-real-secret-from-the-environment-0123456789")
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("storage", ["memory://", None])
+def test_production_refuses_per_process_rate_limits(tmp_path, storage):
+    """With memory:// (also the default when unset) each gunicorn worker counts alone: 4 workers let 40
+    sign-ins through a limit of 10."""
+    result = start_production(tmp_path, SECRET_KEY="a-real-secret-from-the-environment-0123456789",
+                              RATELIMIT_STORAGE_URI=storage)
+    assert result.returncode != 0
+    assert "RATELIMIT_STORAGE_URI must name storage every worker shares" in result.stderr
 
 
 # --- the documented commands ----------------------------------------------------------------

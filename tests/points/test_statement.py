@@ -99,6 +99,7 @@ def test_csv_export_has_a_bom_a_header_and_every_row(client, member, points, app
     response = client.get("/account/statement.csv", headers={"Accept-Language": "en"})
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"  # the charset once
     assert "attachment" in response.headers["Content-Disposition"]
     data = response.get_data()
     assert data.startswith(b"\xef\xbb\xbf")
