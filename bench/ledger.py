@@ -41,6 +41,7 @@ from mall.models import Base  # noqa: E402
 TABLES = [Account.__table__, LedgerHead.__table__, Transfer.__table__, Lot.__table__, LotDraw.__table__]
 SCHEMA = "bench_ledger"
 START = datetime(2026, 1, 5, tzinfo=timezone.utc)
+ledger.settings["key"] = b"bench-ledger-key"  # what LEDGER_KEY is to the app: the rows' seals need one
 Row = namedtuple("Row", "id debit_account_id credit_account_id amount kind idempotency_key actor_id "
                         "ref_type ref_id memo reverses_id created_at")
 
@@ -190,11 +191,12 @@ def build_history(engine, pairs: int, members: int = 1000) -> float:
                 row = Row(tid, debit, credit, amount, kind, f"bulk:{tid}", None, "bench", str(pair), "",
                           None, created)
                 prev = ledger.chain_hash(prev, row)
-                transfers.append(dict(row._asdict(), batch_key=f"bulk:{tid}", fingerprint="0" * 64, hash=prev))
+                transfers.append(seal(dict(row._asdict(), batch_key=f"bulk:{tid}", fingerprint="0" * 64, hash=prev),
+                                      "ledger_transfer"))
             expires = datetime(2028, 1, 1, tzinfo=ledger.expiry.SHANGHAI).astimezone(timezone.utc)
-            lots.append(dict(id=pair + 1, account_id=member, transfer_id=tid - 1, amount=10, remaining=5,
-                             expires_at=expires, origin_lot_id=None))
-            draws.append(dict(id=pair + 1, transfer_id=tid, lot_id=pair + 1, amount=5))
+            lots.append(seal(dict(id=pair + 1, account_id=member, transfer_id=tid - 1, amount=10, remaining=5,
+                                  expires_at=expires, origin_lot_id=None), "ledger_lot"))
+            draws.append(seal(dict(id=pair + 1, transfer_id=tid, lot_id=pair + 1, amount=5), "ledger_lot_draw"))
             if len(transfers) >= chunk:
                 flush(conn)
         if transfers:
@@ -215,6 +217,11 @@ def build_history(engine, pairs: int, members: int = 1000) -> float:
     return time.perf_counter() - started
 
 
+def seal(row: dict, table: str) -> dict:
+    row["mac"] = ledger.seal(ledger.settings["key"], table, [row[column] for column in ledger.SEALED[table]])
+    return row
+
+
 def _copy(conn, transfers, lots, draws) -> None:
     """PostgreSQL COPY: the fast way in for generated rows (times as naive UTC, as the models store them)."""
     cursor = conn.connection.driver_connection.cursor()
@@ -223,17 +230,17 @@ def _copy(conn, transfers, lots, draws) -> None:
         return value.astimezone(timezone.utc).replace(tzinfo=None) if value is not None else None
 
     columns = ["id", "debit_account_id", "credit_account_id", "amount", "kind", "idempotency_key", "batch_key",
-               "fingerprint", "actor_id", "ref_type", "ref_id", "memo", "reverses_id", "created_at", "hash"]
+               "fingerprint", "actor_id", "ref_type", "ref_id", "memo", "reverses_id", "created_at", "hash", "mac"]
     with cursor.copy(f"COPY ledger_transfer ({', '.join(columns)}) FROM STDIN") as copy:
         for t in transfers:
             copy.write_row([naive(t[c]) if c == "created_at" else t[c] for c in columns])
-    lot_columns = ["id", "account_id", "transfer_id", "amount", "remaining", "expires_at", "origin_lot_id"]
+    lot_columns = ["id", "account_id", "transfer_id", "amount", "remaining", "expires_at", "origin_lot_id", "mac"]
     with cursor.copy(f"COPY ledger_lot ({', '.join(lot_columns)}) FROM STDIN") as copy:
         for lot in lots:
             copy.write_row([naive(lot[c]) if c == "expires_at" else lot[c] for c in lot_columns])
-    with cursor.copy("COPY ledger_lot_draw (id, transfer_id, lot_id, amount) FROM STDIN") as copy:
+    with cursor.copy("COPY ledger_lot_draw (id, transfer_id, lot_id, amount, mac) FROM STDIN") as copy:
         for d in draws:
-            copy.write_row([d["id"], d["transfer_id"], d["lot_id"], d["amount"]])
+            copy.write_row([d["id"], d["transfer_id"], d["lot_id"], d["amount"], d["mac"]])
 
 
 def timed_verify(Session) -> tuple[float, ledger.Report]:

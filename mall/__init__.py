@@ -37,6 +37,10 @@ def configure(app: Flask, test_config: dict | None) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = cfg.database_url(app.instance_path)
     app.config["MEDIA_ROOT"] = app.config["MEDIA_ROOT"] or os.path.join(app.instance_path, "media")
     app.config["PRIVATE_ROOT"] = app.config["PRIVATE_ROOT"] or os.path.join(app.instance_path, "private")
+    if app.config["LEDGER_CHECKPOINT_FILE"] is None:
+        app.config["LEDGER_CHECKPOINT_FILE"] = os.path.join(app.instance_path, "ledger-checkpoints.jsonl")
+    app.config["PAYMENT_SANDBOX_URL"] = cfg.with_psycopg(
+        app.config["PAYMENT_SANDBOX_URL"] or "sqlite:///" + os.path.join(app.instance_path, "payment-sandbox.sqlite3"))
     if app.config["PROXY_COUNT"]:  # behind N reverse proxies: the client's address for the rate limits
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -46,6 +50,7 @@ def configure(app: Flask, test_config: dict | None) -> None:
         app.config.update(test_config)
     if app.config["PRODUCTION"] and app.config["SECRET_KEY"] in (cfg.DEV_SECRET, "", None):
         raise RuntimeError("SECRET_KEY must be set in production (MALL_ENV=production).")
+    app.config["LEDGER_KEY"] = cfg.ledger_key(app.config, app.instance_path)
     if (app.config["PRODUCTION"] and app.config.get("RATELIMIT_ENABLED", True)
             and str(app.config["RATELIMIT_STORAGE_URI"]).startswith("memory://")):
         # Per-process counting lets every worker allow the whole limit: 4 workers let 40 sign-ins through 10.
@@ -65,6 +70,7 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=lambda: "Asia/Shanghai")
     ledger.settings["expiry_policy"] = app.config["POINTS_EXPIRY_POLICY"]
+    ledger.settings.update(key=app.config["LEDGER_KEY"].encode(), checkpoint_file=app.config["LEDGER_CHECKPOINT_FILE"])
     ledger.settings["frozen_message"] = _l(
         "Your points are frozen while a fraud case is reviewed: you can still earn, but not spend, gift or "
         "donate. Your account page says why and how to appeal.")
@@ -78,7 +84,13 @@ def register_extensions(app: Flask) -> None:
     from mall.checkout import bills
 
     bills.settings.update(points_per_yuan=app.config["BILL_POINTS_PER_YUAN"],
-                          max_share_percent=app.config["BILL_MAX_SHARE_PERCENT"])
+                          max_share_percent=app.config["BILL_MAX_SHARE_PERCENT"],
+                          valid_minutes=app.config["BILL_CODE_VALID_MINUTES"],
+                          max_code_attempts=app.config["BILL_MAX_CODE_ATTEMPTS"],
+                          max_pending=app.config["BILL_MAX_PENDING_PER_MEMBER"])
+    from mall.checkout import payments
+
+    payments.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
@@ -142,14 +154,45 @@ def register_errorhandlers(app: Flask) -> None:
 
         db.session.rollback()
         if request.path.startswith("/api/"):
-            from mall.api.views import problem
+            from mall.api.views import http_problem
 
-            return problem(error.code, error.name.lower().replace(" ", "-"), error.name, error.description or "")
+            return http_problem(error)
         return render_template("errors/error.html", error=error), error.code
+
+    from sqlalchemy.exc import OperationalError, TimeoutError as PoolTimeout
 
     app.register_error_handler(HTTPException, render_error)
     app.register_error_handler(CSRFError, render_error)
+    app.register_error_handler(OperationalError, database_unavailable)  # mall.api registers it too
+    app.register_error_handler(PoolTimeout, database_unavailable)
     app.register_error_handler(Exception, render_error)
+
+
+def database_unavailable(error):
+    """A full disk, a read-only database file or a database outage: the use case's transaction
+    rolled back, so nothing was saved; the answer is "try again shortly" (503), not a server error."""
+    from contextlib import suppress
+
+    from flask import current_app, render_template
+    from flask_login import AnonymousUserMixin
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from mall.extensions import db
+
+    current_app.logger.error("database unavailable: %s", error)
+    with suppress(SQLAlchemyError):
+        db.session.rollback()
+    if request.path.startswith("/api/"):
+        from mall.api.views import problem
+
+        response = problem(503, "database-unavailable", "The mall cannot save or read data right now.",
+                           "Nothing was changed; retry shortly.")
+    else:
+        if "_login_user" not in g:  # loading the signed-in user needs the database too
+            g._login_user = AnonymousUserMixin()
+        response = current_app.make_response((render_template("errors/unavailable.html"), 503))
+    response.headers["Retry-After"] = "30"
+    return response
 
 
 def register_template_helpers(app: Flask) -> None:
@@ -267,10 +310,11 @@ def register_hooks(app: Flask) -> None:
 def register_commands(app: Flask) -> None:
     from mall.account.cli import user_cli
     from mall.charity.cli import charity_cli
+    from mall.checkout.cli import payments_cli
     from mall.demo.cli import seed_demo
     from mall.impact.cli import impact_cli
     from mall.merchant.cli import api_key_cli
     from mall.points.cli import ledger_cli, points_cli
 
-    for command in (user_cli, seed_demo, ledger_cli, points_cli, api_key_cli, charity_cli, impact_cli):
+    for command in (user_cli, seed_demo, ledger_cli, points_cli, api_key_cli, charity_cli, impact_cli, payments_cli):
         app.cli.add_command(command)

@@ -1,5 +1,6 @@
 """Configuration read from the environment, with a safe embedded default."""
 import os
+import secrets
 
 DEV_SECRET = "dev-only-secret-change-me"
 
@@ -46,6 +47,20 @@ class Config:
     # Paying part of a till bill with points.
     BILL_POINTS_PER_YUAN = int(os.environ.get("BILL_POINTS_PER_YUAN", "100"))
     BILL_MAX_SHARE_PERCENT = int(os.environ.get("BILL_MAX_SHARE_PERCENT", "50"))
+    # The member's one-time code: how long it is valid, and how many tries void the request.
+    BILL_CODE_VALID_MINUTES = int(os.environ.get("BILL_CODE_VALID_MINUTES", "5"))
+    BILL_MAX_CODE_ATTEMPTS = int(os.environ.get("BILL_MAX_CODE_ATTEMPTS", "5"))
+    # How many requests one merchant may keep waiting (pending, unexpired) for one member.
+    BILL_MAX_PENDING_PER_MEMBER = int(os.environ.get("BILL_MAX_PENDING_PER_MEMBER", "3"))
+    # Code confirmations allowed per API key or staff user, and per member (over both doors).
+    BILL_CONFIRM_RATE_LIMIT = os.environ.get("BILL_CONFIRM_RATE_LIMIT", "60 per minute")
+    BILL_MEMBER_CONFIRM_RATE_LIMIT = os.environ.get("BILL_MEMBER_CONFIRM_RATE_LIMIT", "10 per minute;30 per hour")
+
+    # The payment sandbox's own store (the gateway's side, not the mall's database): a database URL
+    # every worker can reach. Default: a SQLite file in the instance folder.
+    PAYMENT_SANDBOX_URL = os.environ.get("PAYMENT_SANDBOX_URL")
+    # Authorisations older than this that are still open are captured or voided by `payments reconcile`.
+    PAYMENT_RECONCILE_GRACE_MINUTES = int(os.environ.get("PAYMENT_RECONCILE_GRACE_MINUTES", "15"))
 
     # What a merchant pays the programme for each point it issues (integer fen).
     ISSUANCE_FEE_FEN_PER_POINT = int(os.environ.get("ISSUANCE_FEE_FEN_PER_POINT", "1"))
@@ -56,12 +71,20 @@ class Config:
     # Evidence files an operator may upload to a case.
     EVIDENCE_MAX_BYTES = 5 * 1024 * 1024
 
+    # The key that seals ledger rows and checkpoints; never stored in the database (see ledger_key).
+    LEDGER_KEY = os.environ.get("LEDGER_KEY")
+    # Where `flask ledger checkpoint` appends the sealed chain heads (JSON lines); default in the
+    # instance folder. Best on storage the database's credentials cannot rewrite.
+    LEDGER_CHECKPOINT_FILE = os.environ.get("LEDGER_CHECKPOINT_FILE")
+
 
 class TestingConfig(Config):
     TESTING = True
     SECRET_KEY = "testing-secret"
     RATELIMIT_STORAGE_URI = "memory://"
     LOGIN_RATE_LIMIT = "5 per minute"
+    LEDGER_KEY = os.environ.get("LEDGER_KEY", "testing-ledger-key")
+    LEDGER_CHECKPOINT_FILE = ""  # none unless a test names its own file
 
 
 def database_url(instance_path: str) -> str:
@@ -69,7 +92,37 @@ def database_url(instance_path: str) -> str:
     url = os.environ.get("DATABASE_URL")
     if not url:
         return "sqlite:///" + os.path.join(instance_path, "mall.sqlite3")
+    return with_psycopg(url)
+
+
+def with_psycopg(url: str) -> str:
+    """postgres:// and postgresql:// URLs through psycopg 3; any other URL as it is."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+def ledger_key(config, instance_path: str) -> str:
+    """The key that seals ledger rows and checkpoints, used by the app and by the migrations.
+
+    LEDGER_KEY if set; refused when missing in production; otherwise a key generated once in the
+    instance folder (``ledger.key``, mode 0600), so a development database keeps verifying."""
+    if config.get("LEDGER_KEY"):
+        return config["LEDGER_KEY"]
+    if config.get("PRODUCTION"):
+        raise RuntimeError("LEDGER_KEY must be set in production (MALL_ENV=production).")
+    path = os.path.join(instance_path, "ledger.key")
+    if not os.path.exists(path):
+        scratch = f"{path}.{os.getpid()}"
+        fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32) + "\n")
+        try:
+            os.link(scratch, path)  # atomic: of several processes starting at once, one key wins
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(scratch)
+    with open(path, encoding="ascii") as f:
+        return f.read().strip()

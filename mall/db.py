@@ -40,7 +40,8 @@ def configure_engine(engine) -> None:
 
 @contextmanager
 def write(session: Session):
-    """Run one use case in one short write transaction: commit on success, roll back on any error."""
+    """Run one use case in one short write transaction: commit on success, roll back on any error but a
+    refusal that records something (``DomainError.commits``, e.g. a wrong one-time code counted)."""
     session = session() if isinstance(session, scoped_session) else session
     if session.in_transaction():
         session.commit()  # end the read snapshot a view may have opened (e.g. loading the user)
@@ -53,8 +54,15 @@ def write(session: Session):
     try:
         yield session
         session.commit()
-    except BaseException:
-        session.rollback()
+    except BaseException as err:
+        if getattr(err, "commits", False):  # a refusal whose record stands (see DomainError.commits)
+            try:
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+        else:
+            session.rollback()
         raise
 
 

@@ -6,6 +6,9 @@ class DomainError(Exception):
 
     status = 422
     code = "invalid"
+    # A refusal that records something which must stand (a wrong one-time code is counted): ``write()``
+    # commits what the use case flushed before it raises, instead of rolling it back.
+    commits = False
 
     def __init__(self, message, code: str | None = None, **params):
         super().__init__(str(message))

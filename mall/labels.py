@@ -81,7 +81,7 @@ def voucher_status_label(status: str) -> str:
     return str(VOUCHER_STATUSES.get(status, status))
 
 BILL_STATUSES = {"pending": _l("Waiting for the member"), "approved": _l("Paid"), "declined": _l("Declined"),
-                 "expired": _l("Expired")}
+                 "expired": _l("Expired"), "voided": _l("Void (too many wrong codes)")}
 
 
 def bill_status_label(status: str) -> str:

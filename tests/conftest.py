@@ -8,10 +8,13 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from mall import create_app
+from mall.config import TestingConfig
 from mall.db import write
 from mall.extensions import db
 
 PG_URL = os.environ.get("MALL_TEST_DATABASE_URL")
+# Processes the tests start (gunicorn, the flask CLI) seal ledger rows with the tests' own key.
+os.environ.setdefault("LEDGER_KEY", TestingConfig.LEDGER_KEY)
 PASSWORD = "correct-horse-battery"
 
 
@@ -62,7 +65,9 @@ def database_url(migrated_template, tmp_path):
 def app(database_url, tmp_path):
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url,
                       "RATELIMIT_ENABLED": False, "MEDIA_ROOT": str(tmp_path / "media"),
-                      "PRIVATE_ROOT": str(tmp_path / "private")})
+                      "PRIVATE_ROOT": str(tmp_path / "private"),
+                      "LEDGER_CHECKPOINT_FILE": str(tmp_path / "ledger-checkpoints.jsonl"),
+                      "PAYMENT_SANDBOX_URL": f"sqlite:///{tmp_path / 'payment-sandbox.sqlite3'}"})
     with app.app_context():
         from mall.ledger import service as ledger
 
@@ -73,6 +78,7 @@ def app(database_url, tmp_path):
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+    app.extensions["payment_gateway"].dispose()
 
 
 def _ensure_launch_rules():
@@ -218,6 +224,19 @@ def redis_reachable(url: str = REDIS_URL) -> bool:
         return True
     except Exception:
         return False
+
+
+@pytest.fixture
+def redis_db():
+    """The test Redis database (MALL_TEST_REDIS_URL), flushed before and after the test."""
+    require_or_skip(redis_reachable(REDIS_URL), f"Redis is not reachable at {REDIS_URL}")
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    yield REDIS_URL
+    client.flushdb()
+    client.close()
 
 
 def chromium_available() -> bool:

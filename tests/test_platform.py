@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from mall import create_app
+from mall.db import write
 from mall.extensions import db
 from tests.conftest import (POSTGRES_URL, Auth, csrf_token, make_user, postgres_reachable,
                             require_or_skip)
@@ -313,6 +314,36 @@ def test_models_and_migrations_agree(empty_database):
     assert diff == [], "models differ from the migrations; add a migration:\n" + "\n".join(map(repr, diff))
 
 
+def test_upgrading_a_ledger_written_before_seals_gives_a_verifying_ledger(empty_database, tmp_path):
+    """0013 adds the seals and fills them for the rows already there, with the app's own key."""
+    from flask_migrate import downgrade, upgrade
+
+    from mall.ledger import service as ledger
+
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": empty_database, "RATELIMIT_ENABLED": False,
+                      "LEDGER_CHECKPOINT_FILE": str(tmp_path / "checkpoints.jsonl")})
+    with app.app_context():
+        upgrade()
+        with write(db.session):
+            issuer = ledger.open_account(db.session, "merchant", 1, "issuance")
+            one, two = ledger.member_account(db.session, 1), ledger.member_account(db.session, 2)
+            ledger.transfer(db.session, issuer, one, 100, "earn", key="e1")
+            ledger.transfer(db.session, one, two, 30, "gift", key="g1")
+            ledger.transfer(db.session, two, ledger.system_account(db.session, "redemption"), 10, "redeem", key="r1")
+            ledger.set_frozen(db.session, two, True)
+        db.session.remove()
+        downgrade(revision="0011_bill_attempts")
+        assert "mac" not in {c["name"] for c in inspect(db.engine).get_columns("ledger_lot")}
+        upgrade()
+        report = ledger.verify(db.session)
+        assert report.ok and report.transfers == 3, report.problems
+        db.session.execute(text("UPDATE ledger_account SET owner_id = 3 WHERE owner_kind = 'member' AND owner_id = 2"))
+        assert any("seal does not match" in p for p in ledger.verify(db.session).problems)
+        db.session.rollback()
+        db.session.remove()
+        db.engine.dispose()
+
+
 def flask_cli(url, *args):
     env = {**os.environ, "DATABASE_URL": url, "MALL_ENV": "development"}
     return subprocess.run([sys.executable, "-m", "flask", "--app", "app", *args], cwd=ROOT, env=env,
@@ -359,6 +390,12 @@ def test_production_refuses_an_empty_secret_key(tmp_path):
     result = start_production(tmp_path, SECRET_KEY="")
     assert result.returncode != 0
     assert "SECRET_KEY must be set in production" in result.stderr
+
+
+def test_production_refuses_to_start_without_a_ledger_key(tmp_path):
+    result = start_production(tmp_path, SECRET_KEY="a-real-secret-from-the-environment-0123456789", LEDGER_KEY=None)
+    assert result.returncode != 0
+    assert "LEDGER_KEY must be set in production" in result.stderr
 
 
 def test_production_starts_with_a_secret_key(tmp_path):

@@ -1,13 +1,14 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (BooleanField, DateField, EmailField, HiddenField, PasswordField, RadioField, SelectField,
                      StringField, SubmitField, TextAreaField)
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 
+from mall.forms import MallForm, database_id, drop_control_characters
+
 PASSWORD_RULES = [DataRequired(), Length(min=10, max=128, message=_l("Use 10 to 128 characters."))]
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(MallForm):
     display_name = StringField(_l("Display name"), validators=[DataRequired(), Length(max=60)])
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(check_deliverability=False), Length(max=254)])
     password = PasswordField(_l("Password"), validators=PASSWORD_RULES)
@@ -18,14 +19,14 @@ class RegisterForm(FlaskForm):
     submit = SubmitField(_l("Create account"))
 
 
-class LoginForm(FlaskForm):
+class LoginForm(MallForm):
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=128)])
-    next = HiddenField()
+    next = HiddenField(filters=[drop_control_characters])  # safe_next() falls back to the home page
     submit = SubmitField(_l("Sign in"))
 
 
-class PasswordForm(FlaskForm):
+class PasswordForm(MallForm):
     current = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=128)])
     password = PasswordField(_l("New password"), validators=PASSWORD_RULES)
     confirm = PasswordField(
@@ -35,33 +36,33 @@ class PasswordForm(FlaskForm):
     submit = SubmitField(_l("Change password"))
 
 
-class LanguageForm(FlaskForm):
-    next = HiddenField()
+class LanguageForm(MallForm):
+    next = HiddenField(filters=[drop_control_characters])
 
 
-class EmptyForm(FlaskForm):
+class EmptyForm(MallForm):
     """A button-only POST still carries its CSRF token."""
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(MallForm):
     display_name = StringField(_l("Display name"), validators=[DataRequired(), Length(max=60)])
     phone = StringField(_l("Mobile number (optional)"), validators=[Optional(), Length(max=20)])
     birthday = DateField(_l("Date of birth (optional)"), validators=[Optional()])
     submit = SubmitField(_l("Save profile"))
 
 
-class AppealForm(FlaskForm):
+class AppealForm(MallForm):
     statement = TextAreaField(_l("Your appeal: why is this wrong? Add anything that shows the points were earned honestly."),
                               validators=[DataRequired(), Length(min=10, max=4000)])
     submit = SubmitField(_l("Send appeal"))
 
 
-class DeleteAccountForm(FlaskForm):
+class DeleteAccountForm(MallForm):
     password = PasswordField(_l("Your password"), validators=[DataRequired(), Length(max=128)])
     remaining = RadioField(_l("Your remaining points"), default="forfeit", choices=[
         ("forfeit", _l("Forfeit them to the programme's published forfeiture account")),
         ("donate", _l("Donate them to the charity project chosen below"))])
-    project = SelectField(_l("Charity project"), coerce=int, validate_choice=False, validators=[Optional()])
+    project = SelectField(_l("Charity project"), coerce=database_id, validate_choice=False, validators=[Optional()])
     confirm = BooleanField(_l("I understand that this cannot be undone."), validators=[DataRequired()])
     token = HiddenField()
     submit = SubmitField(_l("Delete my account"))

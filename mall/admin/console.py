@@ -16,6 +16,7 @@ from mall.audit import service as audit
 from mall.db import write
 from mall.errors import DomainError
 from mall.extensions import db
+from mall.forms import database_id
 from mall.fraud import service as fraud
 from mall.fraud.models import CaseEvidence
 from mall.ledger import service as ledger
@@ -306,7 +307,7 @@ def _audit_filters(form: AuditFilterForm) -> audit.Filters | None:
 def audit_log():
     form = AuditFilterForm(request.args)
     filters = _audit_filters(form)
-    before = request.args.get("before", type=int)
+    before = request.args.get("before", type=database_id)
     entries = audit.search(db.session, filters, before_id=before) if filters else []
     query = {k: v for k, v in request.args.items() if k != "before" and v}
     return render_template("admin/audit.html", form=form, entries=entries,

@@ -4,17 +4,35 @@
 PROBLEM = {"$ref": "#/components/responses/Problem"}
 
 
+PROBLEM_RESPONSE = {"description": "Problem details (RFC 9457)", "content": {
+    "application/problem+json": {"schema": {
+        "type": "object", "required": ["type", "title", "status"],
+        "properties": {"type": {"type": "string"}, "title": {"type": "string"},
+                       "status": {"type": "integer"}, "detail": {"type": "string"},
+                       "errors": {"type": "array", "items": {"type": "object"}},
+                       "attempts_left": {"type": "integer"}}}}}}
+
+
 def _problem_responses(*codes):
-    return {str(code): PROBLEM for code in codes}
+    """Problem responses for the given statuses, and the 405 every path answers to an undeclared method."""
+    return {**{str(code): PROBLEM for code in codes}, "405": {"$ref": "#/components/responses/MethodNotAllowed"}}
+
+
+# Text refuses control characters (multi-line text keeps line breaks and tabs); required text is not
+# blank. A lone surrogate anywhere in a body makes it malformed JSON text (400).
+LINE = r"^[^\x00-\x1f\x7f-\x9f]*$"
+LINES = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+FILLED_LINE = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+MEMBER_CODE = {"type": "string", "minLength": 1, "maxLength": 16, "pattern": FILLED_LINE}
 
 
 ITEM = {
     "type": "object",
     "required": ["category", "amount_fen"],
     "properties": {
-        "sku": {"type": "string", "maxLength": 64},
-        "name": {"type": "string", "maxLength": 200},
-        "category": {"type": "string", "minLength": 1, "maxLength": 40, "pattern": r"\S"},
+        "sku": {"type": ["string", "null"], "maxLength": 64, "pattern": LINE},
+        "name": {"type": ["string", "null"], "maxLength": 200, "pattern": LINE},
+        "category": {"type": "string", "minLength": 1, "maxLength": 40, "pattern": FILLED_LINE},
         "green": {"type": "boolean"},
         "quantity": {"type": "integer", "minimum": 1, "maximum": 100000},
         "amount_fen": {"type": "integer", "minimum": 0, "maximum": 10**10},
@@ -25,11 +43,12 @@ PURCHASE_IN = {
     "type": "object",
     "required": ["member_code", "total_fen"],
     "properties": {
-        "member_code": {"type": "string", "minLength": 1, "maxLength": 16},
+        "member_code": MEMBER_CODE,
         "total_fen": {"type": "integer", "minimum": 1, "maximum": 10**10},
-        "occurred_at": {"type": "string", "format": "date-time",
-                        "description": "With an offset; at most 30 days ago. Defaults to now."},
-        "items": {"type": "array", "maxItems": 200, "items": ITEM,
+        "occurred_at": {"type": ["string", "null"], "format": "date-time",
+                        "description": "With an offset; at most 30 days ago and not in the future (else 422). "
+                                       "Defaults to now."},
+        "items": {"type": ["array", "null"], "maxItems": 200, "items": ITEM,
                   "description": "If given, the amounts must add up to total_fen."},
     },
 }
@@ -51,34 +70,58 @@ PURCHASE_OUT = {
 
 IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": True,
                    "description": "Unique per request; a retry with the same key and body replays the first answer.",
-                   "schema": {"type": "string", "minLength": 1, "maxLength": 255}}
+                   "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"\S"}}
 
 PURCHASE_ID = {"name": "purchase_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 
 
 LISTING_FIELDS = {
     "kind": {"type": "string", "enum": ["goods", "service", "topup", "stay", "coupon"]},
-    "category": {"type": "string", "minLength": 1, "maxLength": 40, "pattern": r"\S"},
-    "title_zh": {"type": "string", "minLength": 1, "maxLength": 160, "pattern": r"\S"},
-    "title_en": {"type": "string", "minLength": 1, "maxLength": 160, "pattern": r"\S"},
-    "description_zh": {"type": "string", "maxLength": 4000},
-    "description_en": {"type": "string", "maxLength": 4000},
+    "category": {"type": "string", "minLength": 1, "maxLength": 40, "pattern": FILLED_LINE},
+    "title_zh": {"type": "string", "minLength": 1, "maxLength": 160, "pattern": FILLED_LINE},
+    "title_en": {"type": "string", "minLength": 1, "maxLength": 160, "pattern": FILLED_LINE},
+    "description_zh": {"type": ["string", "null"], "maxLength": 4000, "pattern": LINES},
+    "description_en": {"type": ["string", "null"], "maxLength": 4000, "pattern": LINES},
     "points_price": {"type": ["integer", "null"], "minimum": 1, "maximum": 10**8},
     "mix_points": {"type": ["integer", "null"], "minimum": 1, "maximum": 10**8},
-    "cash_fen": {"type": "integer", "minimum": 0, "maximum": 10**9},
+    "cash_fen": {"type": ["integer", "null"], "minimum": 0, "maximum": 10**9, "description": "null: 0"},
     "sale_points_price": {"type": ["integer", "null"], "minimum": 1, "maximum": 10**8},
     "sale_starts_at": {"type": ["string", "null"], "format": "date-time"},
     "sale_ends_at": {"type": ["string", "null"], "format": "date-time"},
     "stock": {"type": ["integer", "null"], "minimum": 0, "maximum": 10**7, "description": "null: unlimited"},
     "limit_per_member": {"type": ["integer", "null"], "minimum": 1, "maximum": 1000},
-    "limit_period": {"type": "string", "enum": ["day", "week", "month", "year", "ever"]},
+    "limit_period": {"enum": ["day", "week", "month", "year", "ever", None], "description": "null: month"},
     "available_from": {"type": ["string", "null"], "format": "date-time"},
     "early_access_from": {"type": ["string", "null"], "format": "date-time"},
     "coupon_valid_days": {"type": ["integer", "null"], "minimum": 1, "maximum": 3650},
-    "cancel_hours": {"type": "integer", "minimum": 0, "maximum": 8760},
+    "cancel_hours": {"type": ["integer", "null"], "minimum": 0, "maximum": 8760, "description": "null: 0"},
     "green": {"type": "boolean"},
-    "co2e_g": {"type": "integer", "minimum": 0, "maximum": 10**9},
+    "co2e_g": {"type": ["integer", "null"], "minimum": 0, "maximum": 10**9, "description": "null: 0"},
 }
+UNSET = {"type": "null"}
+# How the fields of a listing go together. A new listing must satisfy them; a change that would break
+# them with the fields the listing already has is refused with 409 `listing-conflict`.
+LISTING_RULES = [
+    {"anyOf": [{"required": ["points_price"], "properties": {"points_price": {"type": "integer"}}},
+               {"required": ["mix_points"], "properties": {"mix_points": {"type": "integer"}}}],
+     "description": "A price: points_price, mix_points (points + cash), or both"},
+    {"anyOf": [{"properties": {"mix_points": UNSET, "cash_fen": {"enum": [0, None]}}},
+               {"required": ["mix_points", "cash_fen"],
+                "properties": {"mix_points": {"type": "integer"}, "cash_fen": {"type": "integer", "minimum": 1}}}],
+     "description": "mix_points and a cash_fen above 0 go together"},
+    {"anyOf": [{"properties": {"sale_points_price": UNSET, "sale_starts_at": UNSET, "sale_ends_at": UNSET}},
+               {"required": ["points_price", "sale_points_price", "sale_starts_at", "sale_ends_at"],
+                "properties": {"points_price": {"type": "integer"}, "sale_points_price": {"type": "integer"},
+                               "sale_starts_at": {"type": "string"}, "sale_ends_at": {"type": "string"}}}],
+     "description": "A sale has a price below points_price, a start and a later end (else 422)"},
+    {"anyOf": [{"properties": {"early_access_from": UNSET}},
+               {"required": ["early_access_from", "available_from"],
+                "properties": {"early_access_from": {"type": "string"}, "available_from": {"type": "string"}}}],
+     "description": "early_access_from is before available_from (else 422)"},
+    {"anyOf": [{"properties": {"kind": {"enum": ["goods", "service", "topup", "stay"]}}},
+               {"required": ["coupon_valid_days"], "properties": {"coupon_valid_days": {"type": "integer"}}}],
+     "description": "A coupon says for how many days it is valid"},
+]
 LISTING_OUT = {"type": "object", "required": ["id", "status", "kind", "title_zh", "title_en"],
                "properties": {"id": {"type": "integer"}, "status": {"type": "string"},
                               "redemptions": {"type": "integer"}, **LISTING_FIELDS}}
@@ -93,7 +136,7 @@ ORDER_ID = {"name": "order_id", "in": "path", "required": True, "schema": {"type
 
 
 BILL_OUT = {"type": "object", "required": ["id", "status", "bill_fen", "points_requested"], "properties": {
-    "id": {"type": "integer"}, "status": {"type": "string", "enum": ["pending", "approved", "declined", "expired"]},
+    "id": {"type": "integer"}, "status": {"type": "string", "enum": ["pending", "approved", "declined", "expired", "voided"]},
     "bill_fen": {"type": "integer"}, "points_requested": {"type": "integer"}, "points_used": {"type": "integer"},
     "cash_due_fen": {"type": "integer"}, "reference": {"type": "string"}, "expires_at": {"type": "string"}}}
 BILL_ID = {"name": "bill_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
@@ -148,18 +191,21 @@ def document() -> dict:
                               **_problem_responses(400, 401, 403, 404, 409, 422)}}},
             "/api/v1/listings": {
                 "get": {"operationId": "listListings", "summary": "Your listings, newest first",
-                        "parameters": [{"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                        "description": "Any other query parameter is refused (400 `invalid-query`).",
+                        "parameters": [{"name": "page", "in": "query",
+                                        "schema": {"type": "integer", "minimum": 1, "maximum": 10**6}},
                                        {"name": "status", "in": "query", "schema": {
                                            "type": "string", "enum": ["draft", "active", "paused", "archived"]}}],
                         "responses": {"200": {"description": "A page of listings", "content": {"application/json": {
                             "schema": {"type": "object", "properties": {"data": {"type": "array", "items": LISTING_OUT},
                                                                         "page": {"type": "integer"}}}}}},
-                                      **_problem_responses(401, 403)}},
+                                      **_problem_responses(400, 401, 403)}},
                 "post": {"operationId": "createListing", "summary": "Create a listing (a draft unless status is active)",
                          "parameters": [IDEMPOTENCY_KEY],
                          "requestBody": {"required": True, "content": {"application/json": {"schema": {
                              "type": "object", "required": ["kind", "category", "title_zh", "title_en"],
-                             "properties": {**LISTING_FIELDS, "status": {"type": "string", "enum": ["draft", "active"]}}}}}},
+                             "properties": {**LISTING_FIELDS, "status": {"enum": ["draft", "active", None]}},
+                             "allOf": LISTING_RULES}}}},
                          "responses": {"201": {"description": "Created",
                                                "content": {"application/json": {"schema": LISTING_OUT}}},
                                        **_problem_responses(400, 401, 403, 409, 422)}}},
@@ -169,17 +215,23 @@ def document() -> dict:
                 "parameters": [LISTING_ID, IDEMPOTENCY_KEY],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "properties": {
-                        **LISTING_FIELDS, "stock_delta": {"type": "integer", "minimum": -10**7, "maximum": 10**7},
-                        "status": {"type": "string", "enum": ["active", "paused", "archived"]}}}}}},
+                        **LISTING_FIELDS, "stock_delta": {"type": ["integer", "null"], "minimum": -10**7, "maximum": 10**7},
+                        "status": {"enum": ["active", "paused", "archived", None]}},
+                    "not": {"required": ["stock", "stock_delta"], "properties": {"stock_delta": {"type": "integer"}}},
+                    "description": "stock or stock_delta, not both. The fields must go together with the listing's "
+                                   "others as for a new listing (a price, mix_points with cash_fen, a whole sale, "
+                                   "early access before availability, a coupon's validity): else 409 "
+                                   "`listing-conflict`."}}}},
                 "responses": {"200": {"description": "The listing", "content": {"application/json": {"schema": LISTING_OUT}}},
                               **_problem_responses(400, 401, 403, 404, 409, 422)}}},
             "/api/v1/orders": {"get": {
                 "operationId": "listOrders", "summary": "Your orders (placed ones by default)",
+                "description": "Any other query parameter is refused (400 `invalid-query`).",
                 "parameters": [{"name": "status", "in": "query", "schema": {
                     "type": "string", "enum": ["placed", "fulfilled", "cancelled", "all"]}}],
                 "responses": {"200": {"description": "Orders", "content": {"application/json": {"schema": {
                     "type": "object", "properties": {"data": {"type": "array", "items": ORDER_OUT}}}}}},
-                              **_problem_responses(401, 403)}}},
+                              **_problem_responses(400, 401, 403)}}},
             "/api/v1/orders/{order_id}/fulfil": {"post": {
                 "operationId": "fulfilOrder", "summary": "Mark an order fulfilled",
                 "parameters": [ORDER_ID, IDEMPOTENCY_KEY],
@@ -190,7 +242,7 @@ def document() -> dict:
                 "summary": "Cancel an order: points back to the member plus compensation",
                 "parameters": [ORDER_ID, IDEMPOTENCY_KEY],
                 "requestBody": {"required": False, "content": {"application/json": {"schema": {
-                    "type": "object", "properties": {"reason": {"type": "string", "maxLength": 200}}}}}},
+                    "type": "object", "properties": {"reason": {"type": "string", "maxLength": 200, "pattern": LINE}}}}}},
                 "responses": {"200": {"description": "The order", "content": {"application/json": {"schema": ORDER_OUT}}},
                               **_problem_responses(400, 401, 403, 404, 409, 422)}}},
             "/api/v1/bill-payments": {"post": {
@@ -199,11 +251,13 @@ def document() -> dict:
                 "parameters": [IDEMPOTENCY_KEY],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["member_code", "bill_fen"], "properties": {
-                        "member_code": {"type": "string", "minLength": 1, "maxLength": 16},
+                        "member_code": MEMBER_CODE,
                         "bill_fen": {"type": "integer", "minimum": 1, "maximum": 10**9},
-                        "points_fen": {"type": "integer", "minimum": 1, "maximum": 10**9,
-                                       "description": "The part of the bill to pay with points; default the maximum"},
-                        "reference": {"type": "string", "maxLength": 64}}}}}},
+                        "points_fen": {"type": ["integer", "null"], "minimum": 1, "maximum": 10**9,
+                                       "description": "The part of the bill to pay with points, at most the "
+                                                      "published share of bill_fen (else 422 `over-cap`); "
+                                                      "default (or null) the maximum"},
+                        "reference": {"type": "string", "maxLength": 64, "pattern": LINE}}}}}},
                 "responses": {"201": {"description": "Waiting for the member",
                                       "content": {"application/json": {"schema": BILL_OUT}}},
                               **_problem_responses(400, 401, 403, 404, 409, 422)}}},
@@ -214,12 +268,20 @@ def document() -> dict:
                               **_problem_responses(401, 403, 404)}}},
             "/api/v1/bill-payments/{bill_id}/confirm": {"post": {
                 "operationId": "confirmBillPayment", "summary": "Approve with the member's one-time code",
+                "description": "A code is valid for a few minutes (5 by default). Every try is counted: a wrong "
+                               "code (`wrong-code`) or one that is not 6 digits 0-9 (`invalid-code`) is 422 with "
+                               "`attempts_left`; the last allowed wrong try (5 by default) voids the request "
+                               "(409 `voided`, status `voided`, the member is notified), and so does every try "
+                               "after it. An expired request is 422 `expired`, a decided one 409 `decided`. "
+                               "Tries are rate-limited per API key and per member (429 with Retry-After).",
                 "parameters": [BILL_ID, IDEMPOTENCY_KEY],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}}}}},
+                    "type": "object", "required": ["code"],
+                    "properties": {"code": {"type": "string", "pattern": "^[0-9]{6}$"}}}}}},
                 "responses": {"200": {"description": "Approved: points used and cash due",
                                       "content": {"application/json": {"schema": BILL_OUT}}},
-                              **_problem_responses(400, 401, 403, 404, 409, 422)}}},
+                              **_problem_responses(400, 401, 403, 404, 409, 422),
+                              "429": {"$ref": "#/components/responses/TooManyRequests"}}}},
             "/api/v1/orders/{order_id}/refunds": {"post": {
                 "operationId": "refundOrder",
                 "summary": "Refund some units of some lines: points back to their lots, cash in proportion",
@@ -227,7 +289,7 @@ def document() -> dict:
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["lines"], "properties": {"lines": {
                         "type": "array", "minItems": 1, "items": {"type": "object", "required": ["line_id"], "properties": {
-                            "line_id": {"type": "integer", "minimum": 1},
+                            "line_id": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
                             "quantity": {"type": "integer", "minimum": 1, "maximum": 99}}}}}}}}},
                 "responses": {"200": {"description": "The order after the refund",
                                       "content": {"application/json": {"schema": ORDER_OUT}}},
@@ -235,16 +297,17 @@ def document() -> dict:
             "/api/v1/openapi.json": {"get": {
                 "operationId": "openapi", "summary": "This document", "security": [],
                 "responses": {"200": {"description": "OpenAPI 3.1 document",
-                                      "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+                                      "content": {"application/json": {"schema": {"type": "object"}}}},
+                              **_problem_responses()}}},
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "description": "A merchant API key from the back office"}},
-            "responses": {"Problem": {"description": "Problem details (RFC 9457)", "content": {
-                "application/problem+json": {"schema": {
-                    "type": "object", "required": ["type", "title", "status"],
-                    "properties": {"type": {"type": "string"}, "title": {"type": "string"},
-                                   "status": {"type": "integer"}, "detail": {"type": "string"},
-                                   "errors": {"type": "array", "items": {"type": "object"}}}}}}}},
+            "responses": {"Problem": PROBLEM_RESPONSE, "MethodNotAllowed": {
+                **PROBLEM_RESPONSE, "description": "The path does not take this method",
+                "headers": {"Allow": {"description": "The methods it takes", "schema": {"type": "string"}}}},
+                "TooManyRequests": {
+                **PROBLEM_RESPONSE, "description": "Too many tries: wait as long as Retry-After says",
+                "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}}},
         },
     }

@@ -12,6 +12,7 @@ from mall.api.models import ApiKey, IdempotencyRecord
 from mall.errors import Conflict, DomainError, NotFound
 from mall.merchant.models import Merchant
 from mall.models import utcnow
+from mall.validation import has_control_characters
 
 KEY_PREFIX = "gpm_"
 IN_FLIGHT_TIMEOUT = timedelta(seconds=60)
@@ -48,7 +49,7 @@ def revoke_key(session: Session, merchant: Merchant, key_id: int) -> ApiKey:
 
 def authenticate(session: Session, presented: str | None) -> Merchant | None:
     """The merchant owning a valid, unrevoked key, else None."""
-    if not presented or not presented.startswith(KEY_PREFIX):
+    if not presented or not presented.startswith(KEY_PREFIX) or has_control_characters(presented):
         return None
     prefix, _, secret = presented[len(KEY_PREFIX):].partition("_")
     if not prefix or not secret:

@@ -1,8 +1,11 @@
 """Merchant JSON API v1: bearer keys, idempotent POSTs, RFC 9457 problem details."""
 import json
+from decimal import Decimal
 from functools import wraps
 
 from flask import Blueprint, Response, current_app, g, request
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import OperationalError, TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from mall.account.models import User
@@ -10,12 +13,16 @@ from mall.audit import service as audit
 from mall.api import service
 from mall.api.openapi import document
 from mall.catalog import service as catalog
-from mall.checkout import bills
+from mall.catalog.models import STATUSES as LISTING_STATUSES
+from mall.checkout import bills, limits
 from mall.checkout import service as checkout
+from mall.checkout.models import ORDER_STATUSES
 from mall.errors import DomainError
 from mall.extensions import csrf, db
+from mall.forms import MAX_ID
 from mall.rules import service as rules
 from mall.rules.models import Purchase
+from mall.validation import LONE_SURROGATE, has_control_characters
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(api)
@@ -56,15 +63,54 @@ def _reject_constant(name):
     raise BadJson(f"{name} is not allowed in JSON")
 
 
+def _number(text: str):
+    """A JSON number without a fractional part is an integer however it is written (``100.0``, ``1e2``),
+    as JSON Schema counts it; any other stays a float, which integer fields refuse."""
+    value = Decimal(text)
+    if abs(value) <= 10**18 and value == value.to_integral_value():
+        return int(value)
+    return float(text)
+
+
 def read_json():
     """The request body as JSON, strictly: no NaN/Infinity, a size limit."""
     raw = request.get_data(cache=True)
     if len(raw) > MAX_BODY:
         raise BadJson("The body is too large.")
     try:
-        return json.loads(raw or b"null", parse_constant=_reject_constant)
+        doc = json.loads(raw or b"null", parse_constant=_reject_constant, parse_float=_number)
     except (ValueError, BadJson, RecursionError) as err:
         raise BadJson(f"The body is not valid JSON: {err}")
+    if _holds_lone_surrogate(doc):
+        raise BadJson("The body is not valid JSON text: a string holds a lone surrogate (\\ud800 to \\udfff).")
+    return doc
+
+
+def _holds_lone_surrogate(doc) -> bool:
+    """True if a string (or a key) holds half of a UTF-16 pair: such text cannot be stored or even
+    encoded as UTF-8. Walked without recursion, however deep the document."""
+    pending = [doc]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if LONE_SURROGATE.search(value):
+                return True
+        elif isinstance(value, dict):
+            pending += [*value.keys(), *value.values()]
+        elif isinstance(value, list):
+            pending += value
+    return False
+
+
+def text_member(doc, name: str) -> str:
+    """A text member of a JSON body ("" when absent); anything but text, or text with control characters,
+    is refused."""
+    value = doc.get(name, "") if isinstance(doc, dict) else ""
+    if not isinstance(value, str):
+        raise DomainError(f"{name} must be a string.", code="invalid-text", field=name)
+    if has_control_characters(value):
+        raise DomainError(f"{name} must not contain control characters.", code="invalid-text", field=name)
+    return value
 
 
 @api.before_request
@@ -88,7 +134,17 @@ def authenticate():
 
 @api.errorhandler(HTTPException)
 def http_problem(err: HTTPException):
-    return problem(err.code or 500, err.name.lower().replace(" ", "-"), err.name, err.description or "")
+    """Any HTTP error under /api/ as problem details; a 405 names the allowed methods in ``Allow``."""
+    response = problem(err.code or 500, err.name.lower().replace(" ", "-"), err.name, err.description or "")
+    if getattr(err, "valid_methods", None):
+        response.headers["Allow"] = ", ".join(sorted(err.valid_methods))
+    return response
+
+
+@api.errorhandler(429)
+def too_many_requests(err):
+    """A rate limit was hit; Flask-Limiter adds Retry-After."""
+    return problem(429, "too-many-requests", limits.too_many_message())
 
 
 @api.errorhandler(BadJson)
@@ -99,6 +155,15 @@ def bad_json(err):
 @api.errorhandler(DomainError)
 def domain_problem(err: DomainError):
     return _response(err.status, _domain_problem_body(err))
+
+
+@api.errorhandler(OperationalError)
+@api.errorhandler(PoolTimeout)
+def database_problem(err):
+    """The app's 503 (before this blueprint's catch-all below, which Flask would prefer)."""
+    from mall import database_unavailable
+
+    return database_unavailable(err)
 
 
 @api.errorhandler(Exception)
@@ -123,7 +188,7 @@ def idempotent(operation: str):
         @wraps(view)
         def wrapper(**kwargs):
             key = request.headers.get("Idempotency-Key", "").strip()
-            if not key or len(key) > 255:
+            if not key or len(key) > 255 or has_control_characters(key):
                 return problem(400, "idempotency-key-required",
                                "An Idempotency-Key header of 1 to 255 characters is required.")
             def work():
@@ -221,14 +286,58 @@ def listing_json(item) -> dict:
 
 
 STATUS_ACTIONS = {"active": "publish", "paused": "pause", "archived": "archive"}
+MAX_PAGE = 10**6
+
+
+class InvalidQuery(DomainError):
+    status = 400
+    code = "invalid-query"
+
+    def __init__(self, errors: list[dict]):
+        super().__init__(_l("The query string is not valid."))
+        self.errors = errors
+
+
+def query_args(**parsers) -> dict:
+    """The query string, strictly: only the named parameters, each at most once, each read by its
+    parser (text in, value out, ValueError when it is not valid)."""
+    errors = [{"field": name, "message": "is not a parameter of this operation"}
+              for name in request.args if name not in parsers]
+    values = {}
+    for name, parse in parsers.items():
+        given = request.args.getlist(name)
+        if len(given) > 1:
+            errors.append({"field": name, "message": "may be given only once"})
+        elif given:
+            try:
+                values[name] = parse(given[0])
+            except ValueError as err:
+                errors.append({"field": name, "message": str(err)})
+    if errors:
+        raise InvalidQuery(errors)
+    return values
+
+
+def one_of(*choices):
+    def parse(text):
+        if text not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return text
+    return parse
+
+
+def page_number(text):
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_PAGE):
+        raise ValueError(f"must be a whole number from 1 to {MAX_PAGE}")
+    return int(text)
 
 
 @api.get("/listings")
 def list_listings():
     """The merchant's own listings, newest first, 50 a page."""
-    page = request.args.get("page", 1, type=int)
-    status = request.args.get("status")
-    rows = catalog.listings_of(db.session, g.merchant, status, page=max(1, min(page or 1, 10**6)))
+    args = query_args(page=page_number, status=one_of(*LISTING_STATUSES))
+    page = args.get("page", 1)
+    rows = catalog.listings_of(db.session, g.merchant, args.get("status"), page=page)
     return Response(_dump({"data": [listing_json(r) for r in rows], "page": page}), mimetype="application/json")
 
 
@@ -283,7 +392,7 @@ def order_json(order) -> dict:
 @api.get("/orders")
 def list_orders():
     """The merchant's orders (placed ones by default)."""
-    status = request.args.get("status", "placed")
+    status = query_args(status=one_of(*ORDER_STATUSES, "all")).get("status", "placed")
     rows = checkout.merchant_orders(db.session, g.merchant, status if status != "all" else None, limit=100)
     return Response(_dump({"data": [order_json(o) for o in rows]}), mimetype="application/json")
 
@@ -299,10 +408,7 @@ def fulfil_order(key, order_id):
 @idempotent("cancel-order")
 def cancel_order(key, order_id):
     """Cancel an order: every point back to the member, plus the published compensation."""
-    doc = read_json() if request.get_data() else {}
-    reason = doc.get("reason", "") if isinstance(doc, dict) else ""
-    if not isinstance(reason, str):
-        reason = ""
+    reason = text_member(read_json() if request.get_data() else {}, "reason")
     order = checkout.get_merchant_order(db.session, g.merchant, order_id)
     return 200, order_json(checkout.cancel(db.session, order, "merchant", reason or "cancelled by merchant"))
 
@@ -322,10 +428,8 @@ def create_bill_payment(key):
     doc = read_json()
     if not isinstance(doc, dict):
         raise rules.InvalidPurchase([{"field": "", "message": "the body must be a JSON object"}])
-    reference = doc.get("reference", "")
-    bill = bills.request_payment(db.session, g.merchant, doc.get("member_code") if isinstance(doc.get("member_code"), str) else "",
-                                 doc.get("bill_fen"), doc.get("points_fen"),
-                                 reference if isinstance(reference, str) else "")
+    bill = bills.request_payment(db.session, g.merchant, text_member(doc, "member_code"),
+                                 doc.get("bill_fen"), doc.get("points_fen"), text_member(doc, "reference"))
     return 201, bill_json(bill)
 
 
@@ -336,12 +440,15 @@ def get_bill_payment(bill_id):
 
 
 @api.post("/bill-payments/<int:bill_id>/confirm")
+@limits.per_member
+@limits.per_api_key
 @idempotent("confirm-bill-payment")
 def confirm_bill_payment(key, bill_id):
     """Approve with the one-time code the member reads from the mall."""
     doc = read_json()
-    code = doc.get("code") if isinstance(doc, dict) else None
-    return 200, bill_json(bills.confirm_by_code(db.session, g.merchant, bill_id, code if isinstance(code, str) else ""))
+    typed = doc.get("code") if isinstance(doc, dict) else None
+    code = text_member(doc, "code") if isinstance(typed, str) else ""  # not text: a malformed code, a counted try
+    return 200, bill_json(bills.confirm_by_code(db.session, g.merchant, bill_id, code))
 
 
 @api.post("/orders/<int:order_id>/refunds")
@@ -352,7 +459,7 @@ def refund_order(key, order_id):
     lines = doc.get("lines") if isinstance(doc, dict) else None
     if not isinstance(lines, list) or not lines or not all(
             isinstance(l, dict) and isinstance(l.get("line_id"), int) and not isinstance(l.get("line_id"), bool)
-            for l in lines):
+            and 1 <= l["line_id"] <= MAX_ID for l in lines):
         raise checkout.CheckoutError("Give lines as [{\"line_id\": …, \"quantity\": …}].", code="invalid-refund")
     quantities: dict[int, int] = {}
     for line in lines:

@@ -1,9 +1,9 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SearchField, SelectField
 from wtforms.validators import NumberRange, Optional
 
 from mall.catalog.service import CATEGORY_GROUPS, CatalogQuery
+from mall.forms import MallForm
 from mall.labels import LISTING_KINDS
 
 GROUP_LABELS = {"daily": _l("Daily life"), "home": _l("Home & living"), "travel": _l("Travel"),
@@ -12,7 +12,7 @@ SORT_LABELS = [("popular", _l("Popular")), ("newest", _l("Newest")),
                ("points_asc", _l("Points: low to high")), ("points_desc", _l("Points: high to low"))]
 
 
-class CatalogFilterForm(FlaskForm):
+class CatalogFilterForm(MallForm):
     """The catalog's filters, read from the query string so every view is a shareable URL."""
 
     class Meta:
@@ -37,7 +37,7 @@ class CatalogFilterForm(FlaskForm):
         def value(field):
             return field.data if valid or not field.errors else None
         return CatalogQuery(
-            q=(self.q.data or "").strip(), kind=self.kind.data or None,
+            q=(value(self.q) or "").strip(), kind=self.kind.data or None,
             group=self.group.data if self.group.data in CATEGORY_GROUPS else None,
             merchant=value(self.merchant), min_points=value(self.min_points), max_points=value(self.max_points),
             affordable=bool(self.affordable.data), green=bool(self.green.data), in_stock=bool(self.in_stock.data),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session, contains_eager
 
@@ -41,6 +42,15 @@ class InvalidListing(DomainError):
 
     def __init__(self, errors: list[dict]):
         super().__init__("The listing is not valid.")
+        self.errors = errors
+
+
+class ListingConflict(Conflict):
+    """A change whose fields, each valid, do not fit together with the rest of the listing as it is."""
+    code = "listing-conflict"
+
+    def __init__(self, errors: list[dict]):
+        super().__init__(_l("The change does not fit the rest of the listing."))
         self.errors = errors
 
 
@@ -237,14 +247,14 @@ def _int(doc, name, errors, low, high, nullable=True):
     return strict_int(value, name, errors, low, high)
 
 
-def _text(doc, name, errors, limit, required=False):
+def _text(doc, name, errors, limit, required=False, multiline=False):
     value = doc.get(name)
-    return strict_text("" if value is None else value, name, errors, limit, required)
+    return strict_text("" if value is None else value, name, errors, limit, required, multiline)
 
 
 def _instant(doc, name, errors):
     value = doc.get(name)
-    if value is None or value == "":
+    if value is None:
         return None
     if isinstance(value, datetime):
         parsed = value
@@ -260,7 +270,11 @@ def _instant(doc, name, errors):
     if parsed.tzinfo is None:
         errors.append({"field": name, "message": "needs a time zone offset, e.g. +08:00"})
         return None
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00:00+08:00 has no UTC instant
+        errors.append({"field": name, "message": "is out of range"})
+        return None
 
 
 def parse_listing(doc: dict, current: Listing | None = None) -> dict:
@@ -280,8 +294,8 @@ def parse_listing(doc: dict, current: Listing | None = None) -> dict:
     out["category"] = _text(merged, "category", errors, 40, required=True)
     out["title_zh"] = _text(merged, "title_zh", errors, 160, required=True)
     out["title_en"] = _text(merged, "title_en", errors, 160, required=True)
-    out["description_zh"] = _text(merged, "description_zh", errors, 4000)
-    out["description_en"] = _text(merged, "description_en", errors, 4000)
+    out["description_zh"] = _text(merged, "description_zh", errors, 4000, multiline=True)
+    out["description_en"] = _text(merged, "description_en", errors, 4000, multiline=True)
     out["points_price"] = _int(merged, "points_price", errors, 1, MAX_POINTS)
     out["mix_points"] = _int(merged, "mix_points", errors, 1, MAX_POINTS)
     out["cash_fen"] = _int(merged, "cash_fen", errors, 0, MAX_FEN) or 0
@@ -290,7 +304,7 @@ def parse_listing(doc: dict, current: Listing | None = None) -> dict:
     out["sale_ends_at"] = _instant(merged, "sale_ends_at", errors)
     out["stock"] = _int(merged, "stock", errors, 0, MAX_STOCK)
     out["limit_per_member"] = _int(merged, "limit_per_member", errors, 1, 1000)
-    period = merged.get("limit_period") or "month"
+    period = "month" if merged.get("limit_period") is None else merged["limit_period"]
     if period not in LIMIT_PERIODS:
         errors.append({"field": "limit_period", "message": f"must be one of {', '.join(LIMIT_PERIODS)}"})
     out["limit_period"] = period
@@ -303,27 +317,28 @@ def parse_listing(doc: dict, current: Listing | None = None) -> dict:
         errors.append({"field": "green", "message": "must be true or false"})
     out["green"] = green is True
     out["co2e_g"] = _int(merged, "co2e_g", errors, 0, 10**9) or 0
-    if not errors:
-        if out["points_price"] is None and out["mix_points"] is None:
-            errors.append({"field": "points_price", "message": "offer a points price, a points + cash price, or both"})
-        if out["mix_points"] is not None and not out["cash_fen"]:
-            errors.append({"field": "cash_fen", "message": "a points + cash price needs a cash part above 0"})
-        if out["mix_points"] is None and out["cash_fen"]:
-            errors.append({"field": "mix_points", "message": "a cash part needs the points part of the same price"})
-        sale = (out["sale_points_price"], out["sale_starts_at"], out["sale_ends_at"])
-        if any(v is not None for v in sale):
-            if None in sale:
-                errors.append({"field": "sale_points_price", "message": "a sale needs a price, a start and an end"})
-            elif out["points_price"] is None or out["sale_points_price"] >= out["points_price"]:
-                errors.append({"field": "sale_points_price", "message": "must be below the points price"})
-            elif out["sale_ends_at"] <= out["sale_starts_at"]:
-                errors.append({"field": "sale_ends_at", "message": "must be after the sale starts"})
-        if out["early_access_from"] and (not out["available_from"] or out["early_access_from"] >= out["available_from"]):
-            errors.append({"field": "early_access_from", "message": "must be before available_from"})
-        if out["kind"] == "coupon" and not out["coupon_valid_days"]:
-            errors.append({"field": "coupon_valid_days", "message": "a coupon needs its validity in days"})
     if errors:
         raise InvalidListing(errors)
+    if out["points_price"] is None and out["mix_points"] is None:
+        errors.append({"field": "points_price", "message": "offer a points price, a points + cash price, or both"})
+    if out["mix_points"] is not None and not out["cash_fen"]:
+        errors.append({"field": "cash_fen", "message": "a points + cash price needs a cash part above 0"})
+    if out["mix_points"] is None and out["cash_fen"]:
+        errors.append({"field": "mix_points", "message": "a cash part needs the points part of the same price"})
+    sale = (out["sale_points_price"], out["sale_starts_at"], out["sale_ends_at"])
+    if any(v is not None for v in sale):
+        if None in sale:
+            errors.append({"field": "sale_points_price", "message": "a sale needs a price, a start and an end"})
+        elif out["points_price"] is None or out["sale_points_price"] >= out["points_price"]:
+            errors.append({"field": "sale_points_price", "message": "must be below the points price"})
+        elif out["sale_ends_at"] <= out["sale_starts_at"]:
+            errors.append({"field": "sale_ends_at", "message": "must be after the sale starts"})
+    if out["early_access_from"] and (not out["available_from"] or out["early_access_from"] >= out["available_from"]):
+        errors.append({"field": "early_access_from", "message": "must be before available_from"})
+    if out["kind"] == "coupon" and not out["coupon_valid_days"]:
+        errors.append({"field": "coupon_valid_days", "message": "a coupon needs its validity in days"})
+    if errors:  # each field is valid, together they are not: a change is refused as a conflict with the listing
+        raise InvalidListing(errors) if current is None else ListingConflict(errors)
     out["sort_points"] = min(p for p in (out["points_price"], out["mix_points"]) if p is not None)
     return out
 

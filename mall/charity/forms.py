@@ -1,17 +1,17 @@
 """Forms of the charity pages. Every one carries a CSRF token; amounts are strict whole numbers."""
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from mall.charity.service import MAX_POINTS
+from mall.forms import MallForm, database_id
 
 POINTS = [DataRequired(message=_l("Enter a whole number of points.")),
           NumberRange(min=1, max=MAX_POINTS, message=_l("Enter a whole number of points, at least 1."))]
 
 
-class DonateForm(FlaskForm):
+class DonateForm(MallForm):
     """The amount typed, or a quick-amount button (``quick``), or "my points expiring this month"."""
 
     points = IntegerField(_l("Points to donate"), validators=[
@@ -28,12 +28,12 @@ class DonateForm(FlaskForm):
         return self.quick.data or self.points.data
 
 
-class PledgeForm(FlaskForm):
+class PledgeForm(MallForm):
     points = IntegerField(_l("Points each month"), validators=POINTS)
     anonymous = BooleanField(_l("Anonymously"))
 
 
-class ProjectForm(FlaskForm):
+class ProjectForm(MallForm):
     cause = SelectField(_l("Cause"), validate_choice=False)
     organisation_zh = StringField(_l("Organisation (Chinese)"), validators=[DataRequired(), Length(max=120)])
     organisation_en = StringField(_l("Organisation (English)"), validators=[DataRequired(), Length(max=120)])
@@ -48,12 +48,12 @@ class ProjectForm(FlaskForm):
     ends_on = DateField(_l("Closes after"), validators=[DataRequired()])
 
 
-class ImageForm(FlaskForm):
+class ImageForm(MallForm):
     image = FileField(_l("Image (JPEG, PNG or WebP, up to 5 MB)"), validators=[FileRequired()])
 
 
-class CampaignForm(FlaskForm):
-    sponsor = SelectField(_l("Sponsor"), validate_choice=False)
+class CampaignForm(MallForm):
+    sponsor = SelectField(_l("Sponsor"), coerce=database_id, validate_choice=False)  # blank: the programme
     match_percent = IntegerField(_l("Match, % per donation (100 = 1:1)"), default=100,
                                  validators=[DataRequired(), NumberRange(min=1, max=1000)])
     cap_points = IntegerField(_l("Cap (points)"), validators=POINTS)
@@ -61,11 +61,11 @@ class CampaignForm(FlaskForm):
     ends_on = DateField(_l("To (inclusive)"), validators=[DataRequired()])
 
 
-class PayoutForm(FlaskForm):
+class PayoutForm(MallForm):
     points = IntegerField(_l("Points to pay out"), validators=POINTS)
     reference = StringField(_l("Payment reference"), validators=[DataRequired(), Length(min=3, max=64)])
     note = StringField(_l("Note"), validators=[Optional(), Length(max=200)])
 
 
-class CloseForm(FlaskForm):
+class CloseForm(MallForm):
     reference = StringField(_l("Reference for the final payout"), validators=[DataRequired(), Length(min=3, max=64)])

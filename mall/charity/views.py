@@ -15,6 +15,7 @@ from mall.charity.models import CAUSES, STATUSES
 from mall.db import write
 from mall.errors import DomainError, NotFound
 from mall.extensions import db
+from mall.forms import database_id
 from mall.labels import CAUSES as CAUSE_LABELS
 from mall.models import utcnow
 from mall.web import SHANGHAI, is_htmx, render_page_or_fragment
@@ -178,7 +179,7 @@ def change_pledge(pledge_id, action):
 @login_required
 def donations():
     """The member's donations with their receipts, and their monthly pledges."""
-    before = request.args.get("before", type=int)
+    before = request.args.get("before", type=database_id)
     rows = service.member_donations(db.session, current_user, before_id=before)
     return render_template("charity/donations.html", rows=rows, pledges=service.member_pledges(db.session, current_user),
                            totals=service.member_totals(db.session, current_user), form=EmptyForm(),
@@ -310,7 +311,7 @@ def admin_campaign(project_id):
     if not form.validate_on_submit():
         flash(_("Check the campaign: match, cap and dates are required."), "error")
     else:
-        merchant_id = int(form.sponsor.data) if (form.sponsor.data or "").isdigit() else None
+        merchant_id = form.sponsor.data  # None: the programme
         if _operator_action(project_id, lambda: service.create_match_campaign(
                 db.session, current_user, project_id, merchant_id=merchant_id, match_percent=form.match_percent.data,
                 cap_points=form.cap_points.data, starts_at=_local_start(form.starts_on.data),
@@ -359,7 +360,7 @@ def merchant_matching(shop):
         try:
             with write(db.session):
                 service.create_match_campaign(
-                    db.session, current_user, int(form.sponsor.data or 0), merchant_id=shop.id,
+                    db.session, current_user, form.sponsor.data or 0, merchant_id=shop.id,
                     match_percent=form.match_percent.data, cap_points=form.cap_points.data,
                     starts_at=_local_start(form.starts_on.data), ends_at=_local_start(form.ends_on.data + timedelta(days=1)))
         except NotFound:

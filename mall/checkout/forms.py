@@ -1,22 +1,22 @@
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, NumberRange, Optional
 
 from mall.checkout.service import Delivery, LineRequest
+from mall.forms import MallForm
 
 PAY_TOKENS = [("tok_approve", _l("Test card: approves")), ("tok_decline", _l("Test card: declines")),
               ("tok_timeout", _l("Test card: times out"))]
 
 
-class AddToCartForm(FlaskForm):
+class AddToCartForm(MallForm):
     option = SelectField(choices=[("points", _l("Points")), ("mix", _l("Points + cash"))], default="points")
     quantity = IntegerField(_l("Quantity"), default=1, validators=[NumberRange(1, 99)])
 
 
-class CheckoutForm(FlaskForm):
+class CheckoutForm(MallForm):
     """Delivery details and payment; the lines' own choices (slot, nights) are read per listing."""
 
     token = HiddenField()

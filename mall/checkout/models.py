@@ -126,8 +126,9 @@ class BillPayment(Base):
 
     __tablename__ = "bill_payment"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'approved', 'declined', 'expired')", name="status"),
+        CheckConstraint("status IN ('pending', 'approved', 'declined', 'expired', 'voided')", name="status"),
         CheckConstraint("bill_fen > 0 AND points_requested > 0", name="amounts"),
+        CheckConstraint("code_attempts >= 0", name="code_attempts"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -137,8 +138,10 @@ class BillPayment(Base):
     points_requested: Mapped[int] = mapped_column(BigInteger)
     points_used: Mapped[int] = mapped_column(BigInteger, default=0)
     cash_due_fen: Mapped[int] = mapped_column(BigInteger)
-    one_time_code: Mapped[str] = mapped_column(String(8), unique=True)
+    one_time_code: Mapped[str] = mapped_column(String(8), index=True)  # unique among pending requests
     status: Mapped[str] = mapped_column(String(12), default="pending")
+    # Tries of the one-time code so far (right or wrong); the request is void after the last allowed wrong one.
+    code_attempts: Mapped[int] = mapped_column(default=0)
     reference: Mapped[str] = mapped_column(String(64), default="")
     transfer_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transfer.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

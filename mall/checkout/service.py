@@ -291,6 +291,7 @@ def checkout(session: Session, member: User, requests: list[LineRequest], delive
     payment_id, ref = (None, None)
     if cash:
         payment_id, ref = _authorise(session, member, token, cash, pay_token)
+        fault_point("after_authorise")
     try:
         with write(session):
             placed = _place(session, member, requests, delivery, token, payment_id, now, source)
@@ -336,6 +337,33 @@ def _settle_payment(session: Session, payment_id: int, ref: str, status: str) ->
     (gateway().capture if status == "captured" else gateway().void)(ref)
     with write(session):
         session.get(Payment, payment_id).status = status
+
+
+def reconcile_payments(session: Session, grace_minutes: int = 15, now: datetime | None = None) -> dict[str, int]:
+    """Settle what a crash left open: an authorisation still open at the gateway after ``grace_minutes``
+    is captured if a committed order that is not cancelled was paid with it, else voided; a payment the
+    mall still records as authorised takes the gateway's final state. Idempotent. Returns the counts."""
+    before = (now or utcnow()) - timedelta(minutes=grace_minutes)
+    refs = [auth["ref"] for auth in gateway().authorisations("authorised", before=before)]
+    refs += session.scalars(select(Payment.gateway_ref).where(
+        Payment.status == "authorised", Payment.gateway_ref.is_not(None), Payment.created_at < before)).all()
+    done = {"captured": 0, "voided": 0}
+    for ref in dict.fromkeys(refs):
+        with write(session):
+            payment = session.scalar(select(Payment).where(Payment.gateway_ref == ref))
+            held = gateway().payment(ref)
+            status = held["status"] if held else "voided"
+            if status == "authorised":
+                if held["created_at"] >= before:
+                    continue  # a checkout may still be on its way to placing the order
+                paid = payment is not None and session.scalar(select(Order.id).where(
+                    Order.payment_id == payment.id, Order.status != "cancelled").limit(1)) is not None
+                status = "captured" if paid else "voided"
+                (gateway().capture if paid else gateway().void)(ref)
+                done[status] += 1
+            if payment is not None and payment.status == "authorised" and status in ("captured", "voided"):
+                payment.status = status
+    return done
 
 
 def _place(session: Session, member: User, requests: list[LineRequest], delivery: Delivery, token: str,
@@ -505,6 +533,7 @@ def cancel(session: Session, order: Order, by: str, reason: str, now: datetime |
                             ledger.member_account(session, order.member_id), order.compensation, "compensate",
                             key=f"order:{order.id}:compensation", memo=f"order #{order.id}",
                             ref=("order", str(order.id)), now=now)
+    refunded_cash = sum(line.unit_cash_fen * line.refunded_quantity for line in order.lines)  # by partial refunds
     for line in order.lines:
         _release(session, line)
         line.refunded_quantity = line.quantity
@@ -517,10 +546,9 @@ def cancel(session: Session, order: Order, by: str, reason: str, now: datetime |
         payment = session.get(Payment, order.payment_id)
         others = session.scalar(select(func.count(Order.id)).where(
             Order.payment_id == payment.id, Order.status != "cancelled", Order.id != order.id))
-        if payment.status == "captured" and not others:
-            refunded_cash = sum(line.unit_cash_fen * line.refunded_quantity for line in order.lines)
+        if payment.status == "captured":  # each merchant's order gives back its own cash
             gateway().refund(payment.gateway_ref, order.cash_fen - refunded_cash)
-            payment.status = "refunded"
+            payment.status = "captured" if others else "refunded"
     session.flush()
     return order
 

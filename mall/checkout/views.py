@@ -15,6 +15,7 @@ from mall.checkout.forms import AddToCartForm, CheckoutForm, line_requests
 from mall.db import write
 from mall.errors import DomainError, NotFound
 from mall.extensions import db
+from mall.forms import database_id
 from mall.family import service as family
 from mall.models import utcnow
 from mall.web import SHANGHAI
@@ -33,7 +34,7 @@ class NowItem:
 
 def _items():
     """The lines being checked out: one "redeem now" item, or the cart."""
-    listing_id = request.values.get("listing", type=int)
+    listing_id = request.values.get("listing", type=database_id)
     if listing_id:
         option = request.values.get("option") if request.values.get("option") in ("points", "mix") else "points"
         quantity = max(1, min(99, request.values.get("quantity", 1, type=int) or 1))

@@ -311,9 +311,8 @@ def _execute(session: Session, case: FraudCase, action: CaseAction, approver: Us
 def _set_account_frozen(session: Session, member_id: int) -> None:
     """The member account is frozen while any of the member's cases holds a freeze."""
     account = ledger.member_account(session, member_id)
-    account.frozen = session.scalar(select(func.count(FraudCase.id)).where(
-        FraudCase.member_id == member_id, FraudCase.frozen)) > 0
-    session.flush()
+    ledger.set_frozen(session, account, session.scalar(select(func.count(FraudCase.id)).where(
+        FraudCase.member_id == member_id, FraudCase.frozen)) > 0)
 
 
 def lift_freeze(session: Session, operator: User, case_id: int, note: str = "") -> FraudCase:

@@ -35,6 +35,7 @@ class Account(Base):
     guarded: Mapped[bool] = mapped_column(default=False)
     frozen: Mapped[bool] = mapped_column(default=False)  # spending refused (a fraud case froze it)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    mac: Mapped[str] = mapped_column(String(64), default="")  # seal of owner, name, guard, freeze
 
     @property
     def lotted(self) -> bool:
@@ -76,6 +77,7 @@ class Transfer(Base):
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transfer.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str] = mapped_column(String(64), default="")  # seal of id, hash, batch key, fingerprint
 
 
 class Lot(Base):
@@ -94,6 +96,7 @@ class Lot(Base):
     remaining: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: never
     origin_lot_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_lot.id"))
+    mac: Mapped[str] = mapped_column(String(64), default="")  # seal of all but ``remaining``
 
 
 class LotDraw(Base):
@@ -106,3 +109,4 @@ class LotDraw(Base):
     transfer_id: Mapped[int] = mapped_column(ForeignKey("ledger_transfer.id"), index=True)
     lot_id: Mapped[int] = mapped_column(ForeignKey("ledger_lot.id"), index=True)
     amount: Mapped[int] = mapped_column(BigInteger)
+    mac: Mapped[str] = mapped_column(String(64), default="")

@@ -1,7 +1,11 @@
 """The one ledger API every area uses: post transfers, read balances and statements, reverse,
 expire, and verify. Callers own the transaction (see ``mall.db.write``); this module flushes."""
+import fcntl
 import hashlib
+import hmac
 import json
+import os
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -85,10 +89,19 @@ def open_account(session: Session, owner_kind: str, owner_id: int = 0, name: str
     account = find_account(session, owner_kind, owner_id, name)
     if account is None:
         account = Account(owner_kind=owner_kind, owner_id=owner_id, name=name,
-                          guarded=owner_kind in GUARDED_KINDS, balance=0)
+                          guarded=owner_kind in GUARDED_KINDS, frozen=False, balance=0)
         session.add(account)
+        _seal_new(session, [account])
         session.flush()
     return account
+
+
+def set_frozen(session: Session, account: Account, frozen: bool) -> None:
+    """Freeze or unfreeze an account's spending (a fraud case decides): the one way the flag
+    changes, so the account's seal is renewed with it."""
+    account.frozen = frozen
+    account.mac = seal_of(account)
+    session.flush()
 
 
 def find_account(session: Session, owner_kind: str, owner_id: int = 0, name: str = "main") -> Account | None:
@@ -235,15 +248,17 @@ def post(session: Session, *, key: str, legs: list[Leg], actor_id: int | None = 
         balances[leg.credit.id] += leg.amount
 
     plans = _plans or [_Plan() for _ in legs]
-    transfers = []
+    transfers, new_rows = [], []
     for index, (leg, plan) in enumerate(zip(legs, plans)):
         debit, credit = accounts[leg.debit.id], accounts[leg.credit.id]
         transfer = _insert(session, head, debit, credit, leg.amount, leg.kind, keys[index], key, print_,
                            actor_id, ref, leg.memo, now, _reverses)
         draws = _draw(session, debit, transfer, plan) if debit.lotted else []
+        new_rows += draws
         if credit.lotted:
-            _credit_lots(session, credit, transfer, draws or plan.mirror_draws, now)
+            new_rows += _credit_lots(session, credit, transfer, draws or plan.mirror_draws, now)
         transfers.append(transfer)
+    _seal_new(session, new_rows)
     session.flush()
     return Posting(transfers)
 
@@ -375,6 +390,75 @@ def chain_hash(prev: str, t: Transfer) -> str:
                  t.actor_id, t.ref_type, t.ref_id, t.memo, t.reverses_id, t.created_at)
 
 
+# ---------------------------------------------------------------- seals
+
+# The columns each row's seal covers, the row's id first and the one free-text column last.
+SEALED = {
+    "ledger_account": ("id", "owner_kind", "owner_id", "guarded", "frozen", "name"),
+    "ledger_transfer": ("id", "hash", "fingerprint", "batch_key"),
+    "ledger_lot": ("id", "account_id", "transfer_id", "amount", "expires_at", "origin_lot_id"),
+    "ledger_lot_draw": ("id", "transfer_id", "lot_id", "amount"),
+    "checkpoint": ("transfer_id", "hash", "at"),
+}
+
+
+def _key() -> bytes:
+    key = settings.get("key")
+    if not key:
+        raise RuntimeError("the ledger key is not configured (LEDGER_KEY)")
+    return key
+
+
+# Each table's sealed values as text, alike whichever database they come from (booleans are 0/1 on
+# SQLite, instants are text there): written out per table, as verify seals every row of the ledger.
+_BODIES = {
+    "ledger_account": lambda id_, kind, owner, guarded, frozen, name:
+        f"{id_}|{kind}|{owner}|{1 if guarded else 0}|{1 if frozen else 0}|{name}",
+    "ledger_transfer": lambda id_, hash_, print_, batch: f"{id_}|{hash_}|{print_}|{batch}",
+    "ledger_lot": lambda id_, account, transfer, amount, expires, origin:
+        f"{id_}|{account}|{transfer}|{amount}|{'' if expires is None else _hash_time(expires)}|"
+        f"{'' if origin is None else origin}",
+    "ledger_lot_draw": lambda id_, transfer, lot, amount: f"{id_}|{transfer}|{lot}|{amount}",
+    "checkpoint": lambda transfer, hash_, at: f"{transfer}|{hash_}|{at}",
+}
+
+
+def seal(key: bytes, table: str, values) -> str:
+    """The keyed seal (HMAC-SHA256) of a row of ``table``: ``values`` are its SEALED columns, in order.
+
+    Why a seal per row, beside the hash chain: the chain's hashing is public, so whoever can write
+    the database can rewrite a row and every hash after it, or append a posting with a correct hash,
+    head, balance and lot, and the chain alone still looks whole. A seal needs LEDGER_KEY, which the
+    database never holds. Every field that decides whose points they are or when they expire is
+    sealed: an account's owner, name, guard and freeze; a lot's account, transfer, amount, expiry and
+    origin; a draw's transfer, lot and amount; a transfer's hash (which covers all its other fields),
+    fingerprint and batch key. The id is sealed too, so a seal cannot be moved to another row. What
+    changes in normal use is left out and derived instead (balances from transfers, a lot's remainder
+    from its draws), or changes only through this module, which renews the seal (``set_frozen``;
+    nothing moves a lot's expiry). A seal depends on its own row alone, so postings share no more
+    state than the chain head they already lock. Sealing lots and draws inside the chained transfer
+    hash instead would change the published hashes, still need a key against forged appends and
+    leave the account's freeze, which changes later, uncovered. What a seal cannot show is a row that
+    is missing: removing the newest postings (and rolling back head, balances and lots) leaves every
+    other seal valid. Checkpoints catch that: sealed chain heads kept outside the database
+    (``checkpoint``), which ``verify`` holds the chain to."""
+    return hmac.digest(key, f"{table}|{_BODIES[table](*values)}".encode(), "sha256").hex()
+
+
+def seal_of(row) -> str:
+    """The seal an Account, Transfer, Lot or LotDraw should carry."""
+    table = row.__tablename__
+    return seal(_key(), table, [getattr(row, column) for column in SEALED[table]])
+
+
+def _seal_new(session: Session, rows) -> None:
+    """Seal rows just added (a flush gives them the ids their seals cover)."""
+    if rows:
+        session.flush()
+        for row in rows:
+            row.mac = seal_of(row)
+
+
 def _insert(session, head, debit, credit, amount, kind, idem_key, batch_key, print_, actor_id, ref,
             memo, now, reverses) -> Transfer:
     t = Transfer(
@@ -387,6 +471,7 @@ def _insert(session, head, debit, credit, amount, kind, idem_key, batch_key, pri
     session.add(t)
     session.flush()  # assigns the id the hash covers
     t.hash = chain_hash(head.last_hash, t)
+    t.mac = seal_of(t)
     head.last_hash, head.last_transfer_id = t.hash, t.id
     debit.balance -= amount
     credit.balance += amount
@@ -419,20 +504,23 @@ def _draw(session: Session, account: Account, t: Transfer, plan: _Plan) -> list[
     return draws
 
 
-def _credit_lots(session: Session, account: Account, t: Transfer, source_draws, now) -> None:
+def _credit_lots(session: Session, account: Account, t: Transfer, source_draws, now) -> list[Lot]:
     """New lots for a credit: mirroring the source lots' expiry when points move between members
     (gift, pool, refund), else dated by the expiry policy from now."""
     if not source_draws:
-        session.add(Lot(account_id=account.id, transfer_id=t.id, amount=t.amount, remaining=t.amount,
-                        expires_at=expiry.expiry_for(now, settings["expiry_policy"])))
-        return
-    for draw in source_draws:
-        origin = session.get(Lot, draw.lot_id)
-        expires_at = origin.expires_at
-        if expires_at is not None and expires_at <= now:
-            expires_at = now + REFUND_GRACE
-        session.add(Lot(account_id=account.id, transfer_id=t.id, amount=draw.amount,
-                        remaining=draw.amount, expires_at=expires_at, origin_lot_id=origin.id))
+        lots = [Lot(account_id=account.id, transfer_id=t.id, amount=t.amount, remaining=t.amount,
+                    expires_at=expiry.expiry_for(now, settings["expiry_policy"]))]
+    else:
+        lots = []
+        for draw in source_draws:
+            origin = session.get(Lot, draw.lot_id)
+            expires_at = origin.expires_at
+            if expires_at is not None and expires_at <= now:
+                expires_at = now + REFUND_GRACE
+            lots.append(Lot(account_id=account.id, transfer_id=t.id, amount=draw.amount,
+                            remaining=draw.amount, expires_at=expires_at, origin_lot_id=origin.id))
+    session.add_all(lots)
+    return lots
 
 
 # ---------------------------------------------------------------- expiry
@@ -446,13 +534,16 @@ def _expire_due_lots(session: Session, account: Account, head: LedgerHead, now: 
         return 0
     sink_id = system_account(session, "expiry").id
     sink = lock(session, Account, [sink_id])[sink_id]  # fresh: its balance is written back below
+    draws = []
     for lot in due:
         key = f"{EXPIRY_KEY}{lot.id}"
         ref = ("lot", str(lot.id))
         legs = [Leg(account, sink, lot.remaining, "expire")]
         t = _insert(session, head, account, sink, lot.remaining, "expire", key, key,
                     fingerprint(legs, ref), None, ref, "", now, None)
-        _draw(session, account, t, _Plan(only_lots=[lot.id]))
+        draws += _draw(session, account, t, _Plan(only_lots=[lot.id]))
+    _seal_new(session, draws)
+    session.flush()
     return len(due)
 
 
@@ -578,6 +669,7 @@ class Report:
     transfers: int = 0
     accounts: int = 0
     lots: int = 0
+    checkpoints: int = 0
     problems: list[str] = field(default_factory=list)
     last_hash: str = GENESIS
 
@@ -591,11 +683,13 @@ class _Enough(Exception):
 
 
 def verify(session: Session, max_problems: int = 50) -> Report:
-    """Check every invariant of the ledger; the report lists each breach found.
+    """Check every invariant of the ledger, every row's seal and the chain against every checkpoint;
+    the report lists each breach found.
 
     On PostgreSQL the checks read one REPEATABLE READ snapshot (when the session has not begun a
     transaction yet), so postings running meanwhile cannot show up as false breaches; SQLite's
-    read transaction is a snapshot already."""
+    read transaction is a snapshot already. The checkpoints are read before it: each names a
+    transfer the snapshot holds."""
     report = Report()
 
     def problem(text: str) -> None:
@@ -607,11 +701,13 @@ def verify(session: Session, max_problems: int = 50) -> Report:
         session = session()
     fresh = not session.in_transaction()
     options = {"isolation_level": "REPEATABLE READ"} if fresh and is_postgres(session) else None
-    conn = session.connection(execution_options=options)
     try:
+        marks = _checkpoint_marks(report, problem)
+        conn = session.connection(execution_options=options)
         _verify_balances(conn, report, problem)
         _verify_lots(conn, report, problem)
-        _verify_chain(conn, report, problem)
+        _verify_seals(conn, problem)
+        _verify_chain(conn, report, problem, marks)
     except _Enough:
         report.problems.append(f"(stopped after {max_problems} problems)")
     return report
@@ -683,39 +779,202 @@ def _verify_lots(conn, report: Report, problem) -> None:
 
 CHAIN_COLUMNS = ("id", "debit_account_id", "credit_account_id", "amount", "kind", "idempotency_key",
                  "actor_id", "ref_type", "ref_id", "memo", "reverses_id", "created_at", "hash")
+SCAN_BATCH = 20000
 
 
-def _verify_chain(conn, report: Report, problem) -> None:
-    """Recompute every transfer's hash from its fields and its predecessor's hash, in id order.
-
-    Rows are read with a plain DBAPI cursor in the same transaction (server-side on PostgreSQL):
-    per-row ORM or type processing would cost more than the hashing itself on a million rows."""
-    prev, last_id, count = GENESIS, 0, 0
+def _scan(conn, name: str, sql: str):
+    """The rows of ``sql`` through a plain DBAPI cursor in the verify transaction (server-side on
+    PostgreSQL): per-row ORM or type processing would cost more than the hashing on a million rows."""
     dbapi = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
-        cursor = dbapi.cursor(name="ledger_verify_chain")
-        cursor.itersize = 20000
+        cursor = dbapi.cursor(name=f"ledger_verify_{name}")
+        cursor.itersize = SCAN_BATCH
     else:
         cursor = dbapi.cursor()
+    with closing(cursor):
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(SCAN_BATCH):
+            yield from rows
+
+
+def _sealed_rows(conn, table: str):
+    """(values of the SEALED columns, stored seal) of every row of ``table``, in id order."""
+    columns = ", ".join(SEALED[table])
+    with closing(_scan(conn, table, f"SELECT {columns}, mac FROM {table} ORDER BY id")) as rows:
+        for *values, mac in rows:
+            yield values, mac
+
+
+def _verify_seals(conn, problem) -> None:
+    """Each account, lot and draw against its seal; the row and what it decides are named."""
+    key = _key()
+    for values, mac in _sealed_rows(conn, "ledger_account"):
+        if seal(key, "ledger_account", values) == mac:
+            continue
+        id_, kind, owner, guarded, frozen, name = values
+        if seal(key, "ledger_account", [id_, kind, owner, guarded, not frozen, name]) == mac:
+            what = f"frozen flag set to {bool(frozen)} outside a fraud case"
+        elif seal(key, "ledger_account", [id_, kind, owner, not guarded, frozen, name]) == mac:
+            what = f"guarded flag set to {bool(guarded)}"
+        else:
+            what = f"owner ({kind} {owner}) or name ({name!r}) is not the one it was opened for"
+        problem(f"account {id_}: {what} (seal does not match)")
+    for values, mac in _sealed_rows(conn, "ledger_lot"):
+        if seal(key, "ledger_lot", values) != mac:
+            problem(f"lot {values[0]}: account, transfer, amount, expiry or origin lot altered "
+                    f"(seal does not match)")
+    for values, mac in _sealed_rows(conn, "ledger_lot_draw"):
+        if seal(key, "ledger_lot_draw", values) != mac:
+            problem(f"lot draw {values[0]}: transfer, lot or amount altered (seal does not match)")
+
+
+def _verify_chain(conn, report: Report, problem, marks: dict[int, list[tuple[int, str]]]) -> None:
+    """Recompute every transfer's hash from its fields and its predecessor's hash, in id order;
+    check each transfer's seal, and the chain against the checkpoints (``marks``)."""
+    key = _key()
+    newest = max(marks, default=0)
+    prev, last_id, count = GENESIS, 0, 0
+    columns = ", ".join(CHAIN_COLUMNS + ("fingerprint", "batch_key", "mac"))
     try:
-        cursor.execute(f"SELECT {', '.join(CHAIN_COLUMNS)} FROM {Transfer.__tablename__} ORDER BY id")
-        while rows := cursor.fetchmany(20000):
-            count += len(rows)
-            for *fields, stored in rows:
+        with closing(_scan(conn, "chain", f"SELECT {columns} FROM {Transfer.__tablename__} ORDER BY id")) as rows:
+            for *fields, stored, print_, batch, mac in rows:
+                count += 1
+                id_ = fields[0]
                 if _hash(prev, *fields) != stored:
-                    problem(f"transfer {fields[0]}: hash does not match its contents and predecessor")
+                    problem(f"transfer {id_}: hash does not match its contents and predecessor")
+                if seal(key, "ledger_transfer", (id_, stored, print_, batch)) != mac:
+                    problem(f"transfer {id_}: hash, fingerprint or batch key altered, or not posted by "
+                            f"the ledger (seal does not match)")
                 if fields[3] <= 0:
-                    problem(f"transfer {fields[0]}: amount {fields[3]} is not positive")
-                prev, last_id = stored, fields[0]
+                    problem(f"transfer {id_}: amount {fields[3]} is not positive")
+                for line, digest in marks.pop(id_, ()):
+                    if digest != stored:
+                        problem(f"checkpoint line {line}: transfer {id_} no longer has the hash checkpointed "
+                                f"(history rewritten)")
+                prev, last_id = stored, id_
     finally:
-        cursor.close()
         report.transfers = count
     report.last_hash = prev
+    for id_, entries in sorted(marks.items()):
+        for line, _digest in entries:
+            problem(f"checkpoint line {line}: transfer {id_} is missing")
+    if newest > last_id:
+        problem(f"the chain ends at transfer {last_id}, before the newest checkpoint's transfer {newest} "
+                f"(postings removed)")
     head = conn.execute(CHAIN_HEAD).first()
     if head is None:
         problem("the ledger head row is missing")
     elif head.last_hash != prev or head.last_transfer_id != last_id:
         problem("the chain head does not match the last transfer (a transfer is missing)")
+
+
+# ---------------------------------------------------------------- checkpoints
+
+def _record(text: str) -> dict | None:
+    """A checkpoint line as a record, or None if it is not one."""
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    if (isinstance(record, dict) and type(record.get("transfer_id")) is int
+            and all(isinstance(record.get(name), str) for name in ("hash", "at", "seal"))):
+        return record
+    return None
+
+
+def _checkpoint_seal(key: bytes, record: dict) -> str:
+    return seal(key, "checkpoint", [record[column] for column in SEALED["checkpoint"]])
+
+
+def _sealed(key: bytes, record: dict) -> bool:
+    return hmac.compare_digest(_checkpoint_seal(key, record), record["seal"])
+
+
+def _checkpoint_marks(report: Report, problem) -> dict[int, list[tuple[int, str]]]:
+    """{transfer id: [(line, hash)]} of every checkpoint in the file whose seal holds."""
+    path, key, marks = settings.get("checkpoint_file"), _key(), {}
+    if not path or not os.path.exists(path):
+        return marks
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line, text in enumerate(f, 1):
+            if not text.strip():
+                continue
+            record = _record(text)
+            if record is None:
+                problem(f"checkpoint line {line}: not a checkpoint record")
+            elif not _sealed(key, record):
+                problem(f"checkpoint line {line}: seal does not match (forged or altered)")
+            else:
+                report.checkpoints += 1
+                marks.setdefault(record["transfer_id"], []).append((line, record["hash"]))
+    return marks
+
+
+def _tail(f, count: int) -> list[dict]:
+    """The newest ``count`` well-formed records of a checkpoint file open in binary, newest first,
+    read from its end (a record is about 250 bytes)."""
+    size = f.seek(0, os.SEEK_END)
+    f.seek(max(0, size - 400 * (count + 1)))
+    lines = f.read().decode("utf-8", "replace").splitlines()[-count:]
+    return [record for record in map(_record, reversed(lines)) if record is not None]
+
+
+def latest_checkpoints(count: int = 5) -> list[dict]:
+    """The newest ``count`` sealed checkpoint records, newest first, with ``at`` as a datetime: what
+    the transparency page publishes."""
+    path = settings.get("checkpoint_file")
+    if not path or not os.path.exists(path):
+        return []
+    with open(path, "rb") as f:
+        records = _tail(f, count)
+    key, result = _key(), []
+    for record in records:
+        try:
+            at = datetime.fromisoformat(record["at"].removesuffix("Z")).replace(tzinfo=timezone.utc)
+        except ValueError:
+            continue
+        if _sealed(key, record):
+            result.append({**record, "at": at})
+    return result
+
+
+def checkpoint(session: Session, now: datetime | None = None) -> tuple[dict | None, bool]:
+    """Append a sealed record of the chain head (its transfer id and hash, and the time) to the
+    checkpoint file, outside the database; returns (the newest record, whether it was written).
+
+    Run it every few minutes: a record that leaves the database lets ``verify`` notice the chain's
+    newest postings removed or rewritten, which no seal inside it can show. Idempotent: nothing is
+    written while the head has not moved. Refused when the head's transfer is not sealed by this
+    ledger or the chain is behind the newest checkpoint (``verify`` says more)."""
+    path = settings.get("checkpoint_file")
+    if not path:
+        raise LedgerError("No checkpoint file is configured (LEDGER_CHECKPOINT_FILE).", code="no-checkpoint-file")
+    head = session.execute(CHAIN_HEAD).first()
+    if head is None or head.last_transfer_id == 0:
+        return None, False
+    t = session.get(Transfer, head.last_transfer_id)
+    if t is None or t.hash != head.last_hash or t.mac != seal_of(t):
+        raise LedgerError(f"The chain head (transfer {head.last_transfer_id}) is not a transfer sealed by this "
+                          f"ledger: run `flask ledger verify`.", code="head-unsealed")
+    record = {"transfer_id": t.id, "hash": t.hash, "at": _hash_time(_utc(now))}
+    key = _key()
+    record["seal"] = _checkpoint_seal(key, record)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "a+b") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # two runs at once: the second sees the first's record
+        newest = next((r for r in _tail(f, 3) if _sealed(key, r)), None)  # a forged line decides nothing
+        if newest is not None and newest["transfer_id"] == t.id and newest["hash"] == t.hash:
+            return newest, False
+        if newest is not None and newest["transfer_id"] > t.id:
+            raise LedgerError(f"The chain ends at transfer {t.id}, before the newest checkpoint's transfer "
+                              f"{newest['transfer_id']}: run `flask ledger verify`.", code="chain-behind")
+        end = f.seek(0, os.SEEK_END)
+        if end and (f.seek(end - 1), f.read(1))[1] != b"\n":
+            f.write(b"\n")  # a record cut short by a crash stays a line of its own
+        f.write((json.dumps(record, sort_keys=True) + "\n").encode())
+        f.flush()
+        os.fsync(f.fileno())
+    return record, True
 
 
 def daily_digest(session: Session, day_end: datetime) -> str | None:

@@ -2,27 +2,46 @@ import re
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import (BooleanField, DateField, DateTimeLocalField, FieldList, Form, FormField, HiddenField,
+from wtforms import (BooleanField, DateField, DateTimeLocalField, FieldList, FormField, HiddenField,
                      IntegerField, SelectField, StringField, TextAreaField)
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
+from mall.catalog.service import MAX_FEN as CASH_MAX_FEN
+from mall.checkout.bills import MAX_BILL_FEN
+from mall.forms import MallForm, MallSubForm
 from mall.labels import CATEGORIES
+from mall.rules.engine import MAX_FEN
+from mall.web import format_fen
 
-YUAN = re.compile(r"^\d{1,8}(\.\d{1,2})?$")
+YUAN = re.compile(r"[0-9]{1,8}(\.[0-9]{1,2})?")
 
 ITEM_CATEGORIES = [(key, label) for key, label in CATEGORIES.items() if key != "convenience"]
 
 
 def yuan_to_fen(text: str) -> int:
-    """"128.5" → 12850, exactly (no floats)."""
-    return int(Decimal(text) * 100)
+    """"128.5" → 12850, exactly (no floats); ``text`` has passed ``valid_yuan``."""
+    return int(Decimal(text.strip()) * 100)
 
 
 def valid_yuan(form, field):
-    if field.data and not YUAN.match(field.data.strip()):
+    """Plain digits, at most two decimals, at most ``field.max_fen`` when the field sets one."""
+    text = (field.data or "").strip()
+    if text and not YUAN.fullmatch(text):
         raise ValidationError(_l("Enter an amount in yuan, e.g. 128 or 128.50."))
+    if text and yuan_to_fen(text) > getattr(field, "max_fen", MAX_FEN):
+        raise ValidationError(_l("Enter an amount of at most %(amount)s.",
+                                 amount=format_fen(getattr(field, "max_fen", MAX_FEN))))
+
+
+class YuanField(StringField):
+    """An amount in yuan as typed ("128.5"), stripped, so a blank one is "" and never reaches
+    ``yuan_to_fen``; refused unless ``valid_yuan``."""
+
+    def __init__(self, label=None, validators=None, max_fen=MAX_FEN, **kwargs):
+        self.max_fen = max_fen
+        super().__init__(label, [*(validators or ()), valid_yuan],
+                         filters=[lambda v: v.strip() if isinstance(v, str) else v], **kwargs)
 
 
 def known_category(form, field):
@@ -30,18 +49,18 @@ def known_category(form, field):
         raise ValidationError(_l("Choose a category."))
 
 
-class ItemForm(Form):
+class ItemForm(MallSubForm):
     name = StringField(_l("Item"), validators=[Optional(), Length(max=200)])
     category = SelectField(_l("Category"), choices=ITEM_CATEGORIES, default="grocery",
                            validate_choice=False, validators=[known_category])
-    amount = StringField(_l("Amount (¥)"), validators=[Optional(), valid_yuan])
+    amount = YuanField(_l("Amount (¥)"), validators=[Optional()])
     green = BooleanField(_l("Green"))
 
 
-class PurchaseForm(FlaskForm):
+class PurchaseForm(MallForm):
     member_code = StringField(_l("Member code"), validators=[DataRequired(), Length(min=4, max=16)])
     items = FieldList(FormField(ItemForm), min_entries=3, max_entries=20)
-    token = HiddenField()
+    token = HiddenField(validators=[Length(max=64, message=_l("This form has expired. Please try again."))])
 
     def validate_items(self, field):
         if not any(entry.form.amount.data for entry in field.entries):
@@ -56,11 +75,11 @@ class PurchaseForm(FlaskForm):
                 "total_fen": sum(i["amount_fen"] for i in items), "items": items}
 
 
-class ApiKeyForm(FlaskForm):
+class ApiKeyForm(MallForm):
     name = StringField(_l("Key name"), validators=[DataRequired(), Length(max=60)])
 
 
-class ListingForm(FlaskForm):
+class ListingForm(MallForm):
     """The back-office listing editor; turned into the same document the JSON API takes."""
 
     kind = SelectField(_l("Kind"), choices=[], validators=[DataRequired()])
@@ -71,7 +90,7 @@ class ListingForm(FlaskForm):
     description_en = TextAreaField(_l("Description (English)"), validators=[Optional(), Length(max=4000)])
     points_price = IntegerField(_l("Points price"), validators=[Optional(), NumberRange(1, 10**8)])
     mix_points = IntegerField(_l("Points + cash: points"), validators=[Optional(), NumberRange(1, 10**8)])
-    cash = StringField(_l("Points + cash: cash (¥)"), validators=[Optional(), valid_yuan])
+    cash = YuanField(_l("Points + cash: cash (¥)"), validators=[Optional()], max_fen=CASH_MAX_FEN)
     sale_points_price = IntegerField(_l("Sale points price"), validators=[Optional(), NumberRange(1, 10**8)])
     sale_starts_at = DateTimeLocalField(_l("Sale starts"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
     sale_ends_at = DateTimeLocalField(_l("Sale ends"), format="%Y-%m-%dT%H:%M", validators=[Optional()])
@@ -126,34 +145,35 @@ class ListingForm(FlaskForm):
             getattr(self, name).data = value.astimezone(SHANGHAI).replace(tzinfo=None) if value else None
 
 
-class ImageForm(FlaskForm):
+class ImageForm(MallForm):
     image = FileField(_l("Image (JPEG, PNG or WebP, up to 5 MB)"), validators=[FileRequired()])
 
 
-class SlotsForm(FlaskForm):
+class SlotsForm(MallForm):
     first_day = DateField(_l("From"), validators=[DataRequired()])
     last_day = DateField(_l("To"), validators=[DataRequired()])
     times = StringField(_l("Times each day (e.g. 09:00, 14:00)"), validators=[DataRequired(), Length(max=200)])
     capacity = IntegerField(_l("Places per slot"), validators=[DataRequired(), NumberRange(1, 10000)])
 
 
-class NightsForm(FlaskForm):
+class NightsForm(MallForm):
     first = DateField(_l("First night"), validators=[DataRequired()])
     last = DateField(_l("Last night"), validators=[DataRequired()])
     points_price = IntegerField(_l("Points per night"), validators=[DataRequired(), NumberRange(1, 10**8)])
     rooms = IntegerField(_l("Rooms"), validators=[DataRequired(), NumberRange(0, 10000)])
 
 
-class VoucherForm(FlaskForm):
+class VoucherForm(MallForm):
     code = StringField(_l("Voucher code"), validators=[DataRequired(), Length(min=4, max=16)])
 
 
-class BillForm(FlaskForm):
+class BillForm(MallForm):
     member_code = StringField(_l("Member code"), validators=[DataRequired(), Length(min=4, max=16)])
-    bill = StringField(_l("Bill (¥)"), validators=[DataRequired(), valid_yuan])
-    points_part = StringField(_l("Part to pay with points (¥, empty for the maximum)"), validators=[Optional(), valid_yuan])
+    bill = YuanField(_l("Bill (¥)"), validators=[DataRequired()], max_fen=MAX_BILL_FEN)
+    points_part = YuanField(_l("Part to pay with points (¥, empty for the maximum)"), validators=[Optional()],
+                            max_fen=MAX_BILL_FEN)
     reference = StringField(_l("Receipt number"), validators=[Optional(), Length(max=64)])
 
 
-class BillConfirmForm(FlaskForm):
-    code = StringField(_l("One-time code"), validators=[DataRequired(), Length(min=6, max=6)])
+class BillConfirmForm(MallForm):
+    code = StringField(_l("One-time code"))  # judged by the service, which counts every try

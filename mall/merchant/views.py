@@ -16,12 +16,14 @@ from mall.models import utcnow
 from mall.extensions import db
 from mall.catalog import service as catalog
 from mall.checkout import bills as bill_service
+from mall.checkout import limits as bill_limits
 from mall.checkout import service as checkout
 from mall.merchant.forms import (ApiKeyForm, BillConfirmForm, BillForm, ImageForm, ListingForm, NightsForm,
                                  PurchaseForm, SlotsForm, VoucherForm, yuan_to_fen)
 from mall.merchant.service import staff_merchant
 from mall.rules import service as rules
 from mall.rules.models import Purchase
+from mall.validation import has_control_characters
 from mall.web import SHANGHAI, local_period_start
 
 merchant = Blueprint("merchant", __name__, url_prefix="/merchant")
@@ -322,6 +324,9 @@ def order_action(shop, order_id, action):
     if not EmptyForm().validate_on_submit():
         abort(400)
     reason = (request.form.get("reason") or "").strip()[:200] or _("Cancelled by the merchant")
+    if has_control_characters(reason):
+        flash(_("Remove the control characters from this text."), "error")
+        return redirect(url_for("merchant.orders"), code=303)
     try:
         with write(db.session):
             if action == "fulfil":
@@ -343,7 +348,7 @@ def refund_line(shop, order_id, line_id):
     """Refund one unit of a line; the form's one-time token makes a double click refund once."""
     form = EmptyForm()
     token = (request.form.get("token") or "").strip()[:64]
-    if not form.validate_on_submit() or not token:
+    if not form.validate_on_submit() or not token or has_control_characters(token):
         abort(400)
     try:
         with write(db.session):
@@ -393,26 +398,37 @@ def bills(shop):
         else:
             flash(_("Request #%(id)s sent to the member.", id=bill_id), "success")
             return redirect(url_for("merchant.bills"), code=303)
+    return _bills_page(shop, form, 422 if form.errors else 200)
+
+
+def _bills_page(shop, form, status: int):
     return render_template("merchant/bills.html", shop=shop, form=form, bills=bill_service.recent_for(db.session, shop),
-                           confirm_form=BillConfirmForm(), settings=bill_service.settings), 422 if form.errors else 200
+                           confirm_form=BillConfirmForm(), settings=bill_service.settings), status
 
 
 @merchant.route("/bills/<int:bill_id>/confirm", methods=["POST"])
 @staff_only
+@bill_limits.per_member
+@bill_limits.per_staff_user
 def confirm_bill(shop, bill_id):
-    """Approve a request with the one-time code the member reads out from the mall."""
+    """Approve a request with the one-time code the member reads out from the mall; a refused code
+    (wrong, not 6 digits, or the request void or expired) answers 422 with the reason."""
     form = BillConfirmForm()
-    if form.validate_on_submit():
-        try:
-            with write(db.session):
-                bill = bill_service.confirm_by_code(db.session, shop, bill_id, form.code.data)
-                used, due = bill.points_used, bill.cash_due_fen
-        except NotFoundError:
-            abort(404)
-        except DomainError as err:
-            flash(str(err.message), "error")
-        else:
-            from mall.web import format_fen
+    if not form.validate_on_submit():
+        if not form.code.errors:  # a missing or stale CSRF token
+            abort(400)
+        flash("; ".join(map(str, form.code.errors)), "error")  # e.g. control characters
+        return _bills_page(shop, BillForm(formdata=None), 422)
+    try:
+        with write(db.session):
+            bill = bill_service.confirm_by_code(db.session, shop, bill_id, form.code.data)
+            used, due = bill.points_used, bill.cash_due_fen
+    except NotFoundError:
+        abort(404)
+    except DomainError as err:
+        flash(str(err.message), "error")
+        return _bills_page(shop, BillForm(formdata=None), 422)
+    from mall.web import format_fen
 
-            flash(_("Paid %(points)s points. Cash still due: %(cash)s.", points=used, cash=format_fen(due)), "success")
+    flash(_("Paid %(points)s points. Cash still due: %(cash)s.", points=used, cash=format_fen(due)), "success")
     return redirect(url_for("merchant.bills"), code=303)

@@ -27,10 +27,29 @@ def verify():
     click.echo(f"checked {report.transfers} transfers, {report.accounts} accounts, "
                f"{report.lots} lots in {elapsed:.2f}s")
     click.echo(f"chain head {report.last_hash}")
+    click.echo(f"held to {report.checkpoints} checkpoint(s)" if report.checkpoints
+               else "no checkpoints yet (schedule `flask ledger checkpoint`)")
     for problem in report.problems:
         click.echo(f"BREACH {problem}", err=True)
     click.echo("ledger OK" if report.ok else f"ledger BROKEN: {len(report.problems)} problem(s)")
     sys.exit(0 if report.ok else 1)
+
+
+@ledger_cli.command("checkpoint")
+def checkpoint():
+    """Append a sealed record of the chain head to LEDGER_CHECKPOINT_FILE (idempotent; schedule it)."""
+    try:
+        record, written = ledger.checkpoint(db.session)
+    except ledger.LedgerError as err:
+        click.echo(f"checkpoint refused: {err}", err=True)
+        sys.exit(1)
+    finally:
+        db.session.rollback()  # it only read
+    if record is None:
+        click.echo("no transfers yet: nothing to checkpoint")
+    else:
+        click.echo(f"{'checkpoint written' if written else 'unchanged since the last checkpoint'}: "
+                   f"transfer {record['transfer_id']} {record['hash']}")
 
 
 @points_cli.command("expire")

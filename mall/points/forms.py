@@ -1,12 +1,12 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField
 from wtforms.validators import Optional
 
+from mall.forms import MallForm
 from mall.points.describe import KIND_LABELS
 
 
-class StatementFilterForm(FlaskForm):
+class StatementFilterForm(MallForm):
     class Meta:
         csrf = False  # a GET filter: shareable, bookmarkable, changes nothing
 

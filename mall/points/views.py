@@ -10,6 +10,7 @@ from mall.account import service as accounts
 from mall.account.forms import EmptyForm
 from mall.db import write
 from mall.extensions import db
+from mall.forms import database_id
 from mall.ledger import service as ledger
 from mall.models import utcnow
 from mall.points.describe import KIND_LABELS, describe, kind_label
@@ -42,7 +43,7 @@ def statement():
     """Balance, points expiring soon, and the history, newest first; "load more" continues it."""
     form = StatementFilterForm(request.args)
     filters = _filters(form) if form.validate() else {}
-    before = request.args.get("before", type=int)
+    before = request.args.get("before", type=database_id)
     size = current_app.config["PAGE_SIZE"]
     account = _account()
     rows = ledger.statement(db.session, account, before_id=before, limit=size + 1, **filters) if account else []
@@ -102,7 +103,7 @@ def notifications_read():
     if not form.validate_on_submit():
         abort(400)
     with write(db.session):
-        accounts.mark_read(db.session, current_user, request.form.get("id", type=int))
+        accounts.mark_read(db.session, current_user, request.form.get("id", type=database_id))
     if request.headers.get("HX-Request") == "true":
         return ""
     return redirect(url_for("points.notifications"), code=303)

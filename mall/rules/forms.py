@@ -1,14 +1,14 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import DataRequired, Optional
 
+from mall.forms import MallForm, database_id
 from mall.merchant.forms import ITEM_CATEGORIES, valid_yuan
 
 TIERS = [("normal", _l("Normal")), ("silver", _l("Silver")), ("gold", _l("Gold"))]
 
 
-class CalculatorForm(FlaskForm):
+class CalculatorForm(MallForm):
     class Meta:
         csrf = False  # a read-only GET form
 
@@ -19,9 +19,9 @@ class CalculatorForm(FlaskForm):
     good_credit = BooleanField(_l("Good credit standing"))
 
 
-class DiffForm(FlaskForm):
+class DiffForm(MallForm):
     class Meta:
         csrf = False
 
-    a = SelectField(_l("From version"), coerce=int, validators=[Optional()])
-    b = SelectField(_l("To version"), coerce=int, validators=[Optional()])
+    a = SelectField(_l("From version"), coerce=database_id, validators=[Optional()])
+    b = SelectField(_l("To version"), coerce=database_id, validators=[Optional()])

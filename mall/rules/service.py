@@ -320,8 +320,8 @@ def refund_purchase(session: Session, merchant: Merchant, purchase_id: int, amou
         raise InvalidPurchase(errors)
     row = get_purchase_for(session, merchant, purchase_id)
     if row.refunded_fen + amount > row.total_fen:
-        raise DomainError(_l("The refund is larger than what is left of the purchase."), code="refund-too-large",
-                          refundable_fen=row.total_fen - row.refunded_fen)
+        raise Conflict(_l("The refund is larger than what is left of the purchase."), code="refund-too-large",
+                       refundable_fen=row.total_fen - row.refunded_fen)
     row.refunded_fen += amount
     target = row.points * row.refunded_fen // row.total_fen
     claw = max(0, target - row.clawed_back)

@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, render_template, request
 from mall.errors import DomainError
 from mall.extensions import db
 from mall.ledger import policy
+from mall.ledger import service as ledger
 from mall.models import utcnow
 from mall.rules import present
 from mall.rules import service as rules
@@ -84,9 +85,10 @@ def diff():
 
 @public.route("/transparency")
 def transparency():
-    """Programme totals, the ledger's daily digests and fraud adjustments, all from the ledger."""
+    """Programme totals, the ledger's daily digests and fraud adjustments, all from the ledger, and
+    its newest sealed checkpoints."""
     return render_template("rules/transparency.html", totals=rules.programme_totals(db.session),
-                           digests=rules.daily_digests(db.session, 7))
+                           digests=rules.daily_digests(db.session, 7), checkpoints=ledger.latest_checkpoints(5))
 
 
 @public.route("/privacy")

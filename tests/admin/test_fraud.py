@@ -142,6 +142,7 @@ def test_a_freeze_blocks_redemption_gifts_and_donations_but_not_earning(world):
     # a deduction under the case is still possible while frozen
     world.call(fraud.request_deduction, world.op1, case_id, 100)
     assert world.balance(member) == 750
+    world.verify()  # the freeze went through the ledger: the account's seal covers it
 
     world.call(fraud.lift_freeze, world.op1, case_id)
     orders, _ = _checkout(world, member)

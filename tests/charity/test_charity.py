@@ -246,15 +246,12 @@ def test_pledge_runner_twice_in_a_month_collects_once(app, world, runner):
 
 
 def test_a_frozen_members_pledge_is_skipped_and_the_run_goes_on(app, world, runner):
-    from mall.ledger.models import Account
-
     frozen, other = world.member("f@example.com", points=1000), world.member("o@example.com", points=1000)
     project = world.project()
     pledge(app, world, frozen, project, 300)
     pledge(app, world, other, project, 300)
     with app.app_context(), write(db.session):  # what a fraud case's freeze does to the account
-        db.session.execute(db.update(Account).where(Account.owner_kind == "member", Account.owner_id == frozen)
-                           .values(frozen=True))
+        ledger.set_frozen(db.session, ledger.member_account(db.session, frozen), True)
     result = runner.invoke(args=["charity", "run-pledges", "--month", "2026-11"])
     assert result.exit_code == 0 and "1 collected, 0 already, 0 skipped, 1 frozen" in result.output, result.output
     assert (world.balance(frozen), world.balance(other)) == (1000, 700)

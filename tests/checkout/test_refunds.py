@@ -108,8 +108,8 @@ def test_partial_refund_of_points_plus_cash_refunds_cash_in_proportion(app, worl
         from mall.checkout.models import Payment
 
         ref = db.session.get(Payment, order.payment_id).gateway_ref
-    auth = gateway().authorisations[ref]
-    assert (auth["status"], auth["refunded"]) == ("partly_refunded", 500)
+        auth = gateway().payment(ref)
+    assert (auth["status"], auth["refunded_fen"]) == ("partly_refunded", 500)
     assert world.balance(member) == 4000
 
 def test_refunds_over_the_api_are_idempotent_and_scoped(app, client, world, coupon):

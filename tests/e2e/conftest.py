@@ -35,7 +35,7 @@ def live_server(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("e2e") / "mall.sqlite3"
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "SECRET_KEY": "e2e-secret-key",
-                      "RATELIMIT_ENABLED": False})
+                      "RATELIMIT_ENABLED": False, "PAYMENT_SANDBOX_URL": f"sqlite:///{path.parent / 'sandbox.sqlite3'}"})
     with app.app_context():
         upgrade()
     result = app.test_cli_runner().invoke(args=["seed-demo"])
