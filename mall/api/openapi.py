@@ -142,6 +142,38 @@ BILL_OUT = {"type": "object", "required": ["id", "status", "bill_fen", "points_r
 BILL_ID = {"name": "bill_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 
 
+def _link(operation_id: str, description: str, body: dict | None = None, **parameters: str) -> dict:
+    """A link: an operation that can follow this response, with the values it takes from it."""
+    return {"operationId": operation_id, "description": description, "parameters": parameters,
+            **({"requestBody": body} if body else {})}
+
+
+def purchase_links(purchase_id: str, *operations: str) -> dict:
+    links = {"GetPurchase": _link("getPurchase", "Read the purchase", purchase_id=purchase_id),
+             "RefundPurchase": _link("refundPurchase", "Refund all or part of it", purchase_id=purchase_id)}
+    return {name: links[name] for name in operations or links}
+
+
+def listing_links(listing_id: str) -> dict:
+    return {"UpdateListing": _link("updateListing", "Change the listing", listing_id=listing_id)}
+
+
+def order_links(order: str) -> dict:
+    """Links from an order at the JSON pointer ``order`` of the response."""
+    order_id = f"$response.body#{order}/id"
+    return {"FulfilOrder": _link("fulfilOrder", "Mark the order fulfilled", order_id=order_id),
+            "CancelOrder": _link("cancelOrder", "Cancel the order", order_id=order_id),
+            "RefundOrder": _link("refundOrder", "Refund a unit of its first line",
+                                 {"lines": [{"line_id": f"$response.body#{order}/lines/0/line_id"}]}, order_id=order_id)}
+
+
+def bill_links(*operations: str) -> dict:
+    links = {"GetBillPayment": _link("getBillPayment", "Poll the request's status", bill_id="$response.body#/id"),
+             "ConfirmBillPayment": _link("confirmBillPayment", "Approve it with the member's one-time code",
+                                         bill_id="$response.body#/id")}
+    return {name: links[name] for name in operations or links}
+
+
 def document() -> dict:
     return {
         "openapi": "3.1.0",
@@ -165,13 +197,15 @@ def document() -> dict:
                 "parameters": [IDEMPOTENCY_KEY],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": PURCHASE_IN}}},
                 "responses": {"201": {"description": "Recorded and awarded",
-                                      "content": {"application/json": {"schema": PURCHASE_OUT}}},
+                                      "content": {"application/json": {"schema": PURCHASE_OUT}},
+                                      "links": purchase_links("$response.body#/id")},
                               **_problem_responses(400, 401, 403, 404, 409, 422)}}},
             "/api/v1/purchases/{purchase_id}": {"get": {
                 "operationId": "getPurchase", "summary": "One of your purchases",
                 "parameters": [PURCHASE_ID],
                 "responses": {"200": {"description": "The purchase",
-                                      "content": {"application/json": {"schema": PURCHASE_OUT}}},
+                                      "content": {"application/json": {"schema": PURCHASE_OUT}},
+                                      "links": purchase_links("$response.body#/id", "RefundPurchase")},
                               **_problem_responses(401, 403, 404)}}},
             "/api/v1/purchases/{purchase_id}/refunds": {"post": {
                 "operationId": "refundPurchase", "summary": "Refund all or part of a purchase",
@@ -187,7 +221,8 @@ def document() -> dict:
                                                          "amount_fen": {"type": "integer"},
                                                          "points_clawed_back": {"type": "integer"},
                                                          "shortfall": {"type": "integer"},
-                                                         "purchase": PURCHASE_OUT}}}}},
+                                                         "purchase": PURCHASE_OUT}}}},
+                                      "links": purchase_links("$response.body#/purchase_id")},
                               **_problem_responses(400, 401, 403, 404, 409, 422)}}},
             "/api/v1/listings": {
                 "get": {"operationId": "listListings", "summary": "Your listings, newest first",
@@ -198,7 +233,8 @@ def document() -> dict:
                                            "type": "string", "enum": ["draft", "active", "paused", "archived"]}}],
                         "responses": {"200": {"description": "A page of listings", "content": {"application/json": {
                             "schema": {"type": "object", "properties": {"data": {"type": "array", "items": LISTING_OUT},
-                                                                        "page": {"type": "integer"}}}}}},
+                                                                        "page": {"type": "integer"}}}}},
+                                              "links": listing_links("$response.body#/data/0/id")},
                                       **_problem_responses(400, 401, 403)}},
                 "post": {"operationId": "createListing", "summary": "Create a listing (a draft unless status is active)",
                          "parameters": [IDEMPOTENCY_KEY],
@@ -207,7 +243,8 @@ def document() -> dict:
                              "properties": {**LISTING_FIELDS, "status": {"enum": ["draft", "active", None]}},
                              "allOf": LISTING_RULES}}}},
                          "responses": {"201": {"description": "Created",
-                                               "content": {"application/json": {"schema": LISTING_OUT}}},
+                                               "content": {"application/json": {"schema": LISTING_OUT}},
+                                               "links": listing_links("$response.body#/id")},
                                        **_problem_responses(400, 401, 403, 409, 422)}}},
             "/api/v1/listings/{listing_id}": {"patch": {
                 "operationId": "updateListing",
@@ -222,7 +259,8 @@ def document() -> dict:
                                    "others as for a new listing (a price, mix_points with cash_fen, a whole sale, "
                                    "early access before availability, a coupon's validity): else 409 "
                                    "`listing-conflict`."}}}},
-                "responses": {"200": {"description": "The listing", "content": {"application/json": {"schema": LISTING_OUT}}},
+                "responses": {"200": {"description": "The listing", "content": {"application/json": {"schema": LISTING_OUT}},
+                                      "links": listing_links("$response.body#/id")},
                               **_problem_responses(400, 401, 403, 404, 409, 422)}}},
             "/api/v1/orders": {"get": {
                 "operationId": "listOrders", "summary": "Your orders (placed ones by default)",
@@ -230,12 +268,14 @@ def document() -> dict:
                 "parameters": [{"name": "status", "in": "query", "schema": {
                     "type": "string", "enum": ["placed", "fulfilled", "cancelled", "all"]}}],
                 "responses": {"200": {"description": "Orders", "content": {"application/json": {"schema": {
-                    "type": "object", "properties": {"data": {"type": "array", "items": ORDER_OUT}}}}}},
+                    "type": "object", "properties": {"data": {"type": "array", "items": ORDER_OUT}}}}},
+                                      "links": order_links("/data/0")},
                               **_problem_responses(400, 401, 403)}}},
             "/api/v1/orders/{order_id}/fulfil": {"post": {
                 "operationId": "fulfilOrder", "summary": "Mark an order fulfilled",
                 "parameters": [ORDER_ID, IDEMPOTENCY_KEY],
-                "responses": {"200": {"description": "The order", "content": {"application/json": {"schema": ORDER_OUT}}},
+                "responses": {"200": {"description": "The order", "content": {"application/json": {"schema": ORDER_OUT}},
+                                      "links": order_links("")},
                               **_problem_responses(400, 401, 403, 404, 409, 422)}}},
             "/api/v1/orders/{order_id}/cancel": {"post": {
                 "operationId": "cancelOrder",
@@ -243,7 +283,8 @@ def document() -> dict:
                 "parameters": [ORDER_ID, IDEMPOTENCY_KEY],
                 "requestBody": {"required": False, "content": {"application/json": {"schema": {
                     "type": "object", "properties": {"reason": {"type": "string", "maxLength": 200, "pattern": LINE}}}}}},
-                "responses": {"200": {"description": "The order", "content": {"application/json": {"schema": ORDER_OUT}}},
+                "responses": {"200": {"description": "The order", "content": {"application/json": {"schema": ORDER_OUT}},
+                                      "links": order_links("")},
                               **_problem_responses(400, 401, 403, 404, 409, 422)}}},
             "/api/v1/bill-payments": {"post": {
                 "operationId": "createBillPayment",
@@ -259,12 +300,14 @@ def document() -> dict:
                                                       "default (or null) the maximum"},
                         "reference": {"type": "string", "maxLength": 64, "pattern": LINE}}}}}},
                 "responses": {"201": {"description": "Waiting for the member",
-                                      "content": {"application/json": {"schema": BILL_OUT}}},
+                                      "content": {"application/json": {"schema": BILL_OUT}},
+                                      "links": bill_links()},
                               **_problem_responses(400, 401, 403, 404, 409, 422)}}},
             "/api/v1/bill-payments/{bill_id}": {"get": {
                 "operationId": "getBillPayment", "summary": "A payment request's status",
                 "parameters": [BILL_ID],
-                "responses": {"200": {"description": "The request", "content": {"application/json": {"schema": BILL_OUT}}},
+                "responses": {"200": {"description": "The request", "content": {"application/json": {"schema": BILL_OUT}},
+                                      "links": bill_links("ConfirmBillPayment")},
                               **_problem_responses(401, 403, 404)}}},
             "/api/v1/bill-payments/{bill_id}/confirm": {"post": {
                 "operationId": "confirmBillPayment", "summary": "Approve with the member's one-time code",
@@ -272,14 +315,16 @@ def document() -> dict:
                                "code (`wrong-code`) or one that is not 6 digits 0-9 (`invalid-code`) is 422 with "
                                "`attempts_left`; the last allowed wrong try (5 by default) voids the request "
                                "(409 `voided`, status `voided`, the member is notified), and so does every try "
-                               "after it. An expired request is 422 `expired`, a decided one 409 `decided`. "
+                               "after it. An expired request is 422 `expired`, a decided one 409 `decided`; "
+                               "a member with no points to spend is 409 `insufficient-points`. "
                                "Tries are rate-limited per API key and per member (429 with Retry-After).",
                 "parameters": [BILL_ID, IDEMPOTENCY_KEY],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["code"],
                     "properties": {"code": {"type": "string", "pattern": "^[0-9]{6}$"}}}}}},
                 "responses": {"200": {"description": "Approved: points used and cash due",
-                                      "content": {"application/json": {"schema": BILL_OUT}}},
+                                      "content": {"application/json": {"schema": BILL_OUT}},
+                                      "links": bill_links("GetBillPayment")},
                               **_problem_responses(400, 401, 403, 404, 409, 422),
                               "429": {"$ref": "#/components/responses/TooManyRequests"}}}},
             "/api/v1/orders/{order_id}/refunds": {"post": {
@@ -292,7 +337,8 @@ def document() -> dict:
                             "line_id": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
                             "quantity": {"type": "integer", "minimum": 1, "maximum": 99}}}}}}}}},
                 "responses": {"200": {"description": "The order after the refund",
-                                      "content": {"application/json": {"schema": ORDER_OUT}}},
+                                      "content": {"application/json": {"schema": ORDER_OUT}},
+                                      "links": order_links("")},
                               **_problem_responses(400, 401, 403, 404, 409, 422)}}},
             "/api/v1/openapi.json": {"get": {
                 "operationId": "openapi", "summary": "This document", "security": [],

@@ -346,8 +346,11 @@ def list_listings():
 def create_listing(key):
     """Create a listing (a draft until published with PATCH status=active)."""
     doc = read_json()
+    status = doc.get("status") if isinstance(doc, dict) else None
+    if status not in (None, "draft", "active"):
+        raise catalog.InvalidListing([{"field": "status", "message": "must be draft or active"}])
     item = catalog.create_listing(db.session, g.merchant, doc)
-    if isinstance(doc, dict) and doc.get("status") == "active":
+    if status == "active":
         catalog.set_status(db.session, g.merchant, item.id, "publish")
     return 201, listing_json(item)
 
@@ -360,13 +363,13 @@ def update_listing(key, listing_id):
     if not isinstance(doc, dict):
         raise catalog.InvalidListing([{"field": "", "message": "the body must be a JSON object"}])
     status = doc.get("status")
+    if status is not None and (not isinstance(status, str) or status not in STATUS_ACTIONS):
+        raise catalog.InvalidListing([{"field": "status", "message": "must be active, paused or archived"}])
     fields = {k: v for k, v in doc.items() if k != "status"}
     item = catalog.get_listing_for(db.session, g.merchant, listing_id)
     if fields:
         item = catalog.update_listing(db.session, g.merchant, listing_id, fields)
     if status is not None and status != item.status:
-        if status not in STATUS_ACTIONS:
-            raise catalog.InvalidListing([{"field": "status", "message": "must be active, paused or archived"}])
         item = catalog.set_status(db.session, g.merchant, listing_id, STATUS_ACTIONS[status])
     return 200, listing_json(item)
 
@@ -408,7 +411,10 @@ def fulfil_order(key, order_id):
 @idempotent("cancel-order")
 def cancel_order(key, order_id):
     """Cancel an order: every point back to the member, plus the published compensation."""
-    reason = text_member(read_json() if request.get_data() else {}, "reason")
+    doc = read_json() if request.get_data() else {}
+    if not isinstance(doc, dict):
+        raise checkout.CheckoutError("The body, if any, must be a JSON object.", code="invalid-cancel")
+    reason = text_member(doc, "reason")
     order = checkout.get_merchant_order(db.session, g.merchant, order_id)
     return 200, order_json(checkout.cancel(db.session, order, "merchant", reason or "cancelled by merchant"))
 

@@ -140,7 +140,7 @@ def approve(session: Session, bill: BillPayment, now: datetime | None = None) ->
     points = min(bill.points_requested, ledger.spendable(session, wallet, now))
     points -= points % max(1, settings["points_per_yuan"] // 100)  # whole fen only
     if points <= 0:
-        raise DomainError(_l("You have no points to pay with."), code="insufficient-points")
+        raise ledger.InsufficientPoints(_l("You have no points to pay with."))
     posting = ledger.transfer(session, wallet, ledger.open_account(session, "merchant", bill.merchant_id, "redemption"),
                               points, "bill", key=f"bill:{bill.id}", memo=bill.reference or f"bill #{bill.id}",
                               actor_id=bill.member_id, ref=("bill", str(bill.id)), now=now)

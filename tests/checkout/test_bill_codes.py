@@ -120,6 +120,15 @@ def test_wrong_tries_are_counted_even_though_refused_and_the_right_code_still_pa
     world.verify()
 
 
+def test_the_right_code_for_a_member_without_points_is_a_conflict_and_the_request_stays_open(app, world, till):
+    member = world.member("spent@example.com", points=0)
+    bill = till.request(member).get_json()
+    answer = till.confirm(bill["id"], bill_row(app, bill["id"]).one_time_code)
+    assert answer.status_code == 409 and answer.get_json()["type"] == "/api/v1/problems/insufficient-points"
+    assert bill_row(app, bill["id"]).status == "pending"
+    world.verify()
+
+
 def test_a_replayed_wrong_try_is_not_counted_twice(app, world, till):
     member = world.member(points=5000)
     bill = till.request(member).get_json()
