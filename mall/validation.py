@@ -38,3 +38,40 @@ def strict_text(value, field: str, errors: list, limit: int, required: bool = Tr
                                                   + (" (line breaks and tabs are fine)" if multiline else "")})
         return None
     return value.strip()
+
+
+MAX_PAGE = 10**6
+
+
+def strict_query(args, parsers: dict) -> tuple[dict, list]:
+    """A query string (a multi-dict) read strictly: only the named parameters, each at most once, each
+    read by its parser (text in, value out, ValueError when not valid). Returns (values, problems)."""
+    errors = [{"field": name, "message": "is not a parameter of this operation"}
+              for name in args if name not in parsers]
+    values = {}
+    for name, parse in parsers.items():
+        given = args.getlist(name)
+        if len(given) > 1:
+            errors.append({"field": name, "message": "may be given only once"})
+        elif given:
+            try:
+                values[name] = parse(given[0])
+            except ValueError as err:
+                errors.append({"field": name, "message": str(err)})
+    return values, errors
+
+
+def one_of(*choices):
+    """A query parser that takes one of ``choices``."""
+    def parse(text):
+        if text not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return text
+    return parse
+
+
+def page_number(text):
+    """A query parser for a page number, 1 to MAX_PAGE in plain digits."""
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_PAGE):
+        raise ValueError(f"must be a whole number from 1 to {MAX_PAGE}")
+    return int(text)

@@ -176,6 +176,15 @@ def make_merchant(app, slug="lvlin", status="approved"):
 
 
 @pytest.fixture
+def merchant_staff(app, auth):
+    """A signed-in member of staff of the approved merchant "lvlin"; the merchant's id."""
+    merchant_id = make_merchant(app, "lvlin")
+    make_user(app, "staff@example.com", role="merchant", merchant_id=merchant_id)
+    auth.login("staff@example.com")
+    return merchant_id
+
+
+@pytest.fixture
 def member(app, auth):
     """A signed-in member."""
     user_id = make_user(app, "member@example.com", name="Lin")

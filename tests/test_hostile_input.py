@@ -18,7 +18,7 @@ from mall.charity.models import MatchCampaign
 from mall.extensions import db
 from mall.forms import MallForm, MallSubForm
 from mall.rules.models import Purchase
-from tests.conftest import Auth, assert_ledger_ok, csrf_token, make_merchant, make_user
+from tests.conftest import Auth, assert_ledger_ok, csrf_token, make_user
 
 AMOUNTS = ["\r\n", "1e3", "0x10", "9" * 30, "１２３", "-1", "12.345"]
 IDS = ["9223372036854775808", "9" * 30, "²", "1.5", "-1", "0x10"]
@@ -31,11 +31,8 @@ def count(app, model, *where) -> int:
 
 
 @pytest.fixture
-def shop(app, client):
-    shop_id = make_merchant(app, "lvlin")
-    make_user(app, "staff@example.com", role="merchant", merchant_id=shop_id)
-    Auth(client).login("staff@example.com")
-    return shop_id
+def shop(merchant_staff):
+    return merchant_staff
 
 
 def listing_form(client, **changes):

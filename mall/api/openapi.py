@@ -75,6 +75,9 @@ IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": True,
 PURCHASE_ID = {"name": "purchase_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
 
 
+LISTING_INSTANT = {"type": ["string", "null"], "format": "date-time",
+                   "description": "An instant with its offset; converted to UTC it must fall within the years "
+                                  "0001 to 9999 (else 422)."}
 LISTING_FIELDS = {
     "kind": {"type": "string", "enum": ["goods", "service", "topup", "stay", "coupon"]},
     "category": {"type": "string", "minLength": 1, "maxLength": 40, "pattern": FILLED_LINE},
@@ -86,13 +89,13 @@ LISTING_FIELDS = {
     "mix_points": {"type": ["integer", "null"], "minimum": 1, "maximum": 10**8},
     "cash_fen": {"type": ["integer", "null"], "minimum": 0, "maximum": 10**9, "description": "null: 0"},
     "sale_points_price": {"type": ["integer", "null"], "minimum": 1, "maximum": 10**8},
-    "sale_starts_at": {"type": ["string", "null"], "format": "date-time"},
-    "sale_ends_at": {"type": ["string", "null"], "format": "date-time"},
+    "sale_starts_at": LISTING_INSTANT,
+    "sale_ends_at": LISTING_INSTANT,
     "stock": {"type": ["integer", "null"], "minimum": 0, "maximum": 10**7, "description": "null: unlimited"},
     "limit_per_member": {"type": ["integer", "null"], "minimum": 1, "maximum": 1000},
     "limit_period": {"enum": ["day", "week", "month", "year", "ever", None], "description": "null: month"},
-    "available_from": {"type": ["string", "null"], "format": "date-time"},
-    "early_access_from": {"type": ["string", "null"], "format": "date-time"},
+    "available_from": LISTING_INSTANT,
+    "early_access_from": LISTING_INSTANT,
     "coupon_valid_days": {"type": ["integer", "null"], "minimum": 1, "maximum": 3650},
     "cancel_hours": {"type": ["integer", "null"], "minimum": 0, "maximum": 8760, "description": "null: 0"},
     "green": {"type": "boolean"},

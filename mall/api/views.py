@@ -22,7 +22,7 @@ from mall.extensions import csrf, db
 from mall.forms import MAX_ID
 from mall.rules import service as rules
 from mall.rules.models import Purchase
-from mall.validation import LONE_SURROGATE, has_control_characters
+from mall.validation import LONE_SURROGATE, has_control_characters, one_of, page_number, strict_query
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(api)
@@ -286,7 +286,6 @@ def listing_json(item) -> dict:
 
 
 STATUS_ACTIONS = {"active": "publish", "paused": "pause", "archived": "archive"}
-MAX_PAGE = 10**6
 
 
 class InvalidQuery(DomainError):
@@ -299,37 +298,11 @@ class InvalidQuery(DomainError):
 
 
 def query_args(**parsers) -> dict:
-    """The query string, strictly: only the named parameters, each at most once, each read by its
-    parser (text in, value out, ValueError when it is not valid)."""
-    errors = [{"field": name, "message": "is not a parameter of this operation"}
-              for name in request.args if name not in parsers]
-    values = {}
-    for name, parse in parsers.items():
-        given = request.args.getlist(name)
-        if len(given) > 1:
-            errors.append({"field": name, "message": "may be given only once"})
-        elif given:
-            try:
-                values[name] = parse(given[0])
-            except ValueError as err:
-                errors.append({"field": name, "message": str(err)})
+    """The query string, strictly (see mall.validation.strict_query); any problem is a 400."""
+    values, errors = strict_query(request.args, parsers)
     if errors:
         raise InvalidQuery(errors)
     return values
-
-
-def one_of(*choices):
-    def parse(text):
-        if text not in choices:
-            raise ValueError(f"must be one of {', '.join(choices)}")
-        return text
-    return parse
-
-
-def page_number(text):
-    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_PAGE):
-        raise ValueError(f"must be a whole number from 1 to {MAX_PAGE}")
-    return int(text)
 
 
 @api.get("/listings")

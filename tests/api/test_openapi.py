@@ -125,6 +125,14 @@ def _instant(text):
     return value if value.tzinfo else None
 
 
+def _in_utc_range(value) -> bool:
+    try:
+        value.astimezone(timezone.utc)
+    except OverflowError:
+        return False
+    return True
+
+
 TOWEL = {"kind": "goods", "category": "textiles", "title_zh": "毛巾", "title_en": "Towel", "points_price": 100}
 
 
@@ -159,10 +167,15 @@ def test_a_cancellation_body_that_is_not_an_object_is_refused_and_cancels_nothin
 def follow_prose_rules(case) -> None:
     """What the document can only say in words, applied to schema-valid bodies (they stay schema-valid):
     a purchase happened in the last 30 days and its items add up to its total; a bill pays at most half
-    with points; a sale is below the points price and ends after it starts; early access comes first."""
+    with points; a sale is below the points price and ends after it starts; early access comes first;
+    a listing's instants have a UTC equivalent."""
     body, operation = case.body, case.operation.definition.raw.get("operationId")
     if not isinstance(body, dict):
         return
+    if operation in ("createListing", "updateListing"):  # instants that have a UTC equivalent
+        for name in ("sale_starts_at", "sale_ends_at", "available_from", "early_access_from"):
+            if _instant(body.get(name)) is not None and not _in_utc_range(_instant(body[name])):
+                body[name] = None
     if operation in ("createPurchase", "quotePurchase"):
         if isinstance(body.get("occurred_at"), str):
             body["occurred_at"] = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()

@@ -13,11 +13,8 @@ from tests.conftest import Auth, csrf_token, make_merchant, make_user
 
 
 @pytest.fixture
-def staff(app, client):
-    merchant_id = make_merchant(app, "lvlin")
-    make_user(app, "staff@example.com", role="merchant", merchant_id=merchant_id)
-    Auth(client).login("staff@example.com")
-    return merchant_id
+def staff(merchant_staff):
+    return merchant_staff
 
 
 @pytest.fixture
