@@ -17,6 +17,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
+    register_subscribers(app)
     register_template_helpers(app)
     register_hooks(app)
     register_commands(app)
@@ -62,32 +63,14 @@ def register_extensions(app: Flask) -> None:
     from mall.account import service as account_service
     from mall.db import configure_engine
     from mall.extensions import babel, csrf, db, limiter, login_manager, migrate
-    from mall.ledger import service as ledger
+    from mall.settings import Settings
 
+    app.extensions["mall.settings"] = Settings(app.config)
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=lambda: "Asia/Shanghai")
-    ledger.settings["expiry_policy"] = app.config["POINTS_EXPIRY_POLICY"]
-    ledger.settings.update(key=app.config["LEDGER_KEY"].encode(), checkpoint_file=app.config["LEDGER_CHECKPOINT_FILE"])
-    ledger.settings["frozen_message"] = _l(
-        "Your points are frozen while a fraud case is reviewed: you can still earn, but not spend, gift or "
-        "donate. Your account page says why and how to appeal.")
-    from mall.checkout import service as checkout
-
-    checkout.settings["compensation_percent"] = app.config["COMPENSATION_PERCENT"]
-    from mall.fraud import service as fraud
-
-    fraud.settings.update(approval_threshold=app.config["FRAUD_APPROVAL_THRESHOLD"],
-                          max_file_bytes=app.config["EVIDENCE_MAX_BYTES"])
-    from mall.checkout import bills
-
-    bills.settings.update(points_per_yuan=app.config["BILL_POINTS_PER_YUAN"],
-                          max_share_percent=app.config["BILL_MAX_SHARE_PERCENT"],
-                          valid_minutes=app.config["BILL_CODE_VALID_MINUTES"],
-                          max_code_attempts=app.config["BILL_MAX_CODE_ATTEMPTS"],
-                          max_pending=app.config["BILL_MAX_PENDING_PER_MEMBER"])
     from mall.checkout import payments
 
     payments.init_app(app)
@@ -141,8 +124,21 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(blueprint)
 
 
+def register_subscribers(app: Flask) -> None:
+    """Connect every area's reactions to the domain events (``mall.events``) of the others."""
+    from importlib import import_module
+
+    for area in SUBSCRIBING_AREAS:
+        import_module(f"mall.{area}.subscribers").connect()
+
+
+SUBSCRIBING_AREAS = ("impact", "engage", "family", "charity", "checkout", "points", "rules", "catalog")
+
+
 def register_errorhandlers(app: Flask) -> None:
     from flask import render_template
+
+    from mall import edge
     from flask_wtf.csrf import CSRFError
     from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -154,13 +150,14 @@ def register_errorhandlers(app: Flask) -> None:
 
         db.session.rollback()
         if request.path.startswith("/api/"):
-            from mall.api.views import http_problem
+            from mall.api.problems import http_problem
 
             return http_problem(error)
         return render_template("errors/error.html", error=error), error.code
 
     from sqlalchemy.exc import OperationalError, TimeoutError as PoolTimeout
 
+    edge.register(app)
     app.register_error_handler(HTTPException, render_error)
     app.register_error_handler(CSRFError, render_error)
     app.register_error_handler(OperationalError, database_unavailable)  # mall.api registers it too
@@ -183,7 +180,7 @@ def database_unavailable(error):
     with suppress(SQLAlchemyError):
         db.session.rollback()
     if request.path.startswith("/api/"):
-        from mall.api.views import problem
+        from mall.api.problems import problem
 
         response = problem(503, "database-unavailable", "The mall cannot save or read data right now.",
                            "Nothing was changed; retry shortly.")

@@ -66,6 +66,14 @@ def write(session: Session):
         raise
 
 
+RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
+
+
+def is_retryable(err: BaseException) -> bool:
+    """True for a PostgreSQL deadlock or serialization failure: the whole use case may run again."""
+    return getattr(getattr(err, "orig", None), "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
 def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 

@@ -1,8 +1,10 @@
 """The declarative base shared by every area, and small column helpers. No Flask imports."""
-from datetime import datetime, timezone
+from datetime import timezone
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase
+
+from mall.clock import utcnow  # noqa: F401  (models default their timestamps to it)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -11,11 +13,6 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-
-def utcnow() -> datetime:
-    """The current instant, timezone-aware UTC."""
-    return datetime.now(timezone.utc)
 
 
 class UTCDateTime(TypeDecorator):

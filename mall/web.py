@@ -1,11 +1,10 @@
 """Mechanics shared by every area's views: fragments, safe redirects, display formatting."""
-from datetime import datetime, timedelta
+from datetime import datetime
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 from flask import make_response, render_template, request
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from mall.clock import SHANGHAI, local_period_start, shanghai  # noqa: F401  (templates' helpers)
 
 
 def is_htmx() -> bool:
@@ -33,26 +32,6 @@ def safe_next(target: str | None, default: str) -> str:
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return default
     return target
-
-
-def shanghai(value: datetime | None) -> datetime | None:
-    """An aware UTC instant shown in Asia/Shanghai."""
-    return None if value is None else value.astimezone(SHANGHAI)
-
-
-def local_period_start(period: str, now: datetime) -> datetime | None:
-    """The start of the day, week (Monday), month or year containing ``now`` in Asia/Shanghai; None
-    for any other period ("ever")."""
-    start = now.astimezone(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0)
-    if period == "day":
-        return start
-    if period == "week":
-        return start - timedelta(days=start.weekday())
-    if period == "month":
-        return start.replace(day=1)
-    if period == "year":
-        return start.replace(month=1, day=1)
-    return None
 
 
 def format_points(value: int | None) -> str:

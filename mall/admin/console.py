@@ -11,7 +11,8 @@ from mall.account.forms import EmptyForm
 from mall.account.models import User
 from mall.admin.forms import (ActionForm, AuditFilterForm, CaseForm, EvidenceForm, MemberSearchForm,
                               MerchantStatusForm, ResolveForm)
-from mall.admin.views import admin, operator_only
+from mall.admin.views import admin
+from mall.guards import operator_only
 from mall.audit import service as audit
 from mall.db import write
 from mall.errors import DomainError

@@ -15,17 +15,9 @@ from mall.rules import service as rules
 from mall.rules.views import rules_context
 from mall.web import SHANGHAI
 
+from mall.guards import operator_only
+
 admin = Blueprint("admin", __name__, url_prefix="/admin")
-
-
-def operator_only(view):
-    """Operators only; to anyone else, signed in or not, the console does not exist (404)."""
-    @wraps(view)
-    def wrapper(**kwargs):
-        if not current_user.is_authenticated or not current_user.is_operator:
-            abort(404)
-        return view(**kwargs)
-    return wrapper
 
 
 @admin.route("/rules")

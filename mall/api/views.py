@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 from mall.account.models import User
 from mall.audit import service as audit
 from mall.api import service
+from mall.api.problems import domain_problem, domain_problem_body as _domain_problem_body, http_problem, dump as _dump, json_response as _response, problem, problem_body
 from mall.api.openapi import document
 from mall.catalog import service as catalog
 from mall.catalog.models import STATUSES as LISTING_STATUSES
@@ -29,30 +30,6 @@ csrf.exempt(api)
 
 PUBLIC = {"api.openapi"}
 MAX_BODY = 256 * 1024
-
-
-def _dump(payload) -> str:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-
-
-def problem_body(status: int, code: str, title: str, detail: str = "", **extra) -> str:
-    return _dump({"type": f"/api/v1/problems/{code}", "title": title, "status": status,
-                  "detail": detail or title, **extra})
-
-
-def _response(status: int, body: str) -> Response:
-    mimetype = "application/problem+json" if status >= 400 else "application/json"
-    return Response(body, status=status, mimetype=mimetype)
-
-
-def problem(status: int, code: str, title: str, detail: str = "", **extra) -> Response:
-    return _response(status, problem_body(status, code, title, detail, **extra))
-
-
-def _domain_problem_body(err: DomainError) -> str:
-    extra = {"errors": err.errors} if hasattr(err, "errors") else {}
-    extra.update({k: v for k, v in err.params.items() if isinstance(v, (int, str))})
-    return problem_body(err.status, err.code, str(err.message), **extra)
 
 
 class BadJson(Exception):
@@ -132,13 +109,7 @@ def authenticate():
     return None
 
 
-@api.errorhandler(HTTPException)
-def http_problem(err: HTTPException):
-    """Any HTTP error under /api/ as problem details; a 405 names the allowed methods in ``Allow``."""
-    response = problem(err.code or 500, err.name.lower().replace(" ", "-"), err.name, err.description or "")
-    if getattr(err, "valid_methods", None):
-        response.headers["Allow"] = ", ".join(sorted(err.valid_methods))
-    return response
+api.register_error_handler(HTTPException, http_problem)
 
 
 @api.errorhandler(429)
@@ -152,9 +123,7 @@ def bad_json(err):
     return problem(400, "malformed-json", "The body is not valid JSON.", str(err))
 
 
-@api.errorhandler(DomainError)
-def domain_problem(err: DomainError):
-    return _response(err.status, _domain_problem_body(err))
+api.register_error_handler(DomainError, domain_problem)
 
 
 @api.errorhandler(OperationalError)

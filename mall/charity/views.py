@@ -7,8 +7,8 @@ from flask_babel import get_locale, gettext as _
 from flask_login import current_user, login_required
 
 from mall.account.forms import EmptyForm
-from mall.admin.views import operator_only
-from mall.merchant.views import staff_only
+from mall.guards import operator_only
+from mall.guards import staff_only
 from mall.charity import service
 from mall.charity.forms import CampaignForm, CloseForm, DonateForm, ImageForm, PayoutForm, PledgeForm, ProjectForm
 from mall.charity.models import CAUSES, STATUSES

@@ -7,8 +7,8 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from mall.account.forms import EmptyForm
-from mall.admin.views import operator_only
-from mall.merchant.views import staff_only
+from mall.guards import operator_only
+from mall.guards import staff_only
 from mall.db import write
 from mall.engage import service
 from mall.engage.forms import CouponForm, FundForm, GameForm, PlayForm, ReviewForm, SurveyForm, TaskForm

@@ -431,7 +431,7 @@ def pool_for_checkout(session: Session, user: User, points: int, now: datetime |
     if member is None:
         raise DomainError(_l("You are not in a family."), code="no-family")
     if ledger.member_account(session, user.id).frozen:  # a frozen member may not spend the pool either
-        raise ledger.AccountFrozen(ledger.settings.get("frozen_message") or "This account is frozen.")
+        raise ledger.AccountFrozen(ledger.FROZEN_MESSAGE)
     pool_id = pool_account(session, member.family).id
     ledger.lock_accounts(session, [pool_id])
     member = session.scalar(select(FamilyMember).where(FamilyMember.user_id == user.id)

@@ -4,7 +4,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from mall.account.forms import EmptyForm
-from mall.admin.views import operator_only
+from mall.guards import operator_only
 from mall.db import write
 from mall.errors import DomainError, NotFound
 from mall.extensions import db

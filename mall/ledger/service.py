@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import and_, func, or_, select, union_all
-from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.orm import Session, object_session, scoped_session
 
 from mall.db import is_postgres, lock
 from mall.errors import Conflict, DomainError, NotFound
@@ -19,14 +19,13 @@ from mall.ledger.models import (
     GUARDED_KINDS, KINDS, LOTTED_KINDS, SYSTEM_ACCOUNTS, Account, LedgerHead, Lot, LotDraw, Transfer,
 )
 from mall.models import utcnow
+from mall.settings import settings_of
 
 MAX_AMOUNT = 10**12  # far above any real balance; refuses absurd numbers before they reach SQL
 GENESIS = "0" * 64
 REFUND_GRACE = timedelta(days=30)
 EXPIRY_KEY = "expire:lot:"  # idempotency keys the ledger itself uses when a lot expires
 
-# Set by the application factory from configuration; tests may set it too.
-settings = {"expiry_policy": "calendar_year_after"}
 
 
 class LedgerError(DomainError):
@@ -46,6 +45,8 @@ class AccountFrozen(LedgerError):
 # What a frozen account may still be debited for: the case's own deduction, a merchant's refund
 # clawback, expiry and the reversal of an earlier credit. Everything a member chooses to do (redeem,
 # gift, donate, contribute, pay a bill, play) is refused; earning (credits) continues.
+FROZEN_MESSAGE = ("Your points are frozen while a fraud case is reviewed: you can still earn, but not spend, gift or "
+                  "donate. Your account page says why and how to appeal.")
 FROZEN_DEBITS = frozenset({"adjust", "clawback", "expire", "reversal", "forfeit"})
 
 
@@ -241,7 +242,7 @@ def post(session: Session, *, key: str, legs: list[Leg], actor_id: int | None = 
     balances = {account_id: account.balance for account_id, account in accounts.items()}
     for leg in legs:  # check every leg before writing any, so a refusal leaves nothing half-posted
         if accounts[leg.debit.id].frozen and leg.kind not in FROZEN_DEBITS:
-            raise AccountFrozen(settings.get("frozen_message") or "This account is frozen.")
+            raise AccountFrozen(FROZEN_MESSAGE)
         if accounts[leg.debit.id].guarded and balances[leg.debit.id] < leg.amount:
             raise InsufficientPoints("Not enough points.", needed=leg.amount - balances[leg.debit.id])
         balances[leg.debit.id] -= leg.amount
@@ -402,11 +403,8 @@ SEALED = {
 }
 
 
-def _key() -> bytes:
-    key = settings.get("key")
-    if not key:
-        raise RuntimeError("the ledger key is not configured (LEDGER_KEY)")
-    return key
+def _key(session) -> bytes:
+    return settings_of(session).ledger_key
 
 
 # Each table's sealed values as text, alike whichever database they come from (booleans are 0/1 on
@@ -448,7 +446,7 @@ def seal(key: bytes, table: str, values) -> str:
 def seal_of(row) -> str:
     """The seal an Account, Transfer, Lot or LotDraw should carry."""
     table = row.__tablename__
-    return seal(_key(), table, [getattr(row, column) for column in SEALED[table]])
+    return seal(_key(object_session(row)), table, [getattr(row, column) for column in SEALED[table]])
 
 
 def _seal_new(session: Session, rows) -> None:
@@ -509,7 +507,7 @@ def _credit_lots(session: Session, account: Account, t: Transfer, source_draws, 
     (gift, pool, refund), else dated by the expiry policy from now."""
     if not source_draws:
         lots = [Lot(account_id=account.id, transfer_id=t.id, amount=t.amount, remaining=t.amount,
-                    expires_at=expiry.expiry_for(now, settings["expiry_policy"]))]
+                    expires_at=expiry.expiry_for(now, settings_of(session).expiry_policy))]
     else:
         lots = []
         for draw in source_draws:
@@ -702,12 +700,14 @@ def verify(session: Session, max_problems: int = 50) -> Report:
     fresh = not session.in_transaction()
     options = {"isolation_level": "REPEATABLE READ"} if fresh and is_postgres(session) else None
     try:
-        marks = _checkpoint_marks(report, problem)
+        settings = settings_of(session)
+        key = settings.ledger_key
+        marks = _checkpoint_marks(settings.checkpoint_file, key, report, problem)
         conn = session.connection(execution_options=options)
         _verify_balances(conn, report, problem)
         _verify_lots(conn, report, problem)
-        _verify_seals(conn, problem)
-        _verify_chain(conn, report, problem, marks)
+        _verify_seals(conn, key, problem)
+        _verify_chain(conn, key, report, problem, marks)
     except _Enough:
         report.problems.append(f"(stopped after {max_problems} problems)")
     return report
@@ -805,9 +805,8 @@ def _sealed_rows(conn, table: str):
             yield values, mac
 
 
-def _verify_seals(conn, problem) -> None:
+def _verify_seals(conn, key: bytes, problem) -> None:
     """Each account, lot and draw against its seal; the row and what it decides are named."""
-    key = _key()
     for values, mac in _sealed_rows(conn, "ledger_account"):
         if seal(key, "ledger_account", values) == mac:
             continue
@@ -828,10 +827,9 @@ def _verify_seals(conn, problem) -> None:
             problem(f"lot draw {values[0]}: transfer, lot or amount altered (seal does not match)")
 
 
-def _verify_chain(conn, report: Report, problem, marks: dict[int, list[tuple[int, str]]]) -> None:
+def _verify_chain(conn, key: bytes, report: Report, problem, marks: dict[int, list[tuple[int, str]]]) -> None:
     """Recompute every transfer's hash from its fields and its predecessor's hash, in id order;
     check each transfer's seal, and the chain against the checkpoints (``marks``)."""
-    key = _key()
     newest = max(marks, default=0)
     prev, last_id, count = GENESIS, 0, 0
     columns = ", ".join(CHAIN_COLUMNS + ("fingerprint", "batch_key", "mac"))
@@ -890,9 +888,9 @@ def _sealed(key: bytes, record: dict) -> bool:
     return hmac.compare_digest(_checkpoint_seal(key, record), record["seal"])
 
 
-def _checkpoint_marks(report: Report, problem) -> dict[int, list[tuple[int, str]]]:
+def _checkpoint_marks(path: str, key: bytes, report: Report, problem) -> dict[int, list[tuple[int, str]]]:
     """{transfer id: [(line, hash)]} of every checkpoint in the file whose seal holds."""
-    path, key, marks = settings.get("checkpoint_file"), _key(), {}
+    marks = {}
     if not path or not os.path.exists(path):
         return marks
     with open(path, encoding="utf-8", errors="replace") as f:
@@ -919,15 +917,15 @@ def _tail(f, count: int) -> list[dict]:
     return [record for record in map(_record, reversed(lines)) if record is not None]
 
 
-def latest_checkpoints(count: int = 5) -> list[dict]:
+def latest_checkpoints(session: Session, count: int = 5) -> list[dict]:
     """The newest ``count`` sealed checkpoint records, newest first, with ``at`` as a datetime: what
     the transparency page publishes."""
-    path = settings.get("checkpoint_file")
+    path = settings_of(session).checkpoint_file
     if not path or not os.path.exists(path):
         return []
     with open(path, "rb") as f:
         records = _tail(f, count)
-    key, result = _key(), []
+    key, result = _key(session), []
     for record in records:
         try:
             at = datetime.fromisoformat(record["at"].removesuffix("Z")).replace(tzinfo=timezone.utc)
@@ -946,7 +944,7 @@ def checkpoint(session: Session, now: datetime | None = None) -> tuple[dict | No
     newest postings removed or rewritten, which no seal inside it can show. Idempotent: nothing is
     written while the head has not moved. Refused when the head's transfer is not sealed by this
     ledger or the chain is behind the newest checkpoint (``verify`` says more)."""
-    path = settings.get("checkpoint_file")
+    path = settings_of(session).checkpoint_file
     if not path:
         raise LedgerError("No checkpoint file is configured (LEDGER_CHECKPOINT_FILE).", code="no-checkpoint-file")
     head = session.execute(CHAIN_HEAD).first()
@@ -957,7 +955,7 @@ def checkpoint(session: Session, now: datetime | None = None) -> tuple[dict | No
         raise LedgerError(f"The chain head (transfer {head.last_transfer_id}) is not a transfer sealed by this "
                           f"ledger: run `flask ledger verify`.", code="head-unsealed")
     record = {"transfer_id": t.id, "hash": t.hash, "at": _hash_time(_utc(now))}
-    key = _key()
+    key = _key(session)
     record["seal"] = _checkpoint_seal(key, record)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "a+b") as f:

@@ -26,20 +26,9 @@ from mall.rules.models import Purchase
 from mall.validation import has_control_characters
 from mall.web import SHANGHAI, local_period_start
 
+from mall.guards import staff_only
+
 merchant = Blueprint("merchant", __name__, url_prefix="/merchant")
-
-
-def staff_only(view):
-    """Merchant staff only; everyone else is told the page does not exist."""
-    @wraps(view)
-    @login_required
-    def wrapper(**kwargs):
-        try:
-            shop = staff_merchant(db.session, current_user)
-        except DomainError:
-            abort(404)
-        return view(shop, **kwargs)
-    return wrapper
 
 
 @merchant.route("/")

@@ -88,7 +88,7 @@ def transparency():
     """Programme totals, the ledger's daily digests and fraud adjustments, all from the ledger, and
     its newest sealed checkpoints."""
     return render_template("rules/transparency.html", totals=rules.programme_totals(db.session),
-                           digests=rules.daily_digests(db.session, 7), checkpoints=ledger.latest_checkpoints(5))
+                           digests=rules.daily_digests(db.session, 7), checkpoints=ledger.latest_checkpoints(db.session, 5))
 
 
 @public.route("/privacy")

@@ -1,0 +1,197 @@
+"""The one edge between a door and a use case.
+
+Every door — an HTML page, an HTMX fragment, an API view, a CLI command — runs its use case here:
+
+    run(service.add_to_cart, db.session, current_user, listing_id, option, quantity)
+
+``run`` opens the one write transaction, calls the service, and commits; any error rolls everything
+back (a refusal marked ``commits`` keeps what it recorded, see ``mall.errors``). On PostgreSQL a
+deadlock or serialization failure re-runs the whole use case a bounded number of times. Services
+flush and never commit. ``transaction()`` is the same for several service calls that form one use
+case.
+
+Errors are answered once, by the application's error handlers (``register``):
+
+- ``NotFound`` → the 404 page, or problem+json under /api/;
+- a refusal (any other ``DomainError``) → what the door declared with ``@on_refusal(...)``: a flash
+  and a 303 back (``back_to``), the form re-rendered with its message and 422, or the HTMX fragment
+  with its message; without a declaration, a GET shows the error page with the message and a POST
+  flashes it and answers 303 to the page it came from;
+- under /api/ every ``DomainError`` is problem+json with its stable ``type`` (``mall.api.problems``).
+
+The only use cases that commit in steps are named orchestrators and say so in their docstring:
+checkout's authorise → place → capture (``mall.checkout.orchestrator``) and the idempotency claim
+(``mall.idempotency.run_once``). In tests, a request that leaves flushed but uncommitted changes
+fails loudly (``MALL_STRICT_TRANSACTIONS``): a door that forgot the edge cannot lose data silently.
+"""
+import time
+from contextlib import contextmanager
+from functools import wraps
+
+import click
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext
+from sqlalchemy import event
+
+from mall.db import is_retryable, write
+from mall.errors import DomainError, NotFound
+from mall.extensions import MallSession, db
+from mall.web import is_htmx, render_page_or_fragment, safe_next
+
+RETRIES = 3  # attempts of one use case when PostgreSQL reports a deadlock or serialization failure
+
+
+def run(use_case, /, *args, **kwargs):
+    """Run ``use_case(*args, **kwargs)`` as one write transaction and return what it returns."""
+    for attempt in range(1, RETRIES + 1):
+        try:
+            with write(db.session):
+                return use_case(*args, **kwargs)
+        except Exception as err:
+            if attempt == RETRIES or not is_retryable(err):
+                raise
+            time.sleep(0.005 * attempt)
+
+
+@contextmanager
+def transaction():
+    """Several service calls as one use case, in one write transaction (no retry: prefer ``run``)."""
+    with write(db.session) as session:
+        yield session
+
+
+def message_of(err: DomainError) -> str:
+    """The refusal's message in the reader's language (lazy strings translate themselves; the
+    ledger's plain English messages are looked up in the catalogue)."""
+    message = err.message
+    return gettext(message) if isinstance(message, str) else str(message)
+
+
+# ---------------------------------------------------------------- forms
+
+def submitted(form):
+    """The posted form if it validates (CSRF included), else 400: for button-only forms, whose only
+    failure is a missing or stale token."""
+    if not form.validate_on_submit():
+        abort(400)
+    return form
+
+
+# ---------------------------------------------------------------- refusals
+
+def on_refusal(respond):
+    """How this door answers a refusal of its use case: ``respond(err, **view_args)`` returns the
+    response. Put it below the route (and the access guard)."""
+    def decorate(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            g.mall_refusal = lambda err: respond(err, **kwargs)
+            return view(*args, **kwargs)
+        return wrapper
+    return decorate
+
+
+def back_to(endpoint: str, **fixed):
+    """A refusal answer: flash the message and 303 to ``endpoint``, built with the view's own URL
+    values that the endpoint takes (and ``fixed``)."""
+    def respond(err, **view_args):
+        names = set()
+        for rule in current_app.url_map.iter_rules(endpoint):
+            names |= rule.arguments
+        values = {k: v for k, v in view_args.items() if k in names}
+        return flash_and_redirect(err, url_for(endpoint, **values, **fixed))
+    return respond
+
+
+def flash_and_redirect(err: DomainError, target: str):
+    flash(message_of(err), "error")
+    if is_htmx():  # a fragment cannot show a flash: the whole page goes there and shows it
+        response = current_app.make_response(("", 204))
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target, code=303)
+
+
+def answer_refusal(err: DomainError):
+    """The application's handler for ``mall.errors.DomainError``: one place maps every refusal."""
+    db.session.rollback()
+    if request.path.startswith("/api/"):
+        from mall.api.problems import domain_problem
+
+        return domain_problem(err)
+    if isinstance(err, NotFound):
+        return render_template("errors/error.html", error=_Status(404)), 404
+    respond = g.pop("mall_refusal", None)
+    if respond is not None:
+        return respond(err)
+    status = err.status if 400 <= err.status < 500 else 422
+    if request.method in ("GET", "HEAD"):
+        return render_template("errors/error.html", error=_Status(status), message=message_of(err)), status
+    referrer = request.referrer or ""
+    back = safe_next(referrer[len(request.host_url) - 1:] if referrer.startswith(request.host_url) else "",
+                     url_for("catalog.home"))
+    return flash_and_redirect(err, back)
+
+
+class _Status:
+    """What the error page reads of an HTTP error."""
+
+    def __init__(self, code: int):
+        self.code = code
+
+
+def page_or_fragment(page: str, fragment: str, /, **context):
+    """Render the fragment for HTMX, the full page otherwise (``Vary: HX-Request``)."""
+    return render_page_or_fragment(page, fragment, **context)
+
+
+def fragment_or(fragment, otherwise):
+    """The one fragment decision for answers that are not a page/fragment pair: ``fragment()`` for an
+    HTMX request, ``otherwise()`` (a redirect, a page) for any other; ``Vary: HX-Request`` either way."""
+    response = current_app.make_response(fragment() if is_htmx() else otherwise())
+    response.vary.add("HX-Request")
+    return response
+
+
+# ---------------------------------------------------------------- CLI
+
+def command(view):
+    """A CLI command's door: a refusal is printed as an error (exit 1), never a traceback."""
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except DomainError as err:
+            raise click.ClickException(message_of(err)) from err
+    return wrapper
+
+
+# ---------------------------------------------------------------- the loud check
+
+def _mark_flushed(session, _context):
+    session.info["uncommitted"] = True
+
+
+def _mark_ended(session, *_args):
+    session.info.pop("uncommitted", None)
+
+
+def register(app) -> None:
+    """Install the error handler for refusals and, where asked, the check for forgotten commits."""
+    app.register_error_handler(DomainError, answer_refusal)
+    if not event.contains(MallSession, "after_flush", _mark_flushed):
+        event.listen(MallSession, "after_flush", _mark_flushed)
+        event.listen(MallSession, "after_commit", _mark_ended)
+        event.listen(MallSession, "after_rollback", _mark_ended)
+
+    @app.after_request
+    def left_uncommitted(response):
+        """A door that changed rows without the edge would lose them silently at the end of the request."""
+        if not app.config.get("MALL_STRICT_TRANSACTIONS", app.testing) or not db.session.registry.has():
+            return response
+        session = db.session()
+        if session.info.get("uncommitted") or session.new or session.dirty or session.deleted:
+            session.rollback()
+            raise RuntimeError(f"{request.method} {request.path} left changes flushed but not committed: "
+                               "run the use case through mall.edge.run")
+        return response

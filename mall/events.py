@@ -1,0 +1,59 @@
+"""Domain events: how one area reacts to what happened in another without importing it.
+
+A service sends an event after its flush, inside the same transaction, with the session as sender
+and plain data (ids, amounts, codes) as keywords:
+
+    events.purchase_awarded.send(session, purchase_id=row.id, member_id=…, merchant_id=…, points=…)
+
+Subscribers live in the reacting area's ``subscribers.py`` and are connected when the app is created
+(``mall.register_subscribers``). A subscriber works in the sender's transaction: what it writes
+commits or rolls back with the change that caused it, and a refusal it raises refuses the use case.
+Nothing here imports an area; blinker is Flask's own signalling library.
+
+The events, with what each carries:
+
+=========================  ==========================================================================
+``purchase_awarded``       purchase_id, member_id, merchant_id, points, green (a green item or amount),
+                           items (list of {category, amount_fen, quantity, green}), occurred_at
+``purchase_refunded``      purchase_id, refund_id, member_id, merchant_id, amount_fen, points_clawed
+``order_placed``           order_id, member_id, merchant_id, points, cash_fen
+``order_fulfilled``        order_id, member_id, merchant_id
+``order_cancelled``        order_id, member_id, merchant_id, by ("member"/"merchant"/"system"),
+                           points_returned, compensation
+``order_refunded``         order_id, member_id, merchant_id, points
+``voucher_redeemed``       voucher_id, order_id, member_id, merchant_id
+``profile_updated``        user_id
+``member_deleted``         user_id, donate_to (project id or None) — every area erases its own data
+``gift_sent``              gift_id, sender_id, recipient_id, points, note
+``family_invitation_sent`` invitation_id, family_id, invitee_id (None for a link)
+``donation_made``          donation_id, donor_id, project_id, points
+``pledge_collected``       pledge_id, donor_id, project_id, points, donation_id
+``pledge_skipped``         pledge_id, donor_id, project_id, reason
+``fraud_case_opened``      case_id, member_id
+``fraud_case_resolved``    case_id, member_id, outcome ("upheld"/"reversed")
+=========================  ==========================================================================
+"""
+from blinker import Namespace
+
+_events = Namespace()
+
+purchase_awarded = _events.signal("purchase-awarded")
+purchase_refunded = _events.signal("purchase-refunded")
+order_placed = _events.signal("order-placed")
+order_fulfilled = _events.signal("order-fulfilled")
+order_cancelled = _events.signal("order-cancelled")
+order_refunded = _events.signal("order-refunded")
+voucher_redeemed = _events.signal("voucher-redeemed")
+profile_updated = _events.signal("profile-updated")
+member_deleted = _events.signal("member-deleted")
+gift_sent = _events.signal("gift-sent")
+family_invitation_sent = _events.signal("family-invitation-sent")
+donation_made = _events.signal("donation-made")
+pledge_collected = _events.signal("pledge-collected")
+pledge_skipped = _events.signal("pledge-skipped")
+fraud_case_opened = _events.signal("fraud-case-opened")
+fraud_case_resolved = _events.signal("fraud-case-resolved")
+
+ALL = (purchase_awarded, purchase_refunded, order_placed, order_fulfilled, order_cancelled, order_refunded,
+       voucher_redeemed, profile_updated, member_deleted, gift_sent, family_invitation_sent, donation_made,
+       pledge_collected, pledge_skipped, fraud_case_opened, fraud_case_resolved)

@@ -1,0 +1,32 @@
+"""Who may open a door: the access guards every area's views share."""
+from functools import wraps
+
+from flask import abort
+from flask_login import current_user, login_required
+
+from mall.errors import NotFound
+from mall.extensions import db
+from mall.merchant.service import staff_merchant
+
+
+def operator_only(view):
+    """Operators only; to anyone else, signed in or not, the console does not exist (404)."""
+    @wraps(view)
+    def wrapper(**kwargs):
+        if not current_user.is_authenticated or not current_user.is_operator:
+            abort(404)
+        return view(**kwargs)
+    return wrapper
+
+
+def staff_only(view):
+    """Merchant staff only, given their merchant; everyone else is told the page does not exist."""
+    @wraps(view)
+    @login_required
+    def wrapper(**kwargs):
+        try:
+            shop = staff_merchant(db.session, current_user)
+        except NotFound:
+            abort(404)
+        return view(shop, **kwargs)
+    return wrapper
