@@ -8,8 +8,10 @@ One listing has 100 units of stock to race for; the others are unlimited.
 """
 import argparse
 import http.client
+import os
 import re
 import secrets
+import subprocess
 import sys
 import threading
 import time
@@ -32,14 +34,14 @@ def prepare(url: str, members: int) -> tuple[list[str], int, int]:
         emails.append(email)
     script = f"""
 from app import app
+from mall.edge import transaction
 from mall.extensions import db
-from mall.db import write
 from mall.account.models import User
 from mall.catalog.models import Listing
 from mall.ledger import service as ledger
-from mall.merchant.models import Merchant
+from mall.coalition.models import Merchant
 from sqlalchemy import select
-with app.app_context(), write(db.session):
+with app.app_context(), transaction():
     shop = db.session.scalar(select(Merchant).where(Merchant.slug == "lvlin-mart"))
     issuance = ledger.open_account(db.session, "merchant", shop.id, "issuance")
     for user in db.session.scalars(select(User).where(User.email.like("shopper%"))):
@@ -54,9 +56,6 @@ with app.app_context(), write(db.session):
     db.session.flush()
     print(limited.id, unlimited.id)
 """
-    import os
-    import subprocess
-
     out = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parent.parent,
                          env={**os.environ, "DATABASE_URL": url}, check=True, capture_output=True, text=True).stdout
     limited, unlimited = (int(x) for x in out.split())
@@ -121,9 +120,6 @@ def run(port: int, emails: list[str], listing_for, clients: int, seconds: float)
 
 
 def audit(url: str, limited: int) -> str:
-    import os
-    import subprocess
-
     script = f"""
 from app import app
 from mall.extensions import db

@@ -20,7 +20,6 @@ from datetime import timedelta
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from sqlalchemy import insert, text  # noqa: E402
-from sqlalchemy.orm import sessionmaker  # noqa: E402
 
 import mall.models  # noqa: E402,F401
 from bench import ledger as ledger_bench  # noqa: E402
@@ -38,7 +37,7 @@ def all_models():
     import mall.family.models  # noqa: F401
     import mall.fraud.models  # noqa: F401
     import mall.ledger.models  # noqa: F401
-    import mall.merchant.models  # noqa: F401
+    import mall.coalition.models  # noqa: F401
     import mall.rules.models  # noqa: F401
 
 
@@ -56,14 +55,14 @@ def run(name: str, url: str, args) -> list:
     from mall.account.models import User
     from mall.audit import service as audit
     from mall.audit.models import AuditEntry
-    from mall.merchant.models import Merchant
+    from mall.coalition.models import Merchant
     from mall.reports import service as reports
 
     all_models()
     rows = []
     engine, _ = ledger_bench.fresh(url, 4)
     Base.metadata.create_all(engine)
-    Session = sessionmaker(engine)
+    Session = ledger_bench.sessions(engine)
     with Session() as s, write(s):
         s.add(Merchant(id=1, slug="bench", name_zh="基准", name_en="Bench", category="grocery", status="approved"))
         s.flush()

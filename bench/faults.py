@@ -5,7 +5,6 @@ partial order or transfer is left behind. Driven by bench/faults.sh.
 """
 import argparse
 import os
-import re
 import signal
 import subprocess
 import sys

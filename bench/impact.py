@@ -35,6 +35,7 @@ def main() -> None:
 
         from mall import create_app
         from mall.account.models import User
+        from mall.clock import local_month
         from mall.extensions import db
         from mall.impact import service
         from mall.impact.models import ImpactEntry
@@ -56,7 +57,7 @@ def main() -> None:
                         grams = rng.randrange(100, 50000)
                         rows.append(dict(member_id=member_id, source="purchase", source_id=member_id * 100 + month,
                                          line=line, category=category, grams=grams, net_grams=grams,
-                                         occurred_at=at, month=service.month_of(at), created_at=at))
+                                         occurred_at=at, month=local_month(at), created_at=at))
                 if len(rows) >= 50000:
                     db.session.execute(insert(ImpactEntry), rows)
                     rows = []

@@ -4,7 +4,7 @@
     python bench/ledger.py --sqlite /tmp/bench.sqlite3 --pg postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 It prints figures, it does not pass or fail. It talks to the ledger service directly (the ledger has no
-Flask imports), each use case in its own ``mall.db.write`` transaction, exactly as the app does.
+Flask imports), each use case in its own ``mall.db.write`` transaction, as ``mall.edge.run`` opens in the app.
 
 Where the rows go: SQLite uses the file given (deleted first). PostgreSQL uses a private schema
 ``bench_ledger`` in the database given (dropped and re-created; nothing else in the database is touched).
@@ -33,20 +33,29 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from sqlalchemy import create_engine, insert, text  # noqa: E402
 from sqlalchemy.orm import sessionmaker  # noqa: E402
 
+from mall.clock import SHANGHAI  # noqa: E402
 from mall.db import configure_engine, write  # noqa: E402
 from mall.ledger import service as ledger  # noqa: E402
 from mall.ledger.models import Account, LedgerHead, Lot, LotDraw, Transfer  # noqa: E402
 from mall.models import Base  # noqa: E402
+from mall.settings import Settings  # noqa: E402
 
 TABLES = [Account.__table__, LedgerHead.__table__, Transfer.__table__, Lot.__table__, LotDraw.__table__]
 SCHEMA = "bench_ledger"
 START = datetime(2026, 1, 5, tzinfo=timezone.utc)
-ledger.settings["key"] = b"bench-ledger-key"  # what LEDGER_KEY is to the app: the rows' seals need one
+# What the app's configuration is to its sessions: the ledger reads its key (the rows' seals need one)
+# and expiry policy from ``session.info["settings"]`` (see mall.settings).
+SETTINGS = Settings({"LEDGER_KEY": "bench-ledger-key", "POINTS_EXPIRY_POLICY": "calendar_year_after"})
 Row = namedtuple("Row", "id debit_account_id credit_account_id amount kind idempotency_key actor_id "
                         "ref_type ref_id memo reverses_id created_at")
 
 
 # ---------------------------------------------------------------- set-up
+
+def sessions(engine):
+    """A session factory whose sessions carry the bench's settings, as the app's do."""
+    return sessionmaker(engine, info={"settings": SETTINGS})
+
 
 def make_engine(url: str, pool: int):
     options = {"pool_size": pool, "max_overflow": 0, "pool_timeout": 120}
@@ -72,7 +81,7 @@ def fresh(url: str, pool: int):
         admin.dispose()
     engine = make_engine(url, pool)
     Base.metadata.create_all(engine, tables=TABLES)
-    Session = sessionmaker(engine)
+    Session = sessions(engine)
     with Session() as session, write(session):
         ledger.ensure_system_accounts(session)
     return engine, Session
@@ -162,7 +171,7 @@ def concurrent_spending(Session, threads: int, per_thread: int, members: int, of
 
 def build_history(engine, pairs: int, members: int = 1000) -> float:
     """Bulk-insert ``pairs`` earn+spend pairs with their lots, draws, balances and hash chain."""
-    Session = sessionmaker(engine)
+    Session = sessions(engine)
     issuer, sink, ids = open_accounts(Session, members)
     started = time.perf_counter()
     prev = ledger.GENESIS
@@ -193,7 +202,7 @@ def build_history(engine, pairs: int, members: int = 1000) -> float:
                 prev = ledger.chain_hash(prev, row)
                 transfers.append(seal(dict(row._asdict(), batch_key=f"bulk:{tid}", fingerprint="0" * 64, hash=prev),
                                       "ledger_transfer"))
-            expires = datetime(2028, 1, 1, tzinfo=ledger.expiry.SHANGHAI).astimezone(timezone.utc)
+            expires = datetime(2028, 1, 1, tzinfo=SHANGHAI).astimezone(timezone.utc)
             lots.append(seal(dict(id=pair + 1, account_id=member, transfer_id=tid - 1, amount=10, remaining=5,
                                   expires_at=expires, origin_lot_id=None), "ledger_lot"))
             draws.append(seal(dict(id=pair + 1, transfer_id=tid, lot_id=pair + 1, amount=5), "ledger_lot_draw"))
@@ -218,7 +227,7 @@ def build_history(engine, pairs: int, members: int = 1000) -> float:
 
 
 def seal(row: dict, table: str) -> dict:
-    row["mac"] = ledger.seal(ledger.settings["key"], table, [row[column] for column in ledger.SEALED[table]])
+    row["mac"] = ledger.seal(SETTINGS.ledger_key, table, [row[column] for column in ledger.SEALED[table]])
     return row
 
 

@@ -1,10 +1,9 @@
 """Green Points Mall: the application factory."""
 import os
 
-from flask import Flask, g, has_request_context, request, session
+from flask import Flask, has_request_context, request, session
 from werkzeug.routing import IntegerConverter
 from flask_babel import get_locale
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from mall import config as cfg
@@ -79,7 +78,6 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message = None
     login_manager.session_protection = "basic"
     login_manager.user_loader(lambda session_id: account_service.load_session_user(db.session, session_id))
-    account_service.configure_hasher(fast=app.testing)
     with app.app_context():
         configure_engine(db.engine)
 
@@ -107,20 +105,23 @@ def select_locale() -> str:
 
 def register_blueprints(app: Flask) -> None:
     from mall.account.views import account, auth
-    from mall.admin.views import admin
+    from mall.admin import console, views  # noqa: F401  (the console's pages, on its blueprint)
+    from mall.admin.blueprint import admin
     from mall.api.views import api
     from mall.catalog.views import catalog
     from mall.charity.views import charity
     from mall.checkout.views import checkout
     from mall.engage.views import engage
     from mall.family.views import family
+    from mall.fraud.views import cases as fraud_cases
     from mall.impact.views import impact
     from mall.merchant.views import merchant
     from mall.points.views import points
+    from mall.privacy.views import privacy_pages
     from mall.rules.views import public as rules
 
-    for blueprint in (auth, account, catalog, checkout, family, points, rules, merchant, admin, api, charity,
-                      impact, engage):
+    for blueprint in (auth, account, privacy_pages, fraud_cases, catalog, checkout, family, points, rules, merchant,
+                      admin, api, charity, impact, engage):
         app.register_blueprint(blueprint)
 
 
@@ -132,71 +133,21 @@ def register_subscribers(app: Flask) -> None:
         import_module(f"mall.{area}.subscribers").connect()
 
 
-SUBSCRIBING_AREAS = ("impact", "engage", "family", "charity", "checkout", "points", "rules", "catalog")
+SUBSCRIBING_AREAS = ("impact", "engage", "family", "charity", "checkout", "points", "rules", "catalog", "fraud")
 
 
 def register_errorhandlers(app: Flask) -> None:
-    from flask import render_template
-
+    """Every error is answered in one place: the edge (refusals, HTTP errors, database outages)."""
     from mall import edge
-    from flask_wtf.csrf import CSRFError
-    from werkzeug.exceptions import HTTPException, InternalServerError
-
-    def render_error(error):
-        if not isinstance(error, HTTPException):
-            app.logger.exception("unhandled error", exc_info=error)
-            error = InternalServerError()
-        from mall.extensions import db
-
-        db.session.rollback()
-        if request.path.startswith("/api/"):
-            from mall.api.problems import http_problem
-
-            return http_problem(error)
-        return render_template("errors/error.html", error=error), error.code
-
-    from sqlalchemy.exc import OperationalError, TimeoutError as PoolTimeout
 
     edge.register(app)
-    app.register_error_handler(HTTPException, render_error)
-    app.register_error_handler(CSRFError, render_error)
-    app.register_error_handler(OperationalError, database_unavailable)  # mall.api registers it too
-    app.register_error_handler(PoolTimeout, database_unavailable)
-    app.register_error_handler(Exception, render_error)
-
-
-def database_unavailable(error):
-    """A full disk, a read-only database file or a database outage: the use case's transaction
-    rolled back, so nothing was saved; the answer is "try again shortly" (503), not a server error."""
-    from contextlib import suppress
-
-    from flask import current_app, render_template
-    from flask_login import AnonymousUserMixin
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from mall.extensions import db
-
-    current_app.logger.error("database unavailable: %s", error)
-    with suppress(SQLAlchemyError):
-        db.session.rollback()
-    if request.path.startswith("/api/"):
-        from mall.api.problems import problem
-
-        response = problem(503, "database-unavailable", "The mall cannot save or read data right now.",
-                           "Nothing was changed; retry shortly.")
-    else:
-        if "_login_user" not in g:  # loading the signed-in user needs the database too
-            g._login_user = AnonymousUserMixin()
-        response = current_app.make_response((render_template("errors/unavailable.html"), 503))
-    response.headers["Retry-After"] = "30"
-    return response
 
 
 def register_template_helpers(app: Flask) -> None:
     from datetime import datetime
 
-    from mall import labels, web
-    from mall.models import utcnow
+    from mall import header, labels, web
+    from mall.clock import utcnow
 
     app.jinja_env.filters.update(
         points=web.format_points,
@@ -215,7 +166,6 @@ def register_template_helpers(app: Flask) -> None:
         note_label=labels.note_label,
         campaign_kind_label=labels.campaign_kind_label,
         category_label=labels.category_label,
-        banner_notification=banner_notification,
         period_label=labels.period_label,
         status_label=labels.status_label,
         order_status_label=labels.order_status_label,
@@ -230,10 +180,9 @@ def register_template_helpers(app: Flask) -> None:
         case_status_label=labels.case_status_label,
         fraud_action_label=labels.fraud_action_label,
         fraud_action_status_label=labels.fraud_action_status_label,
-        frozen_case=frozen_case,
-        header_balance=header_balance,  # called by the templates that show it, not for every fragment
         utcnow=utcnow,
     )
+    header.register(app)
 
     @app.context_processor
     def inject():
@@ -246,43 +195,6 @@ def register_template_helpers(app: Flask) -> None:
             "languages": app.config["LANGUAGES"],
             "language_form": LanguageForm(),
         }
-
-
-def _member_account():
-    """The signed-in user's member account, read once per request (one indexed lookup): the header
-    shows its balance, and its frozen flag decides whether the fraud-case banner needs a query."""
-    if not current_user.is_authenticated:
-        return None
-    if "member_account" not in g:
-        from mall.extensions import db
-        from mall.ledger import service as ledger
-
-        g.member_account = ledger.find_account(db.session, "member", current_user.id)
-    return g.member_account
-
-
-def header_balance():
-    """The signed-in member's balance for the header."""
-    account = _member_account()
-    return account.balance if account is not None else None
-
-
-def frozen_case():
-    """The fraud case freezing the signed-in member's spending, for the banner on every page."""
-    account = _member_account()
-    if account is None or not account.frozen:
-        return None
-    from mall.extensions import db
-    from mall.fraud import service as fraud
-
-    return fraud.freezing_case(db.session, current_user.id)
-
-
-def banner_notification():
-    from mall.account import service as accounts
-    from mall.extensions import db
-
-    return accounts.unread_banner(db.session, current_user)
 
 
 def register_hooks(app: Flask) -> None:

@@ -61,6 +61,10 @@ class Config:
     PAYMENT_SANDBOX_URL = os.environ.get("PAYMENT_SANDBOX_URL")
     # Authorisations older than this that are still open are captured or voided by `payments reconcile`.
     PAYMENT_RECONCILE_GRACE_MINUTES = int(os.environ.get("PAYMENT_RECONCILE_GRACE_MINUTES", "15"))
+    # For bench/faults.sh only: pause a checkout at this step (after_authorise, after_stock, after_points,
+    # after_commit) for MALL_FAULT_SECONDS, so that the benchmark can kill the worker there.
+    MALL_FAULT_POINT = os.environ.get("MALL_FAULT_POINT", "")
+    MALL_FAULT_SECONDS = float(os.environ.get("MALL_FAULT_SECONDS", "2"))
 
     # What a merchant pays the programme for each point it issues (integer fen).
     ISSUANCE_FEE_FEN_PER_POINT = int(os.environ.get("ISSUANCE_FEE_FEN_PER_POINT", "1"))
@@ -85,6 +89,7 @@ class TestingConfig(Config):
     LOGIN_RATE_LIMIT = "5 per minute"
     LEDGER_KEY = os.environ.get("LEDGER_KEY", "testing-ledger-key")
     LEDGER_CHECKPOINT_FILE = ""  # none unless a test names its own file
+    IMPACT_CACHE_SECONDS = 0  # every read of the programme's figures is fresh
 
 
 def database_url(instance_path: str) -> str:

@@ -17,7 +17,7 @@ Errors are answered once, by the application's error handlers (``register``):
   and a 303 back (``back_to``), the form re-rendered with its message and 422, or the HTMX fragment
   with its message; without a declaration, a GET shows the error page with the message and a POST
   flashes it and answers 303 to the page it came from;
-- under /api/ every ``DomainError`` is problem+json with its stable ``type`` (``mall.api.problems``).
+- under /api/ every ``DomainError`` is problem+json with its stable ``type`` (``mall.problems``).
 
 The only use cases that commit in steps are named orchestrators and say so in their docstring:
 checkout's authorise → place → capture (``mall.checkout.orchestrator``) and the idempotency claim
@@ -25,17 +25,23 @@ checkout's authorise → place → capture (``mall.checkout.orchestrator``) and 
 fails loudly (``MALL_STRICT_TRANSACTIONS``): a door that forgot the edge cannot lose data silently.
 """
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import wraps
 
 import click
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext
+from flask_login import AnonymousUserMixin
+from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from mall.db import is_retryable, write
 from mall.errors import DomainError, NotFound
 from mall.extensions import MallSession, db
+from mall.problems import domain_problem, http_problem, problem
 from mall.web import is_htmx, render_page_or_fragment, safe_next
 
 RETRIES = 3  # attempts of one use case when PostgreSQL reports a deadlock or serialization failure
@@ -79,13 +85,15 @@ def submitted(form):
 
 # ---------------------------------------------------------------- refusals
 
-def on_refusal(respond):
+def on_refusal(respond, *, not_found: bool = False):
     """How this door answers a refusal of its use case: ``respond(err, **view_args)`` returns the
-    response. Put it below the route (and the access guard)."""
+    response. Put it below the route (and the access guard). ``not_found=True`` hands it a NotFound
+    too: for a form where that means a code the user typed matched nothing, not a missing page."""
     def decorate(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
             g.mall_refusal = lambda err: respond(err, **kwargs)
+            g.mall_refusal_not_found = not_found
             return view(*args, **kwargs)
         return wrapper
     return decorate
@@ -116,12 +124,10 @@ def answer_refusal(err: DomainError):
     """The application's handler for ``mall.errors.DomainError``: one place maps every refusal."""
     db.session.rollback()
     if request.path.startswith("/api/"):
-        from mall.api.problems import domain_problem
-
         return domain_problem(err)
-    if isinstance(err, NotFound):
-        return render_template("errors/error.html", error=_Status(404)), 404
     respond = g.pop("mall_refusal", None)
+    if isinstance(err, NotFound) and not (respond is not None and g.pop("mall_refusal_not_found", False)):
+        return render_template("errors/error.html", error=_Status(404)), 404
     if respond is not None:
         return respond(err)
     status = err.status if 400 <= err.status < 500 else 422
@@ -176,9 +182,43 @@ def _mark_ended(session, *_args):
     session.info.pop("uncommitted", None)
 
 
+def answer_error(error):
+    """Any other error: the HTTP error page (problem+json under /api/); anything unexpected is logged
+    and answered as a 500, its transaction rolled back."""
+    if not isinstance(error, HTTPException):
+        current_app.logger.exception("unhandled error", exc_info=error)
+        error = InternalServerError()
+    db.session.rollback()
+    if request.path.startswith("/api/"):
+        return http_problem(error)
+    return render_template("errors/error.html", error=error), error.code
+
+
+def database_unavailable(error):
+    """A full disk, a read-only database file or a database outage: the use case's transaction
+    rolled back, so nothing was saved; the answer is "try again shortly" (503), not a server error."""
+    current_app.logger.error("database unavailable: %s", error)
+    with suppress(SQLAlchemyError):
+        db.session.rollback()
+    if request.path.startswith("/api/"):
+        response = problem(503, "database-unavailable", "The mall cannot save or read data right now.",
+                           "Nothing was changed; retry shortly.")
+    else:
+        if "_login_user" not in g:  # loading the signed-in user needs the database too
+            g._login_user = AnonymousUserMixin()
+        response = current_app.make_response((render_template("errors/unavailable.html"), 503))
+    response.headers["Retry-After"] = "30"
+    return response
+
+
 def register(app) -> None:
-    """Install the error handler for refusals and, where asked, the check for forgotten commits."""
+    """Install the error handlers and, where asked, the check for forgotten commits."""
     app.register_error_handler(DomainError, answer_refusal)
+    app.register_error_handler(HTTPException, answer_error)
+    app.register_error_handler(CSRFError, answer_error)
+    app.register_error_handler(OperationalError, database_unavailable)  # the API blueprint registers it too
+    app.register_error_handler(PoolTimeout, database_unavailable)
+    app.register_error_handler(Exception, answer_error)
     if not event.contains(MallSession, "after_flush", _mark_flushed):
         event.listen(MallSession, "after_flush", _mark_flushed)
         event.listen(MallSession, "after_commit", _mark_ended)

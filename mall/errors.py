@@ -1,4 +1,5 @@
-"""Domain errors raised by services and turned into messages, 4xx pages or problem details by views."""
+"""Domain errors raised by services; the edge (mall.edge) turns them into messages, 4xx pages or
+problem details, once. No Flask imports."""
 
 
 class DomainError(Exception):
@@ -19,10 +20,20 @@ class DomainError(Exception):
 
 
 class NotFound(DomainError):
+    """The thing does not exist, or not for this caller (authorization is per object): a 404."""
+
     status = 404
     code = "not-found"
 
 
 class Conflict(DomainError):
+    """The request is valid but the state refuses it now (already done, sold out, limit reached): a 409."""
+
     status = 409
     code = "conflict"
+
+
+class InsufficientPoints(Conflict):
+    """The one "not enough points" refusal, wherever points are spent; ``needed`` says how many more."""
+
+    code = "insufficient-points"

@@ -14,21 +14,30 @@ The events, with what each carries:
 
 =========================  ==========================================================================
 ``purchase_awarded``       purchase_id, member_id, merchant_id, points, green (a green item or amount),
-                           items (list of {category, amount_fen, quantity, green}), occurred_at
-``purchase_refunded``      purchase_id, refund_id, member_id, merchant_id, amount_fen, points_clawed
+                           items (list of {category, amount_fen, quantity, green}), occurred_at,
+                           green_categories (the rule set's green category codes, a list)
+``purchase_refunded``      purchase_id, refund_id, member_id, merchant_id, amount_fen, points_clawed,
+                           total_fen, refunded_fen (refunded so far, this refund included)
 ``order_placed``           order_id, member_id, merchant_id, points, cash_fen
 ``order_fulfilled``        order_id, member_id, merchant_id
 ``order_cancelled``        order_id, member_id, merchant_id, by ("member"/"merchant"/"system"),
                            points_returned, compensation
-``order_refunded``         order_id, member_id, merchant_id, points
+``order_refunded``         order_id, member_id, merchant_id, points (given back; 0 for cash-only
+                           units) — refunding every unit left cancels the order, with no order_cancelled
 ``voucher_redeemed``       voucher_id, order_id, member_id, merchant_id
 ``profile_updated``        user_id
-``member_deleted``         user_id, donate_to (project id or None) — every area erases its own data
-``gift_sent``              gift_id, sender_id, recipient_id, points, note
+``member_deleting``        user_id, occurred_at — sent first when a member deletes their account: areas
+                           release what the member shares (the family is left, its policy applied), so
+                           that member_deleted finds every point the member holds in their own wallet
+``member_deleted``         user_id, donate_to (project id or None), donation_token (the form's token,
+                           or ""), occurred_at — every area erases its own data (charity first donates
+                           the member's spendable points to donate_to); sent before the forfeit
+``gift_sent``              gift_id, sender_id, recipient_id, points (not sent again for a replayed form)
 ``family_invitation_sent`` invitation_id, family_id, invitee_id (None for a link)
-``donation_made``          donation_id, donor_id, project_id, points
-``pledge_collected``       pledge_id, donor_id, project_id, points, donation_id
-``pledge_skipped``         pledge_id, donor_id, project_id, reason
+``donation_made``          donation_id, donor_id, project_id, points (every donation, a pledge's too)
+``pledge_collected``       pledge_id, donor_id, project_id, points, donation_id, month ("YYYY-MM")
+``pledge_skipped``         pledge_id, donor_id, project_id, month, reason ("insufficient-points" or
+                           "frozen"); the pledge runner run again in the month sends it again
 ``fraud_case_opened``      case_id, member_id
 ``fraud_case_resolved``    case_id, member_id, outcome ("upheld"/"reversed")
 =========================  ==========================================================================
@@ -45,6 +54,7 @@ order_cancelled = _events.signal("order-cancelled")
 order_refunded = _events.signal("order-refunded")
 voucher_redeemed = _events.signal("voucher-redeemed")
 profile_updated = _events.signal("profile-updated")
+member_deleting = _events.signal("member-deleting")
 member_deleted = _events.signal("member-deleted")
 gift_sent = _events.signal("gift-sent")
 family_invitation_sent = _events.signal("family-invitation-sent")
@@ -55,5 +65,5 @@ fraud_case_opened = _events.signal("fraud-case-opened")
 fraud_case_resolved = _events.signal("fraud-case-resolved")
 
 ALL = (purchase_awarded, purchase_refunded, order_placed, order_fulfilled, order_cancelled, order_refunded,
-       voucher_redeemed, profile_updated, member_deleted, gift_sent, family_invitation_sent, donation_made,
-       pledge_collected, pledge_skipped, fraud_case_opened, fraud_case_resolved)
+       voucher_redeemed, profile_updated, member_deleting, member_deleted, gift_sent, family_invitation_sent,
+       donation_made, pledge_collected, pledge_skipped, fraud_case_opened, fraud_case_resolved)

@@ -6,7 +6,7 @@ from flask_login import current_user, login_required
 
 from mall.errors import NotFound
 from mall.extensions import db
-from mall.merchant.service import staff_merchant
+from mall.coalition.service import staff_merchant
 
 
 def operator_only(view):

@@ -33,6 +33,9 @@ DEFAULTS = {
     "ISSUANCE_FEE_FEN_PER_POINT": 1,
     "LEDGER_CHECKPOINT_FILE": "",
     "PAGE_SIZE": 20,
+    "PAYMENT_RECONCILE_GRACE_MINUTES": 15,
+    "MALL_FAULT_POINT": "",
+    "MALL_FAULT_SECONDS": 2,
 }
 
 
@@ -72,6 +75,9 @@ class Settings:
     family_leave_policy = _Key("FAMILY_LEAVE_POLICY")
     impact_cache_seconds = _Key("IMPACT_CACHE_SECONDS")
     page_size = _Key("PAGE_SIZE")
+    payment_reconcile_grace_minutes = _Key("PAYMENT_RECONCILE_GRACE_MINUTES")
+    fault_point = _Key("MALL_FAULT_POINT")  # bench/faults.sh only (see mall.checkout.service.fault_point)
+    fault_seconds = _Key("MALL_FAULT_SECONDS")
     media_root = _Key("MEDIA_ROOT")
     private_root = _Key("PRIVATE_ROOT")
     testing = _Key("TESTING")

@@ -13,9 +13,15 @@ def has_control_characters(text: str, multiline: bool = False) -> bool:
     return (CONTROL_MULTILINE if multiline else CONTROL).search(text) is not None
 
 
+def is_whole(value, low: int, high: int) -> bool:
+    """The one strict-integer check: an int within [low, high]; booleans (an int in Python), floats
+    and numeric strings are not."""
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
 def strict_int(value, field: str, errors: list, low: int, high: int) -> int | None:
-    """An integer within [low, high]; booleans, floats and numeric strings are refused."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    """An integer within [low, high] for a JSON document; booleans, floats and numeric strings are refused."""
+    if not is_whole(value, float("-inf"), float("inf")):
         errors.append({"field": field, "message": "must be an integer (not a boolean, float or string)"})
         return None
     if not low <= value <= high:
@@ -40,6 +46,7 @@ def strict_text(value, field: str, errors: list, limit: int, required: bool = Tr
     return value.strip()
 
 
+MAX_PURCHASE_FEN = 10**10  # ¥100,000,000: anything above is not a real till purchase
 MAX_PAGE = 10**6
 
 

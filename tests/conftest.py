@@ -1,7 +1,7 @@
 """Fixtures: a fresh, migrated database per test (SQLite by default, PostgreSQL when
-MALL_TEST_DATABASE_URL is set), the app, a client, a CLI runner, and signed-in roles."""
+MALL_TEST_DATABASE_URL is set), the app, a client, a CLI runner, signed-in roles and a ``world``.
+The helpers they build with live in tests/builders.py."""
 import os
-import re
 import shutil
 
 import pytest
@@ -11,11 +11,11 @@ from mall import create_app
 from mall.config import TestingConfig
 from mall.db import write
 from mall.extensions import db
+from tests.builders import Auth, World, make_merchant, make_user
 
 PG_URL = os.environ.get("MALL_TEST_DATABASE_URL")
 # Processes the tests start (gunicorn, the flask CLI) seal ledger rows with the tests' own key.
 os.environ.setdefault("LEDGER_KEY", TestingConfig.LEDGER_KEY)
-PASSWORD = "correct-horse-battery"
 
 
 def _migrate(url: str) -> None:
@@ -117,62 +117,15 @@ def ctx(app):
         yield app
 
 
-def csrf_token(client, path="/auth/login") -> str:
-    html = client.get(path).get_data(as_text=True)
-    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
-    assert match, f"no CSRF token on {path}"
-    return match.group(1)
-
-
-class Auth:
-    """A user's steps: register, sign in, sign out — through the real forms, CSRF included."""
-
-    def __init__(self, client):
-        self.client = client
-
-    def register(self, email="ada@example.com", password=PASSWORD, name="Ada", **extra):
-        data = {"email": email, "password": password, "confirm": password, "display_name": name,
-                "csrf_token": csrf_token(self.client, "/auth/register"), **extra}
-        return self.client.post("/auth/register", data=data)
-
-    def login(self, email="ada@example.com", password=PASSWORD, next=""):
-        data = {"email": email, "password": password, "next": next,
-                "csrf_token": csrf_token(self.client)}
-        return self.client.post("/auth/login", data=data)
-
-    def logout(self):
-        return self.client.post("/auth/logout", data={"csrf_token": csrf_token(self.client, "/auth/logout")})
-
-
 @pytest.fixture
 def auth(client):
     return Auth(client)
 
 
-def make_user(app, email, role="member", merchant_id=None, name=None):
-    from mall.account import service
-
-    with app.app_context(), write(db.session):
-        user = service.register(db.session, email=email, password=PASSWORD, display_name=name or email.split("@")[0],
-                                role=role, merchant_id=merchant_id)
-        return user.id
-
-
-def assert_ledger_ok(app) -> None:
-    """`flask ledger verify`'s checks, all passing."""
-    from mall.ledger import service as ledger
-
-    with app.app_context():
-        report = ledger.verify(db.session)
-        assert report.ok, report.problems
-
-
-def make_merchant(app, slug="lvlin", status="approved"):
-    from mall.merchant.service import create_merchant
-
-    with app.app_context(), write(db.session):
-        return create_merchant(db.session, slug=slug, name_zh=f"{slug}商户", name_en=f"{slug} shop",
-                               category="grocery", status=status).id
+@pytest.fixture
+def world(app):
+    """A merchant that awards points, and members who hold them (areas may override with a subclass)."""
+    return World(app)
 
 
 @pytest.fixture
@@ -254,27 +207,3 @@ def chromium_available() -> bool:
     except ImportError:
         return False
     return os.access(CHROMIUM, os.X_OK)
-
-
-def race(attempt, arguments):
-    """Run ``attempt(arg)`` for every argument at once, each in its own thread; return per attempt
-    "ok" or the refusing DomainError's HTTP status."""
-    import threading
-
-    from mall.errors import DomainError
-
-    results = []
-
-    def one(argument):
-        try:
-            attempt(argument)
-            results.append("ok")
-        except DomainError as err:
-            results.append(err.status)
-
-    threads = [threading.Thread(target=one, args=(a,)) for a in arguments]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results

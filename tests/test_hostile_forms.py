@@ -12,7 +12,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import pytest
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
-from tests.conftest import assert_ledger_ok
+from tests.builders import assert_ledger_ok
 
 DEMO_PASSWORD = "demo-pass-2026"
 ROLES = {"anonymous": None, "invitee": "wang.qiang@demo.test",  # invited to the member's family
@@ -215,15 +215,15 @@ def prepare(app) -> None:
     from mall.catalog import service as catalog
     from mall.catalog.models import Listing, ServiceSlot
     from mall.charity import service as charity
-    from mall.checkout import bills, service as checkout
+    from mall.checkout import bills, merchant_side, orchestrator, service as checkout
     from mall.db import write
-    from mall.engage import service as engage
+    from mall.engage import reviews
     from mall.extensions import db
     from mall.family import service as family
     from mall.fraud import service as fraud
     from mall.impact import service as impact
     from mall.ledger import service as ledger
-    from mall.merchant import service as merchants
+    from mall.coalition import service as merchants
     from mall.models import utcnow
     from mall.rules import service as rules
 
@@ -239,16 +239,16 @@ def prepare(app) -> None:
         slot = s.scalars(select(ServiceSlot).where(ServiceSlot.listing_id == service.id)
                          .order_by(ServiceSlot.starts_at.desc())).first()
         delivery = checkout.Delivery("林小绿", "13800138000", "上海市浦东新区世纪大道 100 号", "林小绿")
-        orders = [checkout.checkout(s, member, [checkout.LineRequest(goods.id)], delivery, f"fuzz-{n}").orders[0].id
+        orders = [orchestrator.checkout(s, member, [checkout.LineRequest(goods.id)], delivery, f"fuzz-{n}").orders[0].id
                   for n in range(3)]
         with write(s):
             checkout.add_to_cart(s, member, goods.id)
-            checkout.fulfil(s, shop, orders[1])
-            checkout.fulfil(s, shop, orders[2])
+            merchant_side.fulfil(s, shop, orders[1])
+            merchant_side.fulfil(s, shop, orders[2])
             for kind, category in (("service", "services"), ("stay", "hotel")):
                 catalog.create_listing(s, shop, {"kind": kind, "category": category, "title_zh": "预约",
                                                  "title_en": "Booking", "points_price": 500})
-        checkout.checkout(s, member, [checkout.LineRequest(service.id, slot_id=slot.id)], delivery, "fuzz-slot")
+        orchestrator.checkout(s, member, [checkout.LineRequest(service.id, slot_id=slot.id)], delivery, "fuzz-slot")
         with write(s):
             bills.request_payment(s, shop, member.member_code, 10000)
             credit = next(r.transfer.id for r in ledger.statement(s, ledger.find_account(s, "member", member.id))
@@ -268,7 +268,7 @@ def prepare(app) -> None:
         with write(s):
             family.accept(s, li, invitation)
             family.invite(s, member, wang.member_code)
-            engage.submit_review(s, member, orders[1], 5, "Good towels, quick delivery.")
+            reviews.submit_review(s, member, orders[1], 5, "Good towels, quick delivery.")
             impact.create_share(s, member, show_name=True, show_categories=True, show_chart=True, show_trees=True)
             api.create_key(s, shop, "till", None)
             accounts.notify(s, member.id, "fraud_unfrozen", {"case_id": own_case.id})

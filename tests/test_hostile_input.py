@@ -18,7 +18,7 @@ from mall.charity.models import MatchCampaign
 from mall.extensions import db
 from mall.forms import MallForm, MallSubForm
 from mall.rules.models import Purchase
-from tests.conftest import Auth, assert_ledger_ok, csrf_token, make_user
+from tests.builders import Auth, Shop, assert_ledger_ok, csrf_token, listing_doc, make_user, purchase_body
 
 AMOUNTS = ["\r\n", "1e3", "0x10", "9" * 30, "１２３", "-1", "12.345"]
 IDS = ["9223372036854775808", "9" * 30, "²", "1.5", "-1", "0x10"]
@@ -183,8 +183,6 @@ def test_listing_texts_refuse_control_characters_but_descriptions_keep_line_brea
 
 @pytest.fixture
 def api_shop(app):
-    from tests.api.conftest import Shop
-
     return Shop(app, "apishop")
 
 
@@ -195,9 +193,6 @@ def api_post(client, shop, path, body, key="k-1", raw=None):
 
 @pytest.mark.parametrize("text", CONTROL[:3])
 def test_api_strings_refuse_control_characters(app, client, api_shop, text):
-    from tests.api.conftest import purchase_body
-    from tests.catalog.conftest import listing_doc
-
     code = _member_code(app)
     answers = [
         api_post(client, api_shop, "/api/v1/purchases", purchase_body(text), "p-1"),
@@ -230,8 +225,6 @@ def test_api_text_members_that_are_not_text_are_refused(app, client, api_shop, v
 
 
 def test_api_multiline_texts_keep_line_breaks(app, client, api_shop):
-    from tests.catalog.conftest import listing_doc
-
     response = api_post(client, api_shop, "/api/v1/listings", listing_doc(description_en="One\nTwo\tthree"))
     assert response.status_code == 201 and response.get_json()["description_en"] == "One\nTwo\tthree"
 
@@ -239,7 +232,6 @@ def test_api_multiline_texts_keep_line_breaks(app, client, api_shop):
 @pytest.mark.parametrize("instant", ["0001-01-01T00:00:01+00:07", "9999-12-31T23:59:59-01:00"])
 def test_an_instant_with_no_utc_equivalent_is_refused(app, client, api_shop, instant):
     """Found by the schema fuzzer: the offset pushes the instant outside the years a date can hold."""
-    from tests.catalog.conftest import listing_doc
 
     response = api_post(client, api_shop, "/api/v1/listings", listing_doc(available_from=instant))
     assert response.status_code == 422, response.get_json()
@@ -262,8 +254,6 @@ def test_a_lone_surrogate_in_json_is_refused_as_invalid_json(app, client, api_sh
 
 
 def test_a_surrogate_pair_is_ordinary_text(app, client, api_shop):
-    from tests.catalog.conftest import listing_doc
-
     raw = json.dumps(listing_doc(title_en="Towel 🌿"))  # ensure_ascii: written as "\ud83c\udf3f"
     assert "\\ud83c" in raw
     response = api_post(client, api_shop, "/api/v1/listings", None, raw=raw)
@@ -317,7 +307,6 @@ def test_a_read_only_database_file_is_a_503_and_nothing_is_written(sqlite_file, 
               "MEDIA_ROOT": str(tmp_path / "m"), "LEDGER_CHECKPOINT_FILE": str(tmp_path / "c.jsonl"),
               "PAYMENT_SANDBOX_URL": f"sqlite:///{tmp_path / 'sandbox.sqlite3'}"}
     writable = create_app({**config, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{sqlite_file}"})
-    from tests.api.conftest import Shop
 
     shop = Shop(writable, "readonly")
     with writable.app_context():

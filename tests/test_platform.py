@@ -13,8 +13,8 @@ from sqlalchemy.engine import make_url
 from mall import create_app
 from mall.db import write
 from mall.extensions import db
-from tests.conftest import (POSTGRES_URL, Auth, csrf_token, make_user, postgres_reachable,
-                            require_or_skip)
+from tests.builders import Auth, csrf_token, make_user
+from tests.conftest import POSTGRES_URL, postgres_reachable, require_or_skip
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "templates"

@@ -1,12 +1,11 @@
 """Sign-in attempts are counted across gunicorn workers (shared Redis storage), not per process."""
 import re
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
 from tests import servers
-from tests.conftest import PASSWORD, make_user
+from tests.builders import PASSWORD, make_user, race
 from tests.servers import workers_seen
 
 LIMIT = 5
@@ -41,14 +40,13 @@ def test_sign_in_limit_is_shared_by_all_workers(gunicorn):
     workers = workers_seen(log, "POST /auth/login")
     # On a busy machine one worker may accept every sequential connection: send bursts in parallel,
     # so that both workers answer while the limit holds.
-    with ThreadPoolExecutor(max_workers=6) as pool:
-        for burst in range(40):
-            if len(workers) >= 2:
-                break
-            for response in pool.map(attempt, range(100 + burst * 6, 106 + burst * 6)):
-                pages.append(response)
-                statuses.append(response.status_code)
-            workers = workers_seen(log, "POST /auth/login")
+    for burst in range(40):
+        if len(workers) >= 2:
+            break
+        for response in race(attempt, range(100 + burst * 6, 106 + burst * 6), values=True):
+            pages.append(response)
+            statuses.append(response.status_code)
+        workers = workers_seen(log, "POST /auth/login")
 
     assert len(workers) >= 2, f"every attempt reached the same worker: {workers}"
     assert statuses[:LIMIT] == [422] * LIMIT, statuses

@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from wtforms import (BooleanField, DateField, EmailField, HiddenField, PasswordField, RadioField, SelectField,
-                     StringField, SubmitField, TextAreaField)
+                     StringField, SubmitField)
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 
 from mall.forms import MallForm, database_id, drop_control_characters
@@ -49,12 +49,6 @@ class ProfileForm(MallForm):
     phone = StringField(_l("Mobile number (optional)"), validators=[Optional(), Length(max=20)])
     birthday = DateField(_l("Date of birth (optional)"), validators=[Optional()])
     submit = SubmitField(_l("Save profile"))
-
-
-class AppealForm(MallForm):
-    statement = TextAreaField(_l("Your appeal: why is this wrong? Add anything that shows the points were earned honestly."),
-                              validators=[DataRequired(), Length(min=10, max=4000)])
-    submit = SubmitField(_l("Send appeal"))
 
 
 class DeleteAccountForm(MallForm):

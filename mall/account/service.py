@@ -2,6 +2,7 @@
 import re
 import secrets
 from datetime import date
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -9,28 +10,36 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from mall import events
 from mall.account.models import ROLES, Notification, User
+from mall.clock import utcnow
 from mall.db import unique_code
 from mall.errors import DomainError, NotFound
 from mall.ledger import service as ledger
-from mall.models import utcnow
+from mall.settings import settings_of
 
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read aloud at a till
 CODE_LENGTH = 8
 
-_hasher = PasswordHasher()
-_DUMMY_HASH = None
 
-
-def configure_hasher(fast: bool) -> None:
+@cache
+def _hasher(fast: bool) -> PasswordHasher:
     """Tests use cheap argon2 parameters; everything else the library's defaults."""
-    global _hasher, _DUMMY_HASH
-    _hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1) if fast else PasswordHasher()
-    _DUMMY_HASH = _hasher.hash("timing-equaliser")
+    return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1) if fast else PasswordHasher()
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+@cache
+def _dummy_hash(fast: bool) -> str:
+    """A hash to check unknown e-mail addresses against, so they take as long as known ones."""
+    return _hasher(fast).hash("timing-equaliser")
+
+
+def _fast(session: Session) -> bool:
+    return bool(settings_of(session).testing)
+
+
+def hash_password(session: Session, password: str) -> str:
+    return _hasher(_fast(session)).hash(password)
 
 
 def new_member_code(session: Session) -> str:
@@ -57,7 +66,7 @@ def register(session: Session, *, email: str, password: str, display_name: str,
     user = User(
         email=normalise_email(email),
         display_name=display_name.strip(),
-        password_hash=hash_password(password),
+        password_hash=hash_password(session, password),
         role=role,
         merchant_id=merchant_id if role == "merchant" else None,
         member_code=new_member_code(session),
@@ -71,19 +80,20 @@ def register(session: Session, *, email: str, password: str, display_name: str,
 
 def authenticate(session: Session, email: str, password: str) -> User | None:
     """The user whose password matches, else None (in about the same time either way)."""
+    hasher = _hasher(_fast(session))
     user = find_by_email(session, email)
     if user is None:
         try:
-            _hasher.verify(_DUMMY_HASH or hash_password("x"), password)
+            hasher.verify(_dummy_hash(_fast(session)), password)
         except VerificationError:
             pass
         return None
     try:
-        _hasher.verify(user.password_hash, password)
+        hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         return None
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(session, password)
     return user
 
 
@@ -105,10 +115,10 @@ def end_all_sessions(user: User) -> None:
 
 def change_password(session: Session, user: User, current: str, new: str) -> None:
     try:
-        _hasher.verify(user.password_hash, current)
+        _hasher(_fast(session)).verify(user.password_hash, current)
     except (VerificationError, InvalidHashError):
         raise DomainError(_l("The current password is not correct."), code="wrong-password")
-    user.password_hash = hash_password(new)
+    user.password_hash = hash_password(session, new)
     end_all_sessions(user)
     session.flush()
 
@@ -135,9 +145,7 @@ def update_profile(session: Session, user: User, *, display_name: str, phone: st
                if getattr(user, key) != value]
     user.display_name, user.phone, user.birthday = name, phone, birthday
     session.flush()
-    from mall.engage import service as engage
-
-    engage.on_profile_updated(session, user)  # the "complete your profile" task, if it runs
+    events.profile_updated.send(session, user_id=user.id)
     return changed
 
 
@@ -148,6 +156,14 @@ def profile_complete(user: User) -> bool:
 
 def set_locale(user: User, locale: str) -> None:
     user.locale = locale
+
+
+def get_member(session: Session, user_id: int) -> User:
+    """The member with this id (deleted ones too), or NotFound."""
+    user = session.get(User, user_id)
+    if user is None or user.role != "member":
+        raise NotFound(_l("No such member."))
+    return user
 
 
 def get_member_by_code(session: Session, code: str) -> User:
@@ -205,3 +221,8 @@ def search_members(session: Session, query: str, limit: int = 20) -> list[User]:
         found = list(session.scalars(select(User).where(User.role == "member", User.email.like(prefix + "%", escape="\\"))
                                      .order_by(User.email).limit(limit)))
     return found
+
+
+def member_code_of(session: Session, user_id: int) -> str:
+    """The member code of a user, by id."""
+    return session.scalar(select(User.member_code).where(User.id == user_id))

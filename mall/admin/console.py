@@ -1,45 +1,60 @@
 """Operator console: merchants, members, fraud cases, the audit trail and reports."""
 from datetime import datetime, time, timedelta
 
-from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import flash, g, redirect, render_template, request, send_file, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from mall.account import service as accounts
 from mall.account.forms import EmptyForm
-from mall.account.models import User
+from mall.admin.blueprint import admin
 from mall.admin.forms import (ActionForm, AuditFilterForm, CaseForm, EvidenceForm, MemberSearchForm,
                               MerchantStatusForm, ResolveForm)
-from mall.admin.views import admin
-from mall.guards import operator_only
 from mall.audit import service as audit
-from mall.db import write
+from mall.clock import SHANGHAI
+from mall.edge import answer_refusal, back_to, flash_and_redirect, message_of, on_refusal, run, submitted
 from mall.errors import DomainError
 from mall.extensions import db
 from mall.forms import database_id
 from mall.fraud import service as fraud
-from mall.fraud.models import CaseEvidence
+from mall.guards import operator_only
 from mall.ledger import service as ledger
-from mall.merchant import service as merchants
+from mall.coalition import service as merchants
 from mall.points.describe import describe
 from mall.reports import service as reports
-from mall.web import SHANGHAI, csv_response
+from mall.settings import settings_of
+from mall.web import csv_response
 
 
 def _user():
     return current_user._get_current_object()
 
 
-def _flash_error(err: DomainError) -> None:
-    flash(str(err.message), "error")
+# --- refused attempts ----------------------------------------------------------------------------
+
+def attempt(target: tuple[str, object], use_case, /, *args, **kwargs):
+    """Run a console use case on ``target`` (type, id); should it be refused, the refused attempt is
+    recorded in the audit trail too (``record_refusal``)."""
+    g.console_target = target
+    return run(use_case, *args, **kwargs)
 
 
-def _refused(err: DomainError, target_type: str, target_id) -> None:
-    """A refused attempt changes nothing, so record it in its own transaction: it is still an action."""
-    with write(db.session):
-        audit.record(db.session, request.endpoint or "", target_type, target_id, note=f"refused: {err.code}",
-                     after={"message": str(err.message)})
+@admin.errorhandler(DomainError)
+def record_refusal(err: DomainError):
+    """A refused attempt changes nothing, so it is recorded in its own transaction (it is still an
+    action, not-found ones included); then the edge answers as usual."""
+    target = g.pop("console_target", None)
+    if target is not None:
+        db.session.rollback()
+        run(audit.record, db.session, request.endpoint or "", *target, note=f"refused: {err.code}",
+            after={"message": str(err.message)})
+    return answer_refusal(err)
+
+
+def _with_error(field, err: DomainError) -> None:
+    """Show the refusal's message on the form field it concerns."""
+    field.errors = [*field.errors, message_of(err)]
 
 
 # --- dashboard -----------------------------------------------------------------------------------
@@ -53,7 +68,7 @@ def index():
                            pending_actions=fraud.pending_actions(db.session),
                            appeals=fraud.cases(db.session, "appealed"),
                            open_cases=fraud.count_cases(db.session, "open"),
-                           threshold=fraud.settings["approval_threshold"])
+                           threshold=settings_of(db.session).fraud_approval_threshold)
 
 
 # --- merchants -----------------------------------------------------------------------------------
@@ -69,21 +84,12 @@ def merchant_list():
 
 @admin.route("/merchants/<int:merchant_id>/status", methods=["POST"])
 @operator_only
+@on_refusal(back_to("admin.merchant_list"))
 def merchant_status(merchant_id):
-    form = MerchantStatusForm()
-    if not form.validate_on_submit():
-        abort(400)
-    try:
-        with write(db.session):
-            merchant = merchants.set_status(db.session, _user(), merchant_id, form.action.data, form.reason.data)
-            name = merchant.name(str(get_locale()))
-    except DomainError as err:
-        _refused(err, "merchant", merchant_id)
-        if err.status == 404:
-            abort(404)
-        _flash_error(err)
-    else:
-        flash(_("%(name)s: done.", name=name), "success")
+    form = submitted(MerchantStatusForm())
+    merchant = attempt(("merchant", merchant_id), merchants.set_status, db.session, _user(), merchant_id,
+                       form.action.data, form.reason.data)
+    flash(_("%(name)s: done.", name=merchant.name(str(get_locale()))), "success")
     return redirect(url_for("admin.merchant_list"), code=303)
 
 
@@ -97,24 +103,16 @@ def members():
     return render_template("admin/members.html", form=form, found=found)
 
 
-def _member(member_id: int) -> User:
-    member = db.session.get(User, member_id)
-    if member is None or member.role != "member":
-        abort(404)
-    return member
-
-
 @admin.route("/members/<int:member_id>")
 @operator_only
 def member(member_id):
     """A member's profile, balance and statement. Viewing personal data is itself audited."""
-    member = _member(member_id)
-    with write(db.session):
-        audit.record(db.session, "admin.member_view", "user", member.id)
+    member = accounts.get_member(db.session, member_id)
+    run(audit.record, db.session, "admin.member_view", "user", member.id)
     return _member_page(member, CaseForm())
 
 
-def _member_page(member: User, case_form: CaseForm, status: int = 200):
+def _member_page(member, case_form: CaseForm, status: int = 200):
     account = ledger.find_account(db.session, "member", member.id)
     rows = ledger.statement(db.session, account, limit=50) if account else []
     return render_template("admin/member.html", member=member, account=account,
@@ -128,28 +126,27 @@ def _upload(form) -> fraud.Upload | None:
     storage = form.file.data
     if not storage or not getattr(storage, "filename", ""):
         return None
-    return fraud.Upload(storage.filename, storage.read(fraud.settings["max_file_bytes"] + 1))
+    return fraud.Upload(storage.filename, storage.read(settings_of(db.session).evidence_max_bytes + 1))
+
+
+def _case_refused(err: DomainError, member_id):
+    form = CaseForm()
+    _with_error(getattr(form, err.params.get("field", "reason"), form.reason), err)
+    return _member_page(accounts.get_member(db.session, member_id), form, 422)
 
 
 @admin.route("/members/<int:member_id>/cases", methods=["POST"])
 @operator_only
+@on_refusal(_case_refused)
 def open_case(member_id):
-    member = _member(member_id)
+    member = accounts.get_member(db.session, member_id)
     form = CaseForm()
-    if form.validate_on_submit():
-        try:
-            with write(db.session):
-                case = fraud.open_case(db.session, _user(), member.id, form.reason.data,
-                                       transfer_ids=form.parsed_ids, upload=_upload(form),
-                                       private_root=current_app.config["PRIVATE_ROOT"])
-                case_id = case.id
-        except DomainError as err:
-            _refused(err, "user", member.id)
-            getattr(form, err.params.get("field", "reason"), form.reason).errors.append(str(err.message))
-        else:
-            flash(_("Case #%(id)s opened.", id=case_id), "success")
-            return redirect(url_for("admin.case", case_id=case_id), code=303)
-    return _member_page(member, form, 422)
+    if not form.validate_on_submit():
+        return _member_page(member, form, 422)
+    case = attempt(("user", member.id), fraud.open_case, db.session, _user(), member.id, form.reason.data,
+                   transfer_ids=form.parsed_ids, upload=_upload(form), private_root=settings_of(db.session).private_root)
+    flash(_("Case #%(id)s opened.", id=case.id), "success")
+    return redirect(url_for("admin.case", case_id=case.id), code=303)
 
 
 @admin.route("/cases")
@@ -161,13 +158,10 @@ def case_list():
 
 
 def _case_page(case_id: int, status: int = 200, **forms):
-    try:
-        case = fraud.get_case(db.session, case_id)
-    except DomainError:
-        abort(404)
+    case = fraud.get_case(db.session, case_id)
     account = ledger.find_account(db.session, "member", case.member_id)
     context = dict(case=case, account=account, evidenced=fraud.evidenced_amount(case),
-                   deducted=fraud.deducted_amount(case), threshold=fraud.settings["approval_threshold"],
+                   deducted=fraud.deducted_amount(case), threshold=settings_of(db.session).fraud_approval_threshold,
                    spendable=ledger.spendable(db.session, account) if account else 0,
                    evidence_form=forms.get("evidence_form") or EvidenceForm(),
                    action_form=forms.get("action_form") or ActionForm(),
@@ -182,104 +176,85 @@ def case(case_id):
     return _case_page(case_id)
 
 
+def _evidence_refused(err: DomainError, case_id):
+    form = EvidenceForm()
+    _with_error(getattr(form, err.params.get("field", "transfer_ids"), form.transfer_ids), err)
+    return _case_page(case_id, 422, evidence_form=form)
+
+
 @admin.route("/cases/<int:case_id>/evidence", methods=["POST"])
 @operator_only
+@on_refusal(_evidence_refused)
 def add_evidence(case_id):
     form = EvidenceForm()
-    if form.validate_on_submit():
-        try:
-            with write(db.session):
-                fraud.add_evidence(db.session, _user(), case_id, transfer_ids=form.parsed_ids, upload=_upload(form),
-                                   private_root=current_app.config["PRIVATE_ROOT"])
-        except DomainError as err:
-            _refused(err, "fraud_case", case_id)
-            if err.status == 404:
-                abort(404)
-            getattr(form, err.params.get("field", "transfer_ids"), form.transfer_ids).errors.append(str(err.message))
-        else:
-            flash(_("Evidence added."), "success")
-            return redirect(url_for("admin.case", case_id=case_id), code=303)
-    return _case_page(case_id, 422, evidence_form=form)
+    if not form.validate_on_submit():
+        return _case_page(case_id, 422, evidence_form=form)
+    attempt(("fraud_case", case_id), fraud.add_evidence, db.session, _user(), case_id, transfer_ids=form.parsed_ids,
+            upload=_upload(form), private_root=settings_of(db.session).private_root)
+    flash(_("Evidence added."), "success")
+    return redirect(url_for("admin.case", case_id=case_id), code=303)
 
 
 @admin.route("/cases/<int:case_id>/evidence/<int:evidence_id>")
 @operator_only
 def evidence_file(case_id, evidence_id):
-    evidence = db.session.get(CaseEvidence, evidence_id)
-    if evidence is None or evidence.case_id != case_id or evidence.kind != "file":
-        abort(404)
-    return send_file(fraud.evidence_path(current_app.config["PRIVATE_ROOT"], evidence), as_attachment=True,
+    evidence = fraud.get_evidence_file(db.session, case_id, evidence_id)
+    return send_file(fraud.evidence_path(settings_of(db.session).private_root, evidence), as_attachment=True,
                      download_name=evidence.file_name, mimetype=evidence.content_type)
+
+
+def _action_refused(err: DomainError, case_id):
+    form = ActionForm()
+    _with_error(form.amount if form.kind.data == "deduct" else form.note, err)
+    return _case_page(case_id, err.status, action_form=form)
 
 
 @admin.route("/cases/<int:case_id>/actions", methods=["POST"])
 @operator_only
+@on_refusal(_action_refused)
 def case_action(case_id):
     """Request a freeze or a deduction (executed at once up to the four-eyes threshold), or lift a freeze."""
     form = ActionForm()
-    if not form.validate_on_submit() or form.kind.data not in ("freeze", "deduct", "lift"):
+    if not form.validate_on_submit() or form.kind.data not in fraud.ACTION_KINDS:
         return _case_page(case_id, 422, action_form=form)
-    try:
-        with write(db.session):
-            if form.kind.data == "freeze":
-                action = fraud.request_freeze(db.session, _user(), case_id, form.note.data or "")
-            elif form.kind.data == "lift":
-                fraud.lift_freeze(db.session, _user(), case_id, form.note.data or "")
-                action = None
-            else:
-                if form.amount.data is None:
-                    raise DomainError(_("Give the number of points to deduct."), field="amount")
-                action = fraud.request_deduction(db.session, _user(), case_id, form.amount.data, form.note.data or "")
-            status = action.status if action else "lifted"
-    except DomainError as err:
-        _refused(err, "fraud_case", case_id)
-        if err.status == 404:
-            abort(404)
-        form.amount.errors.append(str(err.message)) if form.kind.data == "deduct" else form.note.errors.append(
-            str(err.message))
-        return _case_page(case_id, err.status, action_form=form)
+    status = attempt(("fraud_case", case_id), fraud.take_action, db.session, _user(), case_id, form.kind.data,
+                     form.amount.data, form.note.data or "")
     flash(_("Waiting for a second operator's approval.") if status == "pending" else _("Done."),
           "info" if status == "pending" else "success")
     return redirect(url_for("admin.case", case_id=case_id), code=303)
 
 
+def _decision_refused(err: DomainError, **_view_args):
+    return flash_and_redirect(err, request.referrer or url_for("admin.index"))
+
+
 @admin.route("/actions/<int:action_id>/<any(approve, reject):decision>", methods=["POST"])
 @operator_only
+@on_refusal(_decision_refused)
 def decide_action(action_id, decision):
-    form = EmptyForm()
-    if not form.validate_on_submit():
-        abort(400)
-    try:
-        with write(db.session):
-            action = (fraud.approve if decision == "approve" else fraud.reject)(db.session, _user(), action_id)
-            case_id = action.case_id
-    except DomainError as err:
-        _refused(err, "fraud_action", action_id)
-        if err.status == 404:
-            abort(404)
-        _flash_error(err)
-        return redirect(request.referrer or url_for("admin.index"), code=303)
+    submitted(EmptyForm())
+    action = attempt(("fraud_action", action_id), fraud.approve if decision == "approve" else fraud.reject,
+                     db.session, _user(), action_id)
     flash(_("Approved and carried out.") if decision == "approve" else _("Rejected."), "success")
-    return redirect(url_for("admin.case", case_id=case_id), code=303)
+    return redirect(url_for("admin.case", case_id=action.case_id), code=303)
+
+
+def _resolution_refused(err: DomainError, case_id):
+    form = ResolveForm()
+    _with_error(form.note, err)
+    return _case_page(case_id, 422, resolve_form=form)
 
 
 @admin.route("/cases/<int:case_id>/resolve", methods=["POST"])
 @operator_only
+@on_refusal(_resolution_refused)
 def resolve_case(case_id):
     form = ResolveForm()
-    if form.validate_on_submit():
-        try:
-            with write(db.session):
-                fraud.resolve(db.session, _user(), case_id, form.outcome.data, form.note.data)
-        except DomainError as err:
-            _refused(err, "fraud_case", case_id)
-            if err.status == 404:
-                abort(404)
-            form.note.errors.append(str(err.message))
-        else:
-            flash(_("Case resolved."), "success")
-            return redirect(url_for("admin.case", case_id=case_id), code=303)
-    return _case_page(case_id, 422, resolve_form=form)
+    if not form.validate_on_submit():
+        return _case_page(case_id, 422, resolve_form=form)
+    attempt(("fraud_case", case_id), fraud.resolve, db.session, _user(), case_id, form.outcome.data, form.note.data)
+    flash(_("Case resolved."), "success")
+    return redirect(url_for("admin.case", case_id=case_id), code=303)
 
 
 # --- audit trail ---------------------------------------------------------------------------------
@@ -328,12 +303,12 @@ def audit_csv():
 @admin.route("/reports")
 @operator_only
 def report():
-    data = reports.programme_report(db.session, current_app.config["REDEMPTION_VALUE_FEN_PER_POINT"])
+    data = reports.programme_report(db.session)
     return render_template("admin/reports.html", report=data, report_charts=reports.charts(data))
 
 
 @admin.route("/reports.csv")
 @operator_only
 def report_csv():
-    data = reports.programme_report(db.session, current_app.config["REDEMPTION_VALUE_FEN_PER_POINT"])
+    data = reports.programme_report(db.session)
     return csv_response("points-report.csv", reports.csv_rows(data))

@@ -9,6 +9,7 @@ Two ways in, one table:
 Secrets (password and key hashes, session tokens) and the ledger's own bookkeeping rows (lots, draws,
 balances, the chain head: the ledger is its own audit trail) are left out.
 """
+import json
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -17,7 +18,7 @@ from sqlalchemy import event, func, insert, inspect, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from mall.audit.models import AuditEntry
-from mall.models import utcnow
+from mall.clock import utcnow
 
 SKIP_TABLES = {"audit_log", "ledger_lot", "ledger_lot_draw", "ledger_head", "ledger_account", "notification",
                "idempotency_record"}
@@ -153,17 +154,11 @@ def _bulk_statements(orm_execute_state) -> None:
            note="bulk update" if orm_execute_state.is_update else "bulk delete", actor=actor)
 
 
-_installed = False
-
-
 def install() -> None:
     """Listen to every ORM session once per process (the listeners act only while an actor is set)."""
-    global _installed
-    if _installed:
-        return
-    _installed = True
-    event.listen(Session, "after_flush", _after_flush)
-    event.listen(Session, "do_orm_execute", _bulk_statements)
+    if not event.contains(Session, "after_flush", _after_flush):
+        event.listen(Session, "after_flush", _after_flush)
+        event.listen(Session, "do_orm_execute", _bulk_statements)
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -219,10 +214,13 @@ CSV_COLUMNS = ("id", "at_utc", "actor_id", "actor_role", "merchant_id", "action"
                "ip", "before", "after", "note")
 
 
+def _json_text(value) -> str:
+    """A value as compact JSON that keeps Chinese readable."""
+    return "" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
 def csv_rows(session: Session, filters: Filters, batch: int = 1000):
     """Every matching entry, oldest first, streamed in batches (for the CSV export)."""
-    from mall.web import readable_json
-
     last = 0
     yield CSV_COLUMNS
     while True:
@@ -231,5 +229,5 @@ def csv_rows(session: Session, filters: Filters, batch: int = 1000):
             return
         for e in rows:
             yield (e.id, e.at.isoformat(), e.actor_id or "", e.actor_role, e.merchant_id or "", e.action,
-                   e.target_type, e.target_id, e.ip, readable_json(e.before), readable_json(e.after), e.note)
+                   e.target_type, e.target_id, e.ip, _json_text(e.before), _json_text(e.after), e.note)
         last = rows[-1].id

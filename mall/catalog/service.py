@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session, contains_eager
 from mall.account.models import User
 from mall.catalog.models import KINDS, LIMIT_PERIODS, Listing, ListingImage, ServiceSlot, StayNight
 from mall.errors import Conflict, DomainError, NotFound
-from mall.merchant.models import Merchant
-from mall.validation import strict_int, strict_text
+from mall.coalition.models import Merchant
+from mall.validation import is_whole, strict_int, strict_text
 
 MAX_POINTS = 10**8
 MAX_FEN = 10**9
@@ -362,7 +362,7 @@ def update_listing(session: Session, merchant: Merchant, listing_id: int, doc: d
     if delta is not None:
         if "stock" in doc:
             raise InvalidListing([{"field": "stock_delta", "message": "give stock or stock_delta, not both"}])
-        if isinstance(delta, bool) or not isinstance(delta, int) or abs(delta) > MAX_STOCK:
+        if not is_whole(delta, -MAX_STOCK, MAX_STOCK):
             raise InvalidListing([{"field": "stock_delta", "message": "must be an integer"}])
     fields = parse_listing({k: v for k, v in doc.items() if k != "stock_delta"}, current=listing)
     for name, value in fields.items():
@@ -454,7 +454,7 @@ def add_slots(session: Session, merchant: Merchant, listing_id: int, starts: lis
     listing = get_listing_for(session, merchant, listing_id, lock=True)
     if listing.kind != "service":
         raise DomainError("Only services have time slots.", code="not-a-service")
-    if isinstance(capacity, bool) or not isinstance(capacity, int) or not 1 <= capacity <= 10000:
+    if not is_whole(capacity, 1, 10000):
         raise InvalidListing([{"field": "capacity", "message": "must be between 1 and 10000"}])
     existing = set(session.scalars(select(ServiceSlot.starts_at).where(ServiceSlot.listing_id == listing.id)))
     added = 0
@@ -495,3 +495,8 @@ def set_nights(session: Session, merchant: Merchant, listing_id: int, first: dat
         changed += 1
     session.flush()
     return changed
+
+
+def categories_of(session: Session, listing_ids: list[int]) -> dict[int, str]:
+    """The category of each of these listings, by id."""
+    return dict(session.execute(select(Listing.id, Listing.category).where(Listing.id.in_(listing_ids))).all())

@@ -1,35 +1,28 @@
 """The storefront: home page, catalog with search and filters, listing pages, listing images."""
 
-from flask import Blueprint, abort, current_app, redirect, request, send_from_directory, url_for
+from flask import Blueprint, current_app, redirect, request, send_from_directory, url_for
 from flask_login import current_user
 
+from mall.account.forms import EmptyForm
 from mall.catalog import service
 from mall.catalog.forms import CatalogFilterForm
-from mall.checkout.forms import AddToCartForm
-from mall.errors import NotFound
+from mall.clock import SHANGHAI, utcnow
+from mall.edge import page_or_fragment
 from mall.extensions import db
-from mall.models import utcnow
-from mall.web import SHANGHAI, render_page_or_fragment
+from mall.header import header_balance
+from mall.rules import present
+from mall.rules import service as rules
 
 catalog = Blueprint("catalog", __name__)
-
-
-def _balance():
-    from mall import header_balance
-
-    return header_balance()  # None when signed out
 
 
 @catalog.route("/")
 def home():
     """Campaigns, categories, green picks, newest listings and picks within the member's points."""
-    from mall.rules import service as rules
-    from mall.rules import present
-
     config = rules.config_of(rules.rule_set_at(db.session, utcnow()))
     running, upcoming, _ = present.campaigns_by_state(config, utcnow())
-    return render_page_or_fragment("catalog/home.html", "catalog/home.html",
-                                   campaigns=(running + upcoming)[:3], **service.home_sections(db.session, _balance()))
+    return page_or_fragment("catalog/home.html", "catalog/home.html",
+                            campaigns=(running + upcoming)[:3], **service.home_sections(db.session, header_balance()))
 
 
 @catalog.route("/favicon.ico")
@@ -43,27 +36,24 @@ def index():
     """Search and filter the catalog; HTMX swaps only the results, the URL stays shareable."""
     form = CatalogFilterForm(request.args)
     query = form.to_query()
-    page = service.browse(db.session, query, _balance())
+    page = service.browse(db.session, query, header_balance())
     args = {k: v for k, v in request.args.items() if k != "page" and v}
-    return render_page_or_fragment("catalog/index.html", "catalog/_results.html", form=form, result=page,
-                                   args=args, query=query)
+    return page_or_fragment("catalog/index.html", "catalog/_results.html", form=form, result=page,
+                            args=args, query=query)
 
 
 @catalog.route("/catalog/<int:listing_id>")
 def listing(listing_id):
     """One listing: images, price options, stock, limits, slots or nights, and related items."""
-    try:
-        item = service.get_listing(db.session, listing_id)
-    except NotFound:
-        abort(404)
+    item = service.get_listing(db.session, listing_id)
     now = utcnow()
     user = current_user if current_user.is_authenticated else None
-    return render_page_or_fragment(
+    return page_or_fragment(
         "catalog/listing.html", "catalog/listing.html", item=item, now=now,
         images=service.images_of(db.session, item), availability=service.availability(item, user, now),
         slots=service.open_slots(db.session, item, now) if item.kind == "service" else [],
         nights=service.nights(db.session, item, now.astimezone(SHANGHAI).date()) if item.kind == "stay" else [],
-        related=service.related(db.session, item), balance=_balance(), cart_form=AddToCartForm())
+        related=service.related(db.session, item), balance=header_balance(), cart_form=EmptyForm())
 
 
 @catalog.route("/media/<path:path>")

@@ -6,9 +6,10 @@ from sqlalchemy import select
 from mall.account import service as accounts
 from mall.charity import service
 from mall.charity.models import Project
-from mall.db import write
-from mall.merchant import service as merchants
-from mall.models import utcnow
+from mall.clock import utcnow
+from mall.edge import transaction
+from mall.errors import DomainError
+from mall.coalition import service as merchants
 
 PROJECTS = [
     dict(cause="education", organisation_zh="春苗乡村教育基金会", organisation_en="Spring Sprout Rural Education Foundation",
@@ -35,7 +36,7 @@ PROJECTS = [
 
 def seed_charity(session) -> None:
     """Create the demo projects, a merchant's 1:1 matching and a few donations, once."""
-    with write(session):
+    with transaction():
         if session.scalar(select(Project.id).where(Project.title_zh == PROJECTS[0]["title_zh"])):
             return
         now = utcnow().replace(minute=0, second=0, microsecond=0)
@@ -55,8 +56,8 @@ def seed_charity(session) -> None:
     for email, index, points, anonymous in gifts:
         member = accounts.find_by_email(session, email)
         try:
-            with write(session):
+            with transaction():
                 service.donate(session, member, created[index].id, points, anonymous=anonymous,
                                token=f"demo:{index}:{email}:{points}")
-        except service.DomainError:
+        except DomainError:
             pass  # a demo member without enough points simply does not give

@@ -1,6 +1,6 @@
 """Charity use cases: projects, donations with matching and receipts, monthly pledges, payouts, closing.
 
-Callers own the transaction (``mall.db.write``); functions take the acting user, flush, never commit.
+Callers own the transaction (the edge, ``mall.edge.run``); functions take the acting user, flush, never commit.
 
 Matching is funded from the sponsor's own ledger account: a merchant's ("merchant", id, "matching")
 account, or the programme's ("system", 0, "charity_match") account. Like an issuance account neither is
@@ -10,25 +10,28 @@ Closing policy (published on every project page): when a project closes, whateve
 holds is paid out to the same organisation as a final payout, at the project's rate, with a reference.
 """
 import io
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from mall import events
 from mall.account import service as accounts
 from mall.account.models import User
 from mall.charity.models import CAUSES, STATUSES, Donation, MatchCampaign, Payout, Pledge, Project
+from mall.clock import SHANGHAI, local_month, utcnow
 from mall.db import lock
-from mall.errors import Conflict, DomainError, NotFound
+from mall.errors import Conflict, DomainError, InsufficientPoints, NotFound
+from mall.family import service as family
 from mall.ledger import service as ledger
 from mall.ledger.models import Account
-from mall.merchant.models import Merchant
-from mall.models import utcnow
-from mall.web import SHANGHAI
+from mall.coalition.models import Merchant
+from mall.validation import is_whole
 
 MAX_POINTS = 10**9
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
@@ -38,13 +41,9 @@ QUICK_AMOUNTS = (100, 500, 1000, 5000)
 PROGRAMME_MATCH_ACCOUNT = "charity_match"
 
 
-class NotEnoughPoints(Conflict):
-    code = "insufficient-points"
-
-
 def _points(value, field_message=None) -> int:
     """Strict whole points: booleans, floats, strings and absurd numbers are refused."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_POINTS:
+    if not is_whole(value, 1, MAX_POINTS):
         raise DomainError(field_message or _l("Enter a whole number of points, at least 1."), code="invalid-amount")
     return value
 
@@ -65,12 +64,17 @@ def project_account(session: Session, project: Project) -> Account:
     return ledger.open_account(session, "charity", project.id, "main")
 
 
+def find_project(session: Session, project_id: int) -> Project | None:
+    """The project, or None."""
+    return session.get(Project, project_id)
+
+
 def get_project(session: Session, project_id: int, lock_row: bool = False) -> Project:
     """The project, or NotFound (a 404 in every view)."""
     if lock_row:
         project = lock(session, Project, [project_id]).get(project_id)
     else:
-        project = session.get(Project, project_id)
+        project = find_project(session, project_id)
     if project is None:
         raise NotFound(_l("No such project."))
     return project
@@ -143,8 +147,7 @@ def _check_draft(draft: ProjectDraft) -> None:
     if draft.cause not in CAUSES:
         raise DomainError(_l("Choose a cause."), code="invalid-cause")
     _points(draft.goal_points, _l("The goal must be a whole number of points, at least 1."))
-    if isinstance(draft.fen_per_100_points, bool) or not isinstance(draft.fen_per_100_points, int) \
-            or not 1 <= draft.fen_per_100_points <= 100000:
+    if not is_whole(draft.fen_per_100_points, 1, 100000):
         raise DomainError(_l("The value per 100 points must be between 1 and 100,000 fen."), code="invalid-value")
     for when in (draft.starts_at, draft.ends_at):
         if when.tzinfo is None:
@@ -251,7 +254,7 @@ def held_by_project(session: Session, projects: list[Project]) -> dict[int, int]
 # ---------------------------------------------------------------- donating
 
 def month_of(now: datetime) -> str:
-    return now.astimezone(SHANGHAI).strftime("%Y-%m")
+    return local_month(now)
 
 
 def _month_end(now: datetime) -> datetime:
@@ -293,8 +296,6 @@ def donate(session: Session, member: User, project_id: int, points, *, anonymous
         raise DomainError(_l("This form has expired. Please try again."), code="invalid-token")
     project = get_project(session, project_id)
     if source == "family":
-        from mall.family import service as family
-
         wallet = family.pool_for_checkout(session, member, points, now)  # rights and monthly limit
     else:
         wallet = ledger.member_account(session, member.id)
@@ -313,7 +314,8 @@ def donate(session: Session, member: User, project_id: int, points, *, anonymous
         raise Conflict(_l("This project is not accepting donations."), code="not-open")
     have = ledger.spendable(session, locked[wallet.id], now)
     if have < points:
-        raise NotEnoughPoints(_l("Not enough points: you have %(num)s.", num=f"{max(have, 0):,}"))
+        raise InsufficientPoints(_l("Not enough points: you have %(num)s.", num=f"{max(have, 0):,}"),
+                                 needed=points - max(have, 0))
     match = 0
     if campaign is not None and campaign.running(now):
         match = min(points * campaign.match_percent // 100, campaign.cap_points - campaign.matched_points)
@@ -335,13 +337,16 @@ def donate(session: Session, member: User, project_id: int, points, *, anonymous
         posting = ledger.post(session, key=f"charity:{member.id}:{token}", legs=legs, actor_id=member.id,
                               ref=("charity_donation", str(donation.id)), now=now)
     except ledger.InsufficientPoints:
-        raise NotEnoughPoints(_l("Not enough points: you have %(num)s.", num=f"{max(have, 0):,}"))
+        raise InsufficientPoints(_l("Not enough points: you have %(num)s.", num=f"{max(have, 0):,}"),
+                                 needed=points - max(have, 0))
     donation.transfer_id = posting.transfer.id
     project.raised_points += points + match
     project.donor_count += 1 if first_gift else 0
     if match:
         campaign.matched_points += match
     session.flush()
+    events.donation_made.send(session, donation_id=donation.id, donor_id=member.id, project_id=project.id,
+                              points=points)
     return Donated(donation)
 
 
@@ -351,6 +356,11 @@ def get_receipt_for(session: Session, user: User, number: str) -> Donation:
     if donation is None or (donation.donor_id != user.id and not user.is_operator):
         raise NotFound(_l("No such receipt."))
     return donation
+
+
+def donor_of(session: Session, donation: Donation) -> User:
+    """Who gave a donation, as their receipt names them."""
+    return session.get(User, donation.donor_id)
 
 
 def member_donations(session: Session, member: User, before_id: int | None = None, limit: int = 20) -> list[Donation]:
@@ -450,15 +460,45 @@ def collect_pledge(session: Session, pledge_id: int, month: str, now: datetime |
         return "waiting"
     member = session.get(User, pledge.member_id)
     if locked[wallet.id].frozen:  # a fraud case froze the member's spending: this month is skipped
+        _skipped(session, pledge, month, "frozen")
         return "frozen"
     if ledger.spendable(session, locked[wallet.id], now) < pledge.points_per_month:
         accounts.notify(session, member.id, "charity_pledge_skipped",
                         _pledge_note(project) | {"points": pledge.points_per_month, "month": month},
                         dedupe_key=f"charity:pledge-short:{pledge.id}:{month}")
+        _skipped(session, pledge, month, "insufficient-points")
         return "skipped"
     donated = donate(session, member, project.id, pledge.points_per_month, anonymous=pledge.anonymous,
                      token=f"pledge:{pledge.id}:{month}", now=now, _pledge=pledge, _month=month)
-    return "already" if donated.replayed else "collected"
+    if donated.replayed:
+        return "already"
+    events.pledge_collected.send(session, pledge_id=pledge.id, donor_id=member.id, project_id=project.id,
+                                 points=donated.donation.points, donation_id=donated.donation.id, month=month)
+    return "collected"
+
+
+def _skipped(session: Session, pledge: Pledge, month: str, reason: str) -> None:
+    session.flush()
+    events.pledge_skipped.send(session, pledge_id=pledge.id, donor_id=pledge.member_id,
+                               project_id=pledge.project_id, reason=reason, month=month)
+
+
+# ---------------------------------------------------------------- a member deleting their account
+
+def forget_donor(session: Session, user_id: int, *, donate_to: int | None = None, token: str = "",
+                 now: datetime | None = None) -> None:
+    """A member deleting their account: their spendable points go to ``donate_to`` first (anonymously,
+    if they chose a project), their pledges are cancelled and their name leaves every donor wall."""
+    now = now or utcnow()
+    if donate_to is not None:
+        wallet_id = ledger.member_account(session, user_id).id
+        points = ledger.spendable(session, ledger.lock_accounts(session, [wallet_id])[wallet_id], now)
+        if points > 0:
+            donate(session, session.get(User, user_id), donate_to, points, anonymous=True,
+                   token=token or secrets.token_hex(16), now=now)
+    session.execute(update(Pledge).where(Pledge.member_id == user_id, Pledge.status.in_(("active", "paused")))
+                    .values(status="cancelled"))
+    session.execute(update(Donation).where(Donation.donor_id == user_id).values(public_name=None))
 
 
 # ---------------------------------------------------------------- matching
@@ -492,7 +532,7 @@ def create_match_campaign(session: Session, actor: User, project_id: int, *, mer
     if project.closed_at is not None:
         raise Conflict(_l("A closed project cannot be changed."), code="closed")
     cap_points = _points(cap_points, _l("The cap must be a whole number of points, at least 1."))
-    if isinstance(match_percent, bool) or not isinstance(match_percent, int) or not 1 <= match_percent <= 1000:
+    if not is_whole(match_percent, 1, 1000):
         raise DomainError(_l("The match must be from 1% to 1000%."), code="invalid-percent")
     if ends_at <= starts_at:
         raise DomainError(_l("The end date must be after the start date."), code="invalid-dates")
@@ -590,3 +630,8 @@ def approved_merchants(session: Session) -> list[Merchant]:
 def all_projects(session: Session, operator: User) -> list[Project]:
     _require_operator(operator)
     return session.scalars(select(Project).order_by(Project.id.desc()).limit(200)).all()
+
+
+def count_donations_of(session: Session, member_id: int) -> int:
+    """How many donations the member has made."""
+    return int(session.scalar(select(func.count(Donation.id)).where(Donation.donor_id == member_id)) or 0)

@@ -16,13 +16,14 @@ from sqlalchemy.orm import Session
 from mall.account import service as accounts
 from mall.account.models import User
 from mall.checkout.models import BillPayment
-from mall.errors import Conflict, DomainError, NotFound
+from mall.clock import utcnow
+from mall.db import lock
+from mall.errors import Conflict, DomainError, InsufficientPoints, NotFound
 from mall.ledger import service as ledger
-from mall.merchant.models import Merchant
-from mall.models import utcnow
+from mall.coalition.models import Merchant
+from mall.settings import settings_of
+from mall.validation import is_whole
 
-settings = {"points_per_yuan": 100, "max_share_percent": 50, "valid_minutes": 5, "max_code_attempts": 5,
-            "max_pending": 3}
 MAX_BILL_FEN = 10**9
 CODE = re.compile(r"[0-9]{6}")  # ASCII only: \d would take full-width digits too
 
@@ -38,46 +39,47 @@ class Voided(Refused):
 
 
 def _strict(value, name, low, high):
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+    if not is_whole(value, low, high):
         raise DomainError(_l("%(name)s must be a whole number from %(low)s to %(high)s.", name=name, low=low, high=high),
                           code="invalid-bill", field=name)
     return value
 
 
-def points_for_fen(fen: int) -> int:
-    return fen * settings["points_per_yuan"] // 100
+def points_for_fen(session: Session, fen: int) -> int:
+    return fen * settings_of(session).bill_points_per_yuan // 100
 
 
-def fen_for_points(points: int) -> int:
-    return points * 100 // settings["points_per_yuan"]
+def fen_for_points(session: Session, points: int) -> int:
+    return points * 100 // settings_of(session).bill_points_per_yuan
 
 
 def request_payment(session: Session, merchant: Merchant, member_code: str, bill_fen, points_fen=None,
                     reference: str = "", now: datetime | None = None) -> BillPayment:
     """Ask a member to pay up to ``points_fen`` of a bill with points (capped at the published share)."""
     now = now or utcnow()
+    settings = settings_of(session)
     if merchant.status != "approved":
         raise DomainError(_l("This merchant is not approved."), code="merchant-not-approved")
     bill_fen = _strict(bill_fen, "bill_fen", 1, MAX_BILL_FEN)
-    cap = bill_fen * settings["max_share_percent"] // 100
+    cap = bill_fen * settings.bill_max_share_percent // 100
     points_fen = cap if points_fen is None else _strict(points_fen, "points_fen", 1, MAX_BILL_FEN)
     if points_fen > cap:
         raise DomainError(_l("At most %(percent)s%% of a bill can be paid with points.",
-                             percent=settings["max_share_percent"]), code="over-cap", cap_fen=cap)
+                             percent=settings.bill_max_share_percent), code="over-cap", cap_fen=cap)
     member = accounts.get_member_by_code(session, member_code)
     # Writers are serialised (mall.db.write), so counting and adding cannot race past the cap.
     waiting = session.scalar(select(func.count()).select_from(BillPayment).where(
         BillPayment.merchant_id == merchant.id, BillPayment.member_id == member.id,
         BillPayment.status == "pending", BillPayment.expires_at > now))
-    if waiting >= settings["max_pending"]:
+    if waiting >= settings.bill_max_pending:
         raise Conflict(_l("This member already has %(count)s requests from you waiting: wait until they are "
                           "decided or expire.", count=waiting), code="too-many-pending", waiting=waiting)
-    points = points_for_fen(points_fen)
+    points = points_for_fen(session, points_fen)
     if points <= 0:
         raise DomainError(_l("The amount is too small to pay with points."), code="too-small")
     bill = BillPayment(merchant_id=merchant.id, member_id=member.id, bill_fen=bill_fen, points_requested=points,
                        cash_due_fen=bill_fen, one_time_code=_code(session), reference=(reference or "")[:64],
-                       expires_at=now + timedelta(minutes=settings["valid_minutes"]), created_at=now)
+                       expires_at=now + timedelta(minutes=settings.bill_code_valid_minutes), created_at=now)
     session.add(bill)
     session.flush()
     return bill
@@ -131,20 +133,18 @@ def _refuse_unless_open(session: Session, bill: BillPayment, now: datetime) -> N
 def approve(session: Session, bill: BillPayment, now: datetime | None = None) -> BillPayment:
     """Move the points (all requested, or the whole balance if less) and work out the cash still due."""
     now = now or utcnow()
-    from mall.db import lock
-
     bill = lock(session, BillPayment, [bill.id])[bill.id]
     _refuse_unless_open(session, bill, now)
     wallet = ledger.member_account(session, bill.member_id)
     wallet = ledger.lock_accounts(session, [wallet.id])[wallet.id]
     points = min(bill.points_requested, ledger.spendable(session, wallet, now))
-    points -= points % max(1, settings["points_per_yuan"] // 100)  # whole fen only
+    points -= points % max(1, settings_of(session).bill_points_per_yuan // 100)  # whole fen only
     if points <= 0:
-        raise ledger.InsufficientPoints(_l("You have no points to pay with."))
+        raise InsufficientPoints(_l("You have no points to pay with."))
     posting = ledger.transfer(session, wallet, ledger.open_account(session, "merchant", bill.merchant_id, "redemption"),
                               points, "bill", key=f"bill:{bill.id}", memo=bill.reference or f"bill #{bill.id}",
                               actor_id=bill.member_id, ref=("bill", str(bill.id)), now=now)
-    bill.points_used, bill.cash_due_fen = points, bill.bill_fen - fen_for_points(points)
+    bill.points_used, bill.cash_due_fen = points, bill.bill_fen - fen_for_points(session, points)
     bill.status, bill.decided_at, bill.transfer_id = "approved", now, posting.transfer.id
     session.flush()
     return bill
@@ -158,6 +158,12 @@ def decline(session: Session, bill: BillPayment, now: datetime | None = None) ->
     return bill
 
 
+def decide(session: Session, member: User, bill_id: int, decision: str) -> BillPayment:
+    """The member approves ("approve") or declines one of their payment requests in the mall."""
+    bill = get_for_member(session, member, bill_id)
+    return approve(session, bill) if decision == "approve" else decline(session, bill)
+
+
 def confirm_by_code(session: Session, merchant: Merchant, bill_id: int, code: str,
                     now: datetime | None = None) -> BillPayment:
     """The cashier types the one-time code the member reads from the mall: that is the member's consent.
@@ -166,11 +172,12 @@ def confirm_by_code(session: Session, merchant: Merchant, bill_id: int, code: st
     compared, so parallel tries from any number of workers get no more than that in total; a wrong or
     malformed code is refused with the count committed, and the last allowed wrong one voids the request."""
     now = now or utcnow()
+    max_attempts = settings_of(session).bill_max_code_attempts
     bill = get_for_merchant(session, merchant, bill_id)
     _refuse_unless_open(session, bill, now)
     tries = session.scalar(
         update(BillPayment).where(BillPayment.id == bill.id, BillPayment.status == "pending",
-                                  BillPayment.code_attempts < settings["max_code_attempts"])
+                                  BillPayment.code_attempts < max_attempts)
         .values(code_attempts=BillPayment.code_attempts + 1).returning(BillPayment.code_attempts))
     if tries is None:  # decided meanwhile, or out of tries (the limit was lowered since)
         session.refresh(bill)
@@ -180,7 +187,7 @@ def confirm_by_code(session: Session, merchant: Merchant, bill_id: int, code: st
     well_formed = CODE.fullmatch(code) is not None
     if well_formed and secrets.compare_digest(bill.one_time_code.encode(), code.encode()):
         return approve(session, bill, now)
-    left = settings["max_code_attempts"] - tries
+    left = max_attempts - tries
     if left <= 0:
         _void(session, bill, merchant, now)
     if not well_formed:

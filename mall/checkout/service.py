@@ -1,6 +1,7 @@
-"""Redemption use cases: cart, pricing, placing orders (stock, limits, early access and points taken
-together), vouchers, cancellations with compensation, fulfilment and settlement."""
-import os
+"""Redemption, the member's side: cart, pricing, placing orders (stock, limits, early access and points
+taken together), payment records, the member's orders and cancellations with compensation. What
+merchants do to orders is in ``mall.checkout.merchant_side``; the checkout's steps are run, each in its
+own transaction, by ``mall.checkout.orchestrator``. Functions flush, never commit."""
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -10,33 +11,33 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from mall import events
 from mall.account.models import User
 from mall.account.service import PHONE
 from mall.catalog import service as catalog
 from mall.catalog.models import Listing, ServiceSlot, StayNight
 from mall.checkout.models import CartItem, Order, OrderLine, Payment, Voucher
-from mall.checkout.payments import PaymentDeclined, PaymentTimeout, gateway
-from mall.db import lock, unique_code, write
-from mall.errors import Conflict, DomainError, NotFound
+from mall.checkout.payments import gateway
+from mall.clock import local_period_start, utcnow
+from mall.db import lock, unique_code
+from mall.errors import Conflict, DomainError, InsufficientPoints, NotFound
 from mall.family import service as family
-from mall.impact import service as impact
 from mall.ledger import service as ledger
-from mall.ledger.models import Account, Transfer
-from mall.merchant.models import Merchant
-from mall.models import utcnow
-from mall.web import local_period_start
+from mall.ledger.models import Account
+from mall.settings import settings_of
+from mall.validation import is_whole
 
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-FAULT_POINT = os.environ.get("MALL_FAULT_POINT", "")  # bench/faults.sh: pause here so a worker can be killed
-
-
-def fault_point(name: str) -> None:
-    """A named place inside checkout where bench/faults.sh kills the worker; a no-op otherwise."""
-    if FAULT_POINT == name:
-        time.sleep(float(os.environ.get("MALL_FAULT_SECONDS", "2")))
 MAX_NIGHTS = 14
-settings = {"compensation_percent": 10}
 PAYMENT_SOURCES = ("own", "family")
+
+
+def fault_point(session: Session, name: str) -> None:
+    """The one test hook, for bench/faults.sh only: with MALL_FAULT_POINT set to ``name`` the worker
+    pauses here (MALL_FAULT_SECONDS) so that it can be killed at this step of checkout."""
+    settings = settings_of(session)
+    if settings.fault_point == name:
+        time.sleep(float(settings.fault_seconds))
 
 
 class CheckoutError(DomainError):
@@ -119,7 +120,7 @@ def cart(session: Session, member: User) -> list[CartItem]:
 def add_to_cart(session: Session, member: User, listing_id: int, option: str = "points", quantity: int = 1) -> CartItem:
     listing = catalog.get_listing(session, listing_id)
     _check_option(listing, option)
-    if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 99:
+    if not is_whole(quantity, 1, 99):
         raise CheckoutError(_l("Choose a quantity from 1 to 99."), code="quantity")
     item = session.scalar(select(CartItem).where(CartItem.member_id == member.id, CartItem.listing_id == listing.id,
                                                  CartItem.option == option))
@@ -266,108 +267,88 @@ def existing_orders(session: Session, member: User, token: str) -> list[Order]:
                            .order_by(Order.id)).all()
 
 
-def checkout(session: Session, member: User, requests: list[LineRequest], delivery: Delivery, token: str,
-             pay_token: str = "", now: datetime | None = None, source: str = "own") -> Placed:
-    """Redeem: authorise any cash first, then take stock, limits and points in one short transaction,
-    then capture the cash (or void it if the order could not be placed). Replaying ``token`` returns
-    the orders the first submission placed. ``source`` "family" pays the points from the member's
-    family pool (pool rights and monthly limit checked under the pool's lock)."""
-    now = now or utcnow()
+def check_request(requests: list[LineRequest], token: str, source: str) -> None:
+    """Refuse a checkout form that cannot be placed whatever the database holds."""
     if source not in PAYMENT_SOURCES:
         raise CheckoutError(_l("Choose where the points come from."), code="source")
     if not token or len(token) > 64:
         raise CheckoutError(_l("This checkout form has expired; please start again."), code="token")
     if not requests:
         raise CheckoutError(_l("Your cart is empty."), code="empty")
-    with write(session):
-        done = existing_orders(session, member, token)
-        if done:
-            return Placed(done, replayed=True)
-        quote = price(session, member, requests, now)
-        problems = quote.problems + validate_delivery(quote.kinds, delivery)
-        if problems:
-            raise CheckoutError(" ".join(dict.fromkeys(str(p) for p in problems)), code="not-redeemable")
-        cash = quote.cash_fen
-    payment_id, ref = (None, None)
-    if cash:
-        payment_id, ref = _authorise(session, member, token, cash, pay_token)
-        fault_point("after_authorise")
-    try:
-        with write(session):
-            placed = _place(session, member, requests, delivery, token, payment_id, now, source)
-    except BaseException:
-        if ref:
-            _settle_payment(session, payment_id, ref, "voided")
-        raise
-    fault_point("after_commit")
-    if ref and not placed.replayed:
-        _settle_payment(session, payment_id, ref, "captured")
-    return placed
 
 
-def _authorise(session: Session, member: User, token: str, amount: int, pay_token: str) -> tuple[int, str]:
-    key = f"checkout:{member.id}:{token}"
-    try:
-        ref = gateway().authorise(amount, pay_token, key)
-    except (PaymentDeclined, PaymentTimeout) as err:
-        with write(session):
-            if session.scalar(select(Payment.id).where(Payment.member_id == member.id,
-                                                       Payment.checkout_token == token)) is None:
-                session.add(Payment(member_id=member.id, checkout_token=token, amount_fen=amount,
-                                    status="declined" if isinstance(err, PaymentDeclined) else "timed_out"))
-        if isinstance(err, PaymentTimeout):
-            try:
-                gateway().void(key)
-            except DomainError:
-                pass
-        raise
-    with write(session):
-        payment = session.scalar(select(Payment).where(Payment.member_id == member.id, Payment.checkout_token == token))
-        if payment is None:
-            payment = Payment(member_id=member.id, checkout_token=token, amount_fen=amount, status="authorised",
-                              gateway_ref=ref)
-            session.add(payment)
-        else:
-            payment.status, payment.gateway_ref = "authorised", ref
+def redeemable(session: Session, member: User, requests: list[LineRequest], delivery: Delivery,
+               now: datetime) -> Quote:
+    """The quote of lines that can be redeemed as asked, or a refusal naming every reason they cannot."""
+    quote = price(session, member, requests, now)
+    problems = quote.problems + validate_delivery(quote.kinds, delivery)
+    if problems:
+        raise CheckoutError(" ".join(dict.fromkeys(str(p) for p in problems)), code="not-redeemable")
+    return quote
+
+
+def record_refused_payment(session: Session, member: User, token: str, amount: int, status: str) -> None:
+    """Note a cash payment the gateway declined or did not answer (once per checkout token)."""
+    if session.scalar(select(Payment.id).where(Payment.member_id == member.id,
+                                               Payment.checkout_token == token)) is None:
+        session.add(Payment(member_id=member.id, checkout_token=token, amount_fen=amount, status=status))
         session.flush()
-        return payment.id, ref
 
 
-def _settle_payment(session: Session, payment_id: int, ref: str, status: str) -> None:
-    (gateway().capture if status == "captured" else gateway().void)(ref)
-    with write(session):
-        session.get(Payment, payment_id).status = status
+def record_authorisation(session: Session, member: User, token: str, amount: int, ref: str) -> int:
+    """Note the gateway's authorisation of the cash part; returns the payment's id."""
+    payment = session.scalar(select(Payment).where(Payment.member_id == member.id, Payment.checkout_token == token))
+    if payment is None:
+        payment = Payment(member_id=member.id, checkout_token=token, amount_fen=amount, status="authorised",
+                          gateway_ref=ref)
+        session.add(payment)
+    else:
+        payment.status, payment.gateway_ref = "authorised", ref
+    session.flush()
+    return payment.id
 
 
-def reconcile_payments(session: Session, grace_minutes: int = 15, now: datetime | None = None) -> dict[str, int]:
+def set_payment_status(session: Session, payment_id: int, status: str) -> None:
+    """Note what the gateway did with a payment (captured, voided)."""
+    session.get(Payment, payment_id).status = status
+    session.flush()
+
+
+def reconcile_payments(session: Session, grace_minutes: int | None = None, now: datetime | None = None) -> dict[str, int]:
     """Settle what a crash left open: an authorisation still open at the gateway after ``grace_minutes``
-    is captured if a committed order that is not cancelled was paid with it, else voided; a payment the
-    mall still records as authorised takes the gateway's final state. Idempotent. Returns the counts."""
+    (default: the configured grace period) is captured if a committed order that is not cancelled was
+    paid with it, else voided; a payment the mall still records as authorised takes the gateway's final
+    state. Idempotent, so a failure half-way is mended by running it again. Returns the counts."""
+    if grace_minutes is None:
+        grace_minutes = settings_of(session).payment_reconcile_grace_minutes
     before = (now or utcnow()) - timedelta(minutes=grace_minutes)
     refs = [auth["ref"] for auth in gateway().authorisations("authorised", before=before)]
     refs += session.scalars(select(Payment.gateway_ref).where(
         Payment.status == "authorised", Payment.gateway_ref.is_not(None), Payment.created_at < before)).all()
     done = {"captured": 0, "voided": 0}
     for ref in dict.fromkeys(refs):
-        with write(session):
-            payment = session.scalar(select(Payment).where(Payment.gateway_ref == ref))
-            held = gateway().payment(ref)
-            status = held["status"] if held else "voided"
-            if status == "authorised":
-                if held["created_at"] >= before:
-                    continue  # a checkout may still be on its way to placing the order
-                paid = payment is not None and session.scalar(select(Order.id).where(
-                    Order.payment_id == payment.id, Order.status != "cancelled").limit(1)) is not None
-                status = "captured" if paid else "voided"
-                (gateway().capture if paid else gateway().void)(ref)
-                done[status] += 1
-            if payment is not None and payment.status == "authorised" and status in ("captured", "voided"):
-                payment.status = status
+        payment = session.scalar(select(Payment).where(Payment.gateway_ref == ref))
+        held = gateway().payment(ref)
+        status = held["status"] if held else "voided"
+        if status == "authorised":
+            if held["created_at"] >= before:
+                continue  # a checkout may still be on its way to placing the order
+            paid = payment is not None and session.scalar(select(Order.id).where(
+                Order.payment_id == payment.id, Order.status != "cancelled").limit(1)) is not None
+            status = "captured" if paid else "voided"
+            (gateway().capture if paid else gateway().void)(ref)
+            done[status] += 1
+        if payment is not None and payment.status == "authorised" and status in ("captured", "voided"):
+            payment.status = status
+    session.flush()
     return done
 
 
-def _place(session: Session, member: User, requests: list[LineRequest], delivery: Delivery, token: str,
-           payment_id: int | None, now: datetime, source: str = "own") -> Placed:
+def place(session: Session, member: User, requests: list[LineRequest], delivery: Delivery, token: str,
+          payment_id: int | None, now: datetime, source: str = "own") -> Placed:
+    """Take stock, slots, nights, limits and points for every line, one order per merchant; replaying
+    ``token`` returns the orders placed the first time. ``source`` "family" pays the points from the
+    member's family pool (pool rights and monthly limit checked under the pool's lock)."""
     done = existing_orders(session, member, token)
     if done:
         return Placed(done, replayed=True)
@@ -378,7 +359,7 @@ def _place(session: Session, member: User, requests: list[LineRequest], delivery
         raise OutOfStock(" ".join(dict.fromkeys(str(p) for p in quote.problems)))
     for line in quote.lines:
         _take_inventory(session, line)
-    fault_point("after_stock")
+    fault_point(session, "after_stock")
     by_merchant: dict[int, list[PricedLine]] = defaultdict(list)
     for line in quote.lines:
         by_merchant[line.listing.merchant_id].append(line)
@@ -415,17 +396,19 @@ def _place(session: Session, member: User, requests: list[LineRequest], delivery
                                   actor_id=member.id, ref=("checkout", token), now=now)
         except ledger.InsufficientPoints as err:
             if source == "family":
-                raise CheckoutError(_l("Not enough points in the family pool: it needs %(num)s more.",
-                                       num=err.params.get("needed", 0)), code="insufficient-points")
-            raise CheckoutError(_l("Not enough points: you need %(num)s more.", num=quote.shortfall),
-                                code="insufficient-points")
+                needed = err.params.get("needed", 0)
+                raise InsufficientPoints(_l("Not enough points in the family pool: it needs %(num)s more.",
+                                            num=needed), needed=needed) from err
+            raise InsufficientPoints(_l("Not enough points: you need %(num)s more.", num=quote.shortfall),
+                                     needed=quote.shortfall) from err
         for (order, _), transfer in zip(legs, posting.transfers):
             order.transfer_id = transfer.id
-        fault_point("after_points")
+        fault_point(session, "after_points")
     clear_cart(session, member, {r.listing_id for r in requests})
     session.flush()
     for order in orders:
-        impact.sync_order(session, order)
+        events.order_placed.send(session, order_id=order.id, member_id=member.id, merchant_id=order.merchant_id,
+                                 points=order.points, cash_fen=order.cash_fen)
     return Placed(orders)
 
 
@@ -488,19 +471,7 @@ def get_order_for(session: Session, member: User, order_id: int) -> Order:
     return order
 
 
-def merchant_orders(session: Session, merchant: Merchant, status: str | None = None, limit: int = 50) -> list[Order]:
-    stmt = select(Order).where(Order.merchant_id == merchant.id)
-    if status in ("placed", "fulfilled", "cancelled"):
-        stmt = stmt.where(Order.status == status)
-    return session.scalars(stmt.order_by(Order.id.desc()).limit(limit)).all()
-
-
-def get_merchant_order(session: Session, merchant: Merchant, order_id: int) -> Order:
-    order = session.get(Order, order_id)
-    if order is None or order.merchant_id != merchant.id:
-        raise NotFound(_l("No such order."))
-    return order
-
+# ---------------------------------------------------------------- cancelling
 
 def cancel(session: Session, order: Order, by: str, reason: str, now: datetime | None = None) -> Order:
     """Cancel a placed order: every point back to the lots it came from (original expiry, or 30 more
@@ -527,7 +498,7 @@ def cancel(session: Session, order: Order, by: str, reason: str, now: datetime |
             family.settle_refund(session, session.get(Account, refund.credit_account_id), order.member_id,
                                  refund.amount, key=f"order:{order.id}:refund:member", now=now)
     if by == "merchant" and remaining > 0:
-        order.compensation = remaining * settings["compensation_percent"] // 100
+        order.compensation = remaining * settings_of(session).compensation_percent // 100
         if order.compensation:
             ledger.transfer(session, ledger.system_account(session, "compensation"),
                             ledger.member_account(session, order.member_id), order.compensation, "compensate",
@@ -535,13 +506,12 @@ def cancel(session: Session, order: Order, by: str, reason: str, now: datetime |
                             ref=("order", str(order.id)), now=now)
     refunded_cash = sum(line.unit_cash_fen * line.refunded_quantity for line in order.lines)  # by partial refunds
     for line in order.lines:
-        _release(session, line)
+        release(session, line)
         line.refunded_quantity = line.quantity
         for voucher in line.vouchers:
             if voucher.status == "active":
                 voucher.status = "cancelled"
     order.status, order.cancelled_by, order.cancel_reason, order.cancelled_at = "cancelled", by, reason[:200], now
-    impact.sync_order(session, order)
     if order.payment_id and order.cash_fen:
         payment = session.get(Payment, order.payment_id)
         others = session.scalar(select(func.count(Order.id)).where(
@@ -550,49 +520,15 @@ def cancel(session: Session, order: Order, by: str, reason: str, now: datetime |
             gateway().refund(payment.gateway_ref, order.cash_fen - refunded_cash)
             payment.status = "captured" if others else "refunded"
     session.flush()
+    events.order_cancelled.send(session, order_id=order.id, member_id=order.member_id, merchant_id=order.merchant_id,
+                                by=by, points_returned=remaining if order.transfer_id else 0,
+                                compensation=order.compensation)
     return order
 
 
-def refund_lines(session: Session, order: Order, quantities: dict[int, int], key: str,
-                 now: datetime | None = None) -> int:
-    """Refund some units of some lines (a partial refund): their points go back to the lots they
-    came from, their stock, slots and nights are released, their vouchers void, and the cash part
-    is refunded in proportion. Replaying ``key`` changes nothing. Returns the points given back."""
-    now = now or utcnow()
-    order = lock(session, Order, [order.id])[order.id]
-    if session.scalar(select(Transfer.id).where(Transfer.batch_key == f"order:{order.id}:{key}")) is not None:
-        return 0  # the same refund again: already done
-    if order.status == "cancelled":
-        raise Conflict(_l("This order is already cancelled."), code="not-refundable")
-    lines = {line.id: line for line in order.lines}
-    points = cash = 0
-    for line_id, quantity in quantities.items():
-        line = lines.get(line_id)
-        if line is None:
-            raise NotFound(_l("No such order line."))
-        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
-            raise CheckoutError(_l("Choose a quantity from 1 to 99."), code="quantity")
-        if line.refunded_quantity + quantity > line.quantity:
-            raise Conflict(_l("More units would be refunded than were redeemed."), code="over-refund")
-        line.refunded_quantity += quantity
-        points += line.unit_points * quantity
-        cash += line.unit_cash_fen * quantity
-        _release(session, line, quantity)
-        for voucher in [v for v in line.vouchers if v.status == "active"][:quantity]:
-            voucher.status = "cancelled"
-    if points and order.transfer_id:
-        ledger.give_back(session, order.transfer_id, points, key=f"order:{order.id}:{key}", kind="refund",
-                         memo=f"order #{order.id}", actor_id=order.member_id, now=now)
-    if cash and order.payment_id:
-        payment = session.get(Payment, order.payment_id)
-        if payment.status == "captured":
-            gateway().refund(payment.gateway_ref, cash)
-    if all(line.refunded_quantity == line.quantity for line in order.lines):
-        order.status, order.cancelled_by, order.cancelled_at = "cancelled", "merchant", now
-        order.cancel_reason = order.cancel_reason or "refunded"
-    session.flush()
-    impact.sync_order(session, order)
-    return points
+def cancel_own_order(session: Session, member: User, order_id: int) -> Order:
+    """The member cancels one of their orders within the listings' cancellation window."""
+    return cancel(session, get_order_for(session, member, order_id), "member", "cancelled by member")
 
 
 def member_cancel_deadline(session: Session, order: Order) -> datetime | None:
@@ -602,7 +538,7 @@ def member_cancel_deadline(session: Session, order: Order) -> datetime | None:
     return order.created_at + timedelta(hours=hours) if hours else None
 
 
-def _release(session: Session, line: OrderLine, quantity: int | None = None) -> None:
+def release(session: Session, line: OrderLine, quantity: int | None = None) -> None:
     """Put ``quantity`` units (default: all not yet refunded) back into stock, slots and nights."""
     quantity = line.quantity - line.refunded_quantity if quantity is None else quantity
     if quantity <= 0:
@@ -618,43 +554,46 @@ def _release(session: Session, line: OrderLine, quantity: int | None = None) -> 
                         .values(rooms=StayNight.rooms + quantity))
 
 
-def fulfil(session: Session, merchant: Merchant, order_id: int, now: datetime | None = None) -> Order:
-    order = get_merchant_order(session, merchant, order_id)
-    order = lock(session, Order, [order.id])[order.id]
-    if order.status == "fulfilled":
-        return order
-    if order.status != "placed":
-        raise Conflict(_l("A cancelled order cannot be fulfilled."), code="not-fulfillable")
-    order.status, order.fulfilled_at = "fulfilled", now or utcnow()
-    session.flush()
+# ---------------------------------------------------------------- reading, for other areas
+
+def get_order(session: Session, order_id: int) -> Order:
+    """An order by id, for reactions to order events (no per-object check: never for a door)."""
+    order = session.get(Order, order_id)
+    if order is None:
+        raise NotFound(_l("No such order."))
     return order
 
 
-def redeem_voucher(session: Session, merchant: Merchant, code: str, now: datetime | None = None) -> Voucher:
-    """Accept a voucher at the till: it must be this merchant's, active and not expired; only once."""
-    now = now or utcnow()
-    code = (code or "").strip().upper()
-    voucher = session.scalar(select(Voucher).where(Voucher.code == code, Voucher.merchant_id == merchant.id))
-    if voucher is None:
-        raise NotFound(_l("No voucher of yours has this code."), code="unknown-voucher")
-    done = session.execute(update(Voucher).where(
-        Voucher.id == voucher.id, Voucher.status == "active",
-        (Voucher.valid_until.is_(None)) | (Voucher.valid_until > now)).values(status="redeemed", redeemed_at=now)).rowcount
-    session.refresh(voucher)
-    if done != 1:
-        if voucher.status == "redeemed":
-            raise Conflict(_l("This voucher has already been used."), code="voucher-used")
-        raise DomainError(_l("This voucher is not valid (cancelled or expired)."), code="voucher-invalid")
-    return voucher
+def orders_after(session: Session, after_id: int, limit: int) -> list[Order]:
+    """The next ``limit`` orders by id above ``after_id`` (for batch jobs)."""
+    return session.scalars(select(Order).where(Order.id > after_id).order_by(Order.id).limit(limit)).all()
 
 
-def settlement(session: Session, merchant: Merchant, start: datetime, end: datetime, fen_per_point: int) -> dict:
-    """Points redeemed at the merchant between ``start`` and ``end`` (refunds deducted) and the fen owed."""
+def count_orders_of(session: Session, member_id: int) -> int:
+    """How many orders the member has redeemed, cancelled ones aside."""
+    return int(session.scalar(select(func.count(Order.id)).where(Order.member_id == member_id,
+                                                                 Order.status != "cancelled")) or 0)
 
-    account = ledger.open_account(session, "merchant", merchant.id, "redemption")
-    credited = session.scalar(select(func.coalesce(func.sum(Transfer.amount), 0)).where(
-        Transfer.credit_account_id == account.id, Transfer.created_at >= start, Transfer.created_at < end))
-    debited = session.scalar(select(func.coalesce(func.sum(Transfer.amount), 0)).where(
-        Transfer.debit_account_id == account.id, Transfer.created_at >= start, Transfer.created_at < end))
-    points = int(credited or 0) - int(debited or 0)
-    return {"points": points, "owed_fen": points * fen_per_point}
+
+def fulfilled_orders_of(session: Session, member_id: int, *, excluding=(), limit: int = 20) -> list[Order]:
+    """The member's fulfilled orders, newest first, but those with ids in ``excluding`` (ids or a query)."""
+    return session.scalars(select(Order).where(Order.member_id == member_id, Order.status == "fulfilled",
+                                               Order.id.not_in(excluding))
+                           .order_by(Order.id.desc()).limit(limit)).all()
+
+
+def order_ids_with(listing_id: int):
+    """A query of the ids of the orders that contain the listing (to use as a subquery)."""
+    return select(OrderLine.order_id).where(OrderLine.listing_id == listing_id)
+
+
+def has_open_orders(session: Session, member_id: int) -> bool:
+    """Whether the member has orders that are neither fulfilled nor cancelled."""
+    return session.scalar(select(Order.id).where(Order.member_id == member_id, Order.status == "placed")
+                          .limit(1)) is not None
+
+
+def forget(session: Session, member_id: int) -> None:
+    """A deleted member's personal data in checkout: delivery details of their orders, and their cart."""
+    session.execute(update(Order).where(Order.member_id == member_id).values(delivery={}))
+    session.execute(delete(CartItem).where(CartItem.member_id == member_id))

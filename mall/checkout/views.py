@@ -1,8 +1,8 @@
-"""Cart, checkout, the member's orders and vouchers."""
+"""Cart, checkout, the member's orders and vouchers, and till bills to approve."""
 import secrets
 from dataclasses import dataclass
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -10,15 +10,16 @@ from flask_login import current_user, login_required
 from mall.account.forms import EmptyForm
 from mall.account.qr import qr_svg
 from mall.catalog import service as catalog
-from mall.checkout import service
+from mall.checkout import bills as bill_service
+from mall.checkout import orchestrator, service
 from mall.checkout.forms import AddToCartForm, CheckoutForm, line_requests
-from mall.db import write
-from mall.errors import DomainError, NotFound
+from mall.clock import SHANGHAI, utcnow
+from mall.edge import back_to, message_of, on_refusal, run, submitted
 from mall.extensions import db
-from mall.forms import database_id
 from mall.family import service as family
-from mall.models import utcnow
-from mall.web import SHANGHAI
+from mall.forms import database_id
+from mall.settings import settings_of
+from mall.web import format_fen
 
 checkout = Blueprint("checkout", __name__)
 
@@ -53,19 +54,11 @@ def cart():
 
 @checkout.route("/cart/add/<int:listing_id>", methods=["POST"])
 @login_required
+@on_refusal(back_to("catalog.listing"))
 def add(listing_id):
     """Add a listing to the cart (price option and quantity)."""
-    form = AddToCartForm()
-    if not form.validate_on_submit():
-        abort(400)
-    try:
-        with write(db.session):
-            service.add_to_cart(db.session, current_user, listing_id, form.option.data, form.quantity.data)
-    except NotFound:
-        abort(404)
-    except DomainError as err:
-        flash(str(err.message), "error")
-        return redirect(url_for("catalog.listing", listing_id=listing_id), code=303)
+    form = submitted(AddToCartForm())
+    run(service.add_to_cart, db.session, current_user, listing_id, form.option.data, form.quantity.data)
     flash(_("Added to your cart."), "success")
     return redirect(url_for("checkout.cart"), code=303)
 
@@ -74,14 +67,9 @@ def add(listing_id):
 @login_required
 def update_cart(item_id):
     """Change a cart line's quantity (0 removes it)."""
-    if not EmptyForm().validate_on_submit():
-        abort(400)
+    submitted(EmptyForm())
     quantity = max(0, min(99, request.form.get("quantity", 0, type=int) or 0))
-    try:
-        with write(db.session):
-            service.set_cart_quantity(db.session, current_user, item_id, quantity)
-    except NotFound:
-        abort(404)
+    run(service.set_cart_quantity, db.session, current_user, item_id, quantity)
     return redirect(url_for("checkout.cart"), code=303)
 
 
@@ -111,8 +99,17 @@ def _context(form, items, extra):
     return dict(context, form=form, choices=choices, extra=extra)
 
 
+def _checkout_refused(err):
+    """The checkout page again with the reason; the card gateway's own failures answer 502."""
+    flash(message_of(err), "error")
+    items, extra = _items()
+    page = render_template("checkout/checkout.html", **_context(CheckoutForm(), items, extra))
+    return page, err.status if err.status < 500 else 502
+
+
 @checkout.route("/checkout", methods=["GET", "POST"])
 @login_required
+@on_refusal(_checkout_refused)
 def index():
     """Check out the cart (or one item): live totals, balance after, lots used, then confirm once."""
     items, extra = _items()
@@ -122,18 +119,11 @@ def index():
     form = CheckoutForm()
     if request.method == "GET":
         form.token.data = secrets.token_urlsafe(24)
-    try:
-        context = _context(form, items, extra)
-    except NotFound:
-        abort(404)
+    context = _context(form, items, extra)
     if request.method == "POST" and form.validate_on_submit():
-        try:
-            placed = service.checkout(db.session, current_user, line_requests(items, request.form), form.delivery(),
-                                      form.token.data, form.pay_token.data or "",
-                                      source="family" if request.form.get("source") == "family" else "own")
-        except DomainError as err:
-            flash(str(err.message), "error")
-            return render_template("checkout/checkout.html", **_context(form, items, extra)), err.status if err.status < 500 else 502
+        placed = orchestrator.checkout(db.session, current_user, line_requests(items, request.form), form.delivery(),
+                                       form.token.data, form.pay_token.data or "",
+                                       source="family" if request.form.get("source") == "family" else "own")
         if not placed.replayed:
             flash(_("Redeemed! Your order is confirmed."), "success")
         return redirect(url_for("checkout.order", order_id=placed.orders[0].id), code=303)
@@ -159,10 +149,7 @@ def orders():
 @login_required
 def order(order_id):
     """One of the member's orders: timeline, vouchers with QR codes, cancellation."""
-    try:
-        found = service.get_order_for(db.session, current_user, order_id)
-    except NotFound:
-        abort(404)
+    found = service.get_order_for(db.session, current_user, order_id)
     deadline = service.member_cancel_deadline(db.session, found)
     qr = {v.code: qr_svg(v.code, scale=4) for line in found.lines for v in line.vouchers}
     return render_template("checkout/order.html", order=found, deadline=deadline, now=utcnow(), qr=qr,
@@ -171,20 +158,12 @@ def order(order_id):
 
 @checkout.route("/orders/<int:order_id>/cancel", methods=["POST"])
 @login_required
+@on_refusal(back_to("checkout.order"))
 def cancel(order_id):
     """Cancel within the listing's cancellation window: every point comes back."""
-    if not EmptyForm().validate_on_submit():
-        abort(400)
-    try:
-        with write(db.session):
-            found = service.get_order_for(db.session, current_user, order_id)
-            service.cancel(db.session, found, "member", "cancelled by member")
-    except NotFound:
-        abort(404)
-    except DomainError as err:
-        flash(str(err.message), "error")
-    else:
-        flash(_("Order cancelled. Your points are back."), "success")
+    submitted(EmptyForm())
+    run(service.cancel_own_order, db.session, current_user, order_id)
+    flash(_("Order cancelled. Your points are back."), "success")
     return redirect(url_for("checkout.order", order_id=order_id), code=303)
 
 
@@ -192,35 +171,21 @@ def cancel(order_id):
 @login_required
 def bills():
     """Payment requests from merchants' tills, waiting for the member's approval."""
-    from mall.checkout import bills as bill_service
-
     pending = bill_service.pending_for(db.session, current_user)
-    return render_template("checkout/bills.html", bills=pending, form=EmptyForm(), settings=bill_service.settings,
+    return render_template("checkout/bills.html", bills=pending, form=EmptyForm(), settings=settings_of(db.session),
                            merchant_names=bill_service.merchant_names(db.session, pending, str(get_locale())))
 
 
 @checkout.route("/bills/<int:bill_id>/<any(approve, decline):decision>", methods=["POST"])
 @login_required
+@on_refusal(back_to("checkout.bills"))
 def decide_bill(bill_id, decision):
     """Approve (points move now, the rest is paid in cash) or decline a till payment request."""
-    from mall.checkout import bills as bill_service
-
-    if not EmptyForm().validate_on_submit():
-        abort(400)
-    try:
-        with write(db.session):
-            bill = bill_service.get_for_member(db.session, current_user, bill_id)
-            bill = (bill_service.approve if decision == "approve" else bill_service.decline)(db.session, bill)
-            used, due = bill.points_used, bill.cash_due_fen
-    except NotFound:
-        abort(404)
-    except DomainError as err:
-        flash(str(err.message), "error")
+    submitted(EmptyForm())
+    bill = run(bill_service.decide, db.session, current_user, bill_id, decision)
+    if decision == "approve":
+        flash(_("Paid %(points)s points. Cash still due: %(cash)s.", points=bill.points_used,
+                cash=format_fen(bill.cash_due_fen)), "success")
     else:
-        if decision == "approve":
-            from mall.web import format_fen
-
-            flash(_("Paid %(points)s points. Cash still due: %(cash)s.", points=used, cash=format_fen(due)), "success")
-        else:
-            flash(_("Payment request declined."), "info")
+        flash(_("Payment request declined."), "info")
     return redirect(url_for("checkout.bills"), code=303)

@@ -1,6 +1,6 @@
 """`flask seed-demo`: a demo programme to explore. Safe to run again."""
 import random
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import click
 from flask import current_app
@@ -8,15 +8,15 @@ from flask.cli import with_appcontext
 from sqlalchemy import func, insert, select
 
 from mall.account import service as accounts
-from mall.catalog.models import Listing
+from mall.catalog.models import Listing, ServiceSlot, StayNight
 from mall.charity.demo import seed_charity
-from mall.db import write
-from mall.engage import demo as engage_demo
+from mall.clock import SHANGHAI, utcnow
 from mall.demo.data import DEMO_CAMPAIGNS, DEMO_PASSWORD, LISTINGS, MEMBERS, MERCHANTS, PURCHASES
+from mall.edge import command, transaction
+from mall.engage import demo as engage_demo
 from mall.extensions import db
 from mall.ledger import service as ledger
-from mall.merchant import service as merchants
-from mall.models import utcnow
+from mall.coalition import service as merchants
 from mall.rules import service as rules
 from mall.rules.models import Purchase, RuleSet
 
@@ -25,10 +25,11 @@ from mall.rules.models import Purchase, RuleSet
 @with_appcontext
 @click.option("--listings", "extra", type=click.IntRange(0, 1_000_000), default=0,
               help="Also add this many generated listings (for scale tests).")
+@command
 def seed_demo(extra):
     """Create demo merchants, a bilingual catalog, members with points and staff accounts."""
     session = db.session
-    with write(session):
+    with transaction():
         ledger.ensure_system_accounts(session)
         by_slug = {}
         for slug, name_zh, name_en, category in MERCHANTS:
@@ -62,7 +63,7 @@ def seed_demo(extra):
         engage_demo.prepare(session)
     now = utcnow()
     for email, history in PURCHASES.items():
-        with write(session):  # a member's whole history, or none of it
+        with transaction():  # a member's whole history, or none of it
             user = accounts.find_by_email(session, email)
             if session.scalar(select(Purchase.id).where(Purchase.member_id == user.id).limit(1)):
                 continue
@@ -110,13 +111,12 @@ def add_generated_listings(count: int, merchant_ids: list[int], chunk: int = 500
                 stock=rng.choice([None, rng.randrange(0, 500)]), green=green,
                 co2e_g=rng.randrange(0, 5000) if green else 0, status="active",
             ))
-        with write(db.session):
+        with transaction():
             db.session.execute(insert(Listing), rows)
         done += len(rows)
     if db.engine.dialect.name == "postgresql":
-        with db.engine.connect() as conn:  # fresh planner statistics after a bulk load
+        with db.engine.begin() as conn:  # fresh planner statistics after a bulk load
             conn.exec_driver_sql("ANALYZE listing")
-            conn.commit()
     current_app.logger.info("added %d generated listings", count)
 
 
@@ -138,11 +138,6 @@ def _publish_demo_rules(session) -> None:
 
 def _demo_calendars(session, by_slug) -> None:
     """Service times, hotel nights (cheaper off-season), a spring sale and an early-access item."""
-    from datetime import datetime, time
-
-    from mall.catalog.models import ServiceSlot, StayNight
-    from mall.web import SHANGHAI
-
     now = utcnow()
     today = now.astimezone(SHANGHAI).date()
     listings = session.scalars(select(Listing).where(Listing.merchant_id.in_([m.id for m in by_slug.values()]))).all()

@@ -1,1 +1,2 @@
-"""Engagement: tasks, daily check-in, survey, reviews, badges and fair games paid from the game budget."""
+"""Engagement: tasks and daily check-in (``tasks``), survey and reviews (``reviews``), badges (``badges``)
+and fair games (``games``), every reward paid from the game budget (``budget``)."""

@@ -11,31 +11,18 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mall.account.models import User
+from mall.clock import local_period_start, utcnow
 from mall.db import lock
-from mall.errors import Conflict, DomainError, NotFound
+from mall.errors import Conflict, DomainError, InsufficientPoints, NotFound
+from mall.events import family_invitation_sent, gift_sent
 from mall.family.models import Family, FamilyEvent, FamilyGift, FamilyInvitation, FamilyMember
-from mall.ledger import service as ledger
 from mall.labels import mask_code
+from mall.ledger import service as ledger
 from mall.ledger.models import Account, Transfer
-from mall.models import utcnow
-from mall.web import local_period_start
+from mall.settings import settings_of
+from mall.validation import is_whole
 
-# Set from the app's configuration (FAMILY_* keys) when the blueprint is registered.
-settings = {
-    "member_limit": 7,
-    "invite_days": 7,
-    "gift_daily_limit": 5000,
-    "gift_monthly_limit": 20000,
-    "gift_outside_family": False,
-    # What happens to a member's pooled points when they leave or are removed:
-    # "stay" (they stay in the pool) or "return" (their unspent contributions come back to them).
-    "leave_policy": "stay",
-}
 MAX_POINTS = 10**9
-
-
-class FamilyError(DomainError):
-    code = "family"
 
 
 # ---------------------------------------------------------------- reading
@@ -44,12 +31,20 @@ def membership(session: Session, user: User) -> FamilyMember | None:
     return session.scalar(select(FamilyMember).where(FamilyMember.user_id == user.id))
 
 
-def get_family_for(session: Session, user: User) -> tuple[Family, FamilyMember]:
-    """The user's active family and their membership, or NotFound: only members see a family."""
+def find_family_for(session: Session, user: User) -> tuple[Family, FamilyMember] | None:
+    """The user's active family and their membership, or None."""
     member = membership(session, user)
     if member is None or member.family.status != "active":
-        raise NotFound(_l("You are not in a family."))
+        return None
     return member.family, member
+
+
+def get_family_for(session: Session, user: User) -> tuple[Family, FamilyMember]:
+    """The user's active family and their membership, or NotFound: only members see a family."""
+    found = find_family_for(session, user)
+    if found is None:
+        raise NotFound(_l("You are not in a family."))
+    return found
 
 
 def _require_head(member: FamilyMember) -> None:
@@ -62,7 +57,7 @@ def pool_account(session: Session, family: Family) -> Account:
 
 
 def _points(value, low=1, high=MAX_POINTS) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+    if not is_whole(value, low, high):
         raise DomainError(_l("Enter a whole number of points from %(low)s to %(high)s.", low=low, high=f"{high:,}"),
                           code="invalid-points")
     return value
@@ -230,6 +225,7 @@ def invite(session: Session, user: User, member_code: str = "", now: datetime | 
     family, me = get_family_for(session, user)
     _require_head(me)
     code = (member_code or "").strip().upper() or None
+    invitee = None
     if code is not None:
         invitee = session.scalar(select(User).where(User.member_code == code, User.role == "member"))
         if invitee is None:
@@ -238,15 +234,19 @@ def invite(session: Session, user: User, member_code: str = "", now: datetime | 
             raise DomainError(_l("You are already in this family."), code="self-invite")
         if membership(session, invitee) is not None:
             raise Conflict(_l("This member is already in a family."), code="already-in-family")
-    if len(family.members) + len(pending_invitations(session, family, now)) >= settings["member_limit"]:
+    settings = settings_of(session)
+    if len(family.members) + len(pending_invitations(session, family, now)) >= settings.family_member_limit:
         raise Conflict(_l("A family can have at most %(num)s members, counting open invitations.",
-                          num=settings["member_limit"]), code="member-limit")
+                          num=settings.family_member_limit), code="member-limit")
     token = secrets.token_urlsafe(24)
     row = FamilyInvitation(family_id=family.id, token_hash=_hash(token), member_code=code, invited_by=user.id,
-                           status="pending", expires_at=now + timedelta(days=settings["invite_days"]), created_at=now)
+                           status="pending", expires_at=now + timedelta(days=settings.family_invite_days),
+                           created_at=now)
     session.add(row)
     _log(session, family, "invited", actor=user.id, now=now, member_code=mask_code(code) if code else "")
     session.flush()
+    family_invitation_sent.send(session, invitation_id=row.id, family_id=family.id,
+                                invitee_id=invitee.id if invitee else None)
     return row, token
 
 
@@ -291,8 +291,9 @@ def accept(session: Session, user: User, invitation: FamilyInvitation, now: date
     if membership(session, user) is not None:
         raise Conflict(_l("You are already in a family. Leave it first."), code="already-in-family")
     count = session.scalar(select(func.count(FamilyMember.id)).where(FamilyMember.family_id == family.id))
-    if count >= settings["member_limit"]:
-        raise Conflict(_l("This family is full (%(num)s members).", num=settings["member_limit"]), code="member-limit")
+    limit = settings_of(session).family_member_limit
+    if count >= limit:
+        raise Conflict(_l("This family is full (%(num)s members).", num=limit), code="member-limit")
     invitation.status, invitation.used_by, invitation.used_at = "accepted", user.id, now
     session.add(FamilyMember(family_id=family.id, user_id=user.id, role="member", joined_at=now))
     _log(session, family, "joined", actor=user.id, subject=user.id, now=now)
@@ -389,8 +390,8 @@ def contribute(session: Session, user: User, points, token: str, consent: bool, 
     try:
         posting = ledger.transfer(session, wallet, pool, points, "pool_in", key=f"family:{family.id}:in:{user.id}:{token}",
                                   memo=f"family #{family.id}", actor_id=user.id, ref=("family", str(family.id)), now=now)
-    except ledger.InsufficientPoints:
-        raise DomainError(_l("You do not have that many points."), code="insufficient-points")
+    except ledger.InsufficientPoints as err:
+        raise InsufficientPoints(_l("You do not have that many points."), **err.params) from err
     if not posting.replayed:
         _log(session, family, "contributed", actor=user.id, subject=user.id, points=points, transfer=posting.transfer,
              now=now, consent=CONSENT_ONE_OFF % {"points": points, "family": family.name})
@@ -402,7 +403,7 @@ def set_pool_percent(session: Session, user: User, percent, consent: bool, now: 
     """Opt in (or out, with 0) to sending N% of every future award to the pool."""
     now = now or utcnow()
     family, me = get_family_for(session, user)
-    if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
+    if not is_whole(percent, 0, 100):
         raise DomainError(_l("Choose a share from 0 to 100%."), code="percent")
     if percent and not consent:
         raise DomainError(_l("Tick the box to confirm you agree to send this share of your earnings to the pool."),
@@ -451,18 +452,20 @@ def pool_for_checkout(session: Session, user: User, points: int, now: datetime |
 
 # ---------------------------------------------------------------- leaving and dissolving
 
-def policy() -> dict:
+def policy(session: Session) -> dict:
     """The published rules on what happens to pooled points (shown before anyone confirms)."""
-    return {"leave": settings["leave_policy"], "dissolve": "pro_rata", "member_limit": settings["member_limit"],
-            "invite_days": settings["invite_days"], "gift_daily_limit": settings["gift_daily_limit"],
-            "gift_monthly_limit": settings["gift_monthly_limit"],
-            "gift_outside_family": settings["gift_outside_family"]}
+    settings = settings_of(session)
+    return {"leave": settings.family_leave_policy, "dissolve": "pro_rata", "member_limit": settings.family_member_limit,
+            "invite_days": settings.family_invite_days, "gift_daily_limit": settings.family_gift_daily_limit,
+            "gift_monthly_limit": settings.family_gift_monthly_limit,
+            "gift_outside_family": settings.family_gift_outside_family}
 
 
 def _depart(session, family, member, actor, kind, now) -> int:
     """Remove a membership under the leave policy; returns the points given back (if any)."""
     back = 0
-    if settings["leave_policy"] == "return":
+    leave_policy = settings_of(session).family_leave_policy
+    if leave_policy == "return":
         share = next((s for s in shares(session, family) if s.member.id == member.id), None)
         pool = ledger.lock_accounts(session, [pool_account(session, family).id])
         pool = next(iter(pool.values()))
@@ -472,7 +475,7 @@ def _depart(session, family, member, actor, kind, now) -> int:
                             key=f"family:{family.id}:leave:{member.user_id}:{secrets.token_hex(8)}", memo=f"family #{family.id}",
                             actor_id=actor, ref=("family", str(family.id)), now=now)
     _log(session, family, kind, actor=actor, subject=member.user_id, points=back, now=now,
-         policy=settings["leave_policy"])
+         policy=leave_policy)
     session.delete(member)
     session.flush()
     session.expire(family, ["members"])
@@ -492,6 +495,14 @@ def leave(session: Session, user: User, now: datetime | None = None) -> int:
         dissolve(session, user, now)
         return 0
     return _depart(session, family, me, user.id, "left", now)
+
+
+def leave_for_good(session: Session, user_id: int, now: datetime | None = None) -> None:
+    """A member deleting their account leaves their family, if they are in one, as ``leave`` does
+    (a head still in a family with others is refused)."""
+    user = session.get(User, user_id)
+    if user is not None and membership(session, user) is not None:
+        leave(session, user, now)
 
 
 def remove_member(session: Session, user: User, member_user_id: int, now: datetime | None = None) -> int:
@@ -584,8 +595,9 @@ def gift_limits_left(session: Session, user: User, now: datetime | None = None) 
         return int(session.scalar(select(func.coalesce(func.sum(FamilyGift.points), 0)).where(
             FamilyGift.sender_id == user.id, FamilyGift.created_at >= start)) or 0)
 
-    return (max(0, settings["gift_daily_limit"] - since(local_period_start("day", now))),
-            max(0, settings["gift_monthly_limit"] - since(local_period_start("month", now))))
+    settings = settings_of(session)
+    return (max(0, settings.family_gift_daily_limit - since(local_period_start("day", now))),
+            max(0, settings.family_gift_monthly_limit - since(local_period_start("month", now))))
 
 
 def gift_recipients(session: Session, user: User) -> list[FamilyMember]:
@@ -607,7 +619,7 @@ def preview_gift(session: Session, user: User, recipient_code: str, points, now:
     mine, theirs = membership(session, user), membership(session, recipient)
     same = mine is not None and theirs is not None and mine.family_id == theirs.family_id \
         and mine.family.status == "active"
-    if not same and not settings["gift_outside_family"]:
+    if not same and not settings_of(session).family_gift_outside_family:
         raise DomainError(_l("You can only gift points to members of your family."), code="not-family")
     day, month = gift_limits_left(session, user, now)
     if points > day or points > month:
@@ -635,8 +647,8 @@ def gift_points(session: Session, user: User, recipient_code: str, points, token
     try:
         posting = ledger.transfer(session, wallet, ledger.member_account(session, preview.recipient.id), preview.points,
                                   "gift", key=key, memo="gift", actor_id=user.id, ref=("gift", token), now=now)
-    except ledger.InsufficientPoints:
-        raise DomainError(_l("You do not have that many points."), code="insufficient-points")
+    except ledger.InsufficientPoints as err:
+        raise InsufficientPoints(_l("You do not have that many points."), **err.params) from err
     gift = FamilyGift(sender_id=user.id, recipient_id=preview.recipient.id, points=preview.points,
                       family_id=mine.family_id if mine else None, transfer_id=posting.transfer.id, created_at=now)
     session.add(gift)
@@ -644,4 +656,10 @@ def gift_points(session: Session, user: User, recipient_code: str, points, token
         _log(session, mine.family, "gift", actor=user.id, subject=preview.recipient.id, points=preview.points,
              transfer=posting.transfer, now=now)
     session.flush()
+    gift_sent.send(session, gift_id=gift.id, sender_id=user.id, recipient_id=gift.recipient_id, points=gift.points)
     return gift
+
+
+def count_families_headed_by(session: Session, member_id: int) -> int:
+    """How many families the member heads (a founder heads the family they created)."""
+    return int(session.scalar(select(func.count(Family.id)).where(Family.head_id == member_id)) or 0)

@@ -5,7 +5,7 @@ Rules enforced here, whoever calls (console, CLI, tests):
 - an action needs a case that is open (or under appeal, for a freeze) and at least one piece of evidence;
 - a deduction is tied to the evidenced transfers: all deductions of a case together never exceed
   what those transfers awarded, nor the member's spendable balance;
-- an action above ``settings["approval_threshold"]`` points waits for a second operator;
+- an action above ``settings_of(session).fraud_approval_threshold`` points waits for a second operator;
 - the member is notified of every executed action and of the outcome, with the reason.
 """
 import hashlib
@@ -13,19 +13,20 @@ import os
 from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, lazyload
 
+from mall import events
 from mall.account import service as accounts
 from mall.account.models import User
+from mall.clock import utcnow
 from mall.db import lock
 from mall.errors import Conflict, DomainError, NotFound
 from mall.fraud.models import CaseAction, CaseEvidence, FraudCase
 from mall.ledger import service as ledger
 from mall.ledger.models import Account, Transfer
-from mall.models import utcnow
-
-settings = {"approval_threshold": 1000, "max_file_bytes": 5 * 1024 * 1024}
+from mall.settings import settings_of
+from mall.validation import is_whole
 
 # Credits that can be evidence of fraudulent earning (not the member's own points coming back).
 EVIDENCE_KINDS = ("earn", "award", "game", "gift", "compensate", "bill", "pool_out", "match")
@@ -90,16 +91,16 @@ class Upload:
     data: bytes
 
 
-def _store(private_root: str, upload: Upload) -> tuple[str, str, str]:
+def _store(session: Session, private_root: str, upload: Upload) -> tuple[str, str, str]:
     name = os.path.basename(upload.filename or "").strip()[:200]
     ext = os.path.splitext(name)[1].lower()
     if ext not in EVIDENCE_TYPES:
         raise DomainError(_l("Evidence files must be PDF, PNG, JPEG, text or CSV."), field="file")
     if not upload.data:
         raise DomainError(_l("The evidence file is empty."), field="file")
-    if len(upload.data) > settings["max_file_bytes"]:
-        raise DomainError(_l("An evidence file may be at most %(mb)s MB.", mb=settings["max_file_bytes"] // 2**20),
-                          field="file")
+    max_bytes = settings_of(session).evidence_max_bytes
+    if len(upload.data) > max_bytes:
+        raise DomainError(_l("An evidence file may be at most %(mb)s MB.", mb=max_bytes // 2**20), field="file")
     digest = hashlib.sha256(upload.data).hexdigest()
     folder = os.path.join(private_root, "evidence")
     os.makedirs(folder, exist_ok=True)
@@ -109,6 +110,14 @@ def _store(private_root: str, upload: Upload) -> tuple[str, str, str]:
             out.write(upload.data)
         os.replace(path + ".part", path)
     return name, digest, EVIDENCE_TYPES[ext]
+
+
+def get_evidence_file(session: Session, case_id: int, evidence_id: int) -> CaseEvidence:
+    """An evidence file of this case, or NotFound."""
+    evidence = session.get(CaseEvidence, evidence_id)
+    if evidence is None or evidence.case_id != case_id or evidence.kind != "file":
+        raise NotFound(_l("Not found."))
+    return evidence
 
 
 def evidence_path(private_root: str, evidence: CaseEvidence) -> str:
@@ -136,7 +145,7 @@ def _add_evidence(session: Session, operator: User, case: FraudCase, transfer_id
                                  added_by=operator.id))
         added += 1
     if upload is not None:
-        name, digest, content_type = _store(private_root, upload)
+        name, digest, content_type = _store(session, private_root, upload)
         session.add(CaseEvidence(case_id=case.id, kind="file", file_name=name, file_key=digest,
                                  file_size=len(upload.data), content_type=content_type, added_by=operator.id))
         added += 1
@@ -162,6 +171,7 @@ def open_case(session: Session, operator: User, member_id: int, reason: str, *, 
     session.add(case)
     session.flush()
     _add_evidence(session, operator, case, transfer_ids, upload, private_root)
+    events.fraud_case_opened.send(session, case_id=case.id, member_id=case.member_id)
     return case
 
 
@@ -220,7 +230,7 @@ def request_freeze(session: Session, operator: User, case_id: int, note: str = "
 def request_deduction(session: Session, operator: User, case_id: int, amount: int, note: str = "") -> CaseAction:
     """Deduct points tied to the evidenced transfers; never more than they awarded."""
     _operator(operator)
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+    if not is_whole(amount, 1, 10**12):
         raise DomainError(_l("Give a whole number of points above zero."), field="amount")
     case = _lock_case(session, case_id)
     if case.status != "open":
@@ -242,10 +252,29 @@ def request_deduction(session: Session, operator: User, case_id: int, amount: in
     return _submit(session, case, action)
 
 
+ACTION_KINDS = ("freeze", "deduct", "lift")
+
+
+def take_action(session: Session, operator: User, case_id: int, kind: str, amount: int | None,
+                note: str = "") -> str:
+    """The console's one action form: freeze, deduct ``amount`` or lift the freeze under a case;
+    returns what became of it ("pending" a second operator, "executed" or "lifted")."""
+    if kind == "freeze":
+        return request_freeze(session, operator, case_id, note).status
+    if kind == "lift":
+        lift_freeze(session, operator, case_id, note)
+        return "lifted"
+    if kind != "deduct":
+        raise DomainError(_l("Unknown action."))
+    if amount is None:
+        raise DomainError(_l("Give the number of points to deduct."), field="amount")
+    return request_deduction(session, operator, case_id, amount, note).status
+
+
 def _submit(session: Session, case: FraudCase, action: CaseAction) -> CaseAction:
     session.add(action)
     session.flush()
-    if action.amount <= settings["approval_threshold"]:
+    if action.amount <= settings_of(session).fraud_approval_threshold:
         _execute(session, case, action, approver=None)
     return action
 
@@ -375,9 +404,16 @@ def resolve(session: Session, operator: User, case_id: int, outcome: str, note: 
     if case.disclosed:
         accounts.notify(session, case.member_id, "fraud_resolved",
                         {"case_id": case.id, "outcome": outcome, "restored": restored, "note": note[:300]})
+    events.fraud_case_resolved.send(session, case_id=case.id, member_id=case.member_id, outcome=outcome)
     return case
 
 
 def cases_of(session: Session, member_id: int) -> list[FraudCase]:
     return list(session.scalars(select(FraudCase).where(FraudCase.member_id == member_id)
                                 .order_by(FraudCase.id.desc())))
+
+
+def forget_member(session: Session, member_id: int) -> None:
+    """On account deletion: the member's own words (appeal statements) are erased; the cases stay."""
+    session.execute(update(FraudCase).where(FraudCase.member_id == member_id, FraudCase.appeal_statement.is_not(None))
+                    .values(appeal_statement="[erased]"))

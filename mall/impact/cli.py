@@ -2,20 +2,20 @@
 import click
 from flask.cli import with_appcontext
 
-from mall.db import write
+from mall.edge import command, run
 from mall.extensions import db
-from mall.impact import service
+from mall.impact.backfill import backfill as backfill_batch
 
 impact_cli = click.Group("impact", help="Green impact (CO2e) accounting.")
 
 
 @impact_cli.command("backfill")
 @with_appcontext
+@command
 def backfill():
     """Record entries for older purchases and orders (idempotent; safe to run again)."""
     for source in ("purchase", "order"):
         after = 0
         while after is not None:
-            with write(db.session):
-                after = service.backfill(db.session, source, after)
+            after = run(backfill_batch, db.session, source, after)
     click.echo("Impact recorded for every purchase and order.")

@@ -15,11 +15,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mall.account.models import User
+from mall.catalog import service as catalog
 from mall.charts import bar_chart
+from mall.clock import SHANGHAI, local_month, utcnow
 from mall.errors import DomainError, NotFound
 from mall.impact.models import OTHER, TREE, ImpactEntry, ImpactFactor, ImpactShare
-from mall.models import utcnow
-from mall.web import SHANGHAI
+from mall.settings import settings_of
+from mall.validation import is_whole
 
 # The factors a new installation publishes (grams CO2e saved per yuan of green spend; grams a tree
 # absorbs in a year). Operators change them in the console; each carries its source.
@@ -35,14 +37,9 @@ DEFAULT_FACTORS = {
 }
 MAX_FACTOR = 10**7
 # Programme-wide figures (the median member, the transparency page) scan every entry: each worker keeps
-# them this many seconds. Set from the app (0 under tests, so every read is fresh).
-settings = {"cache_seconds": 60}
+# them for IMPACT_CACHE_SECONDS (0 under tests, so every read is fresh).
 _cache: dict = {}
 CATEGORY_ORDER = ("public_transport", "appliances", "second_hand", "refills", "ev_charging", OTHER)
-
-
-def month_of(at: datetime) -> str:
-    return at.astimezone(SHANGHAI).strftime("%Y-%m")
 
 
 # ---------------------------------------------------------------- factors
@@ -75,7 +72,7 @@ def set_factor(session: Session, operator: User, key: str, grams, source: str) -
     key = (key or "").strip().lower()
     if not key or len(key) > 40:
         raise DomainError(_l("Give a category name of 1 to 40 characters."), code="invalid-key")
-    if isinstance(grams, bool) or not isinstance(grams, int) or not 0 <= grams <= MAX_FACTOR:
+    if not is_whole(grams, 0, MAX_FACTOR):
         raise DomainError(_l("The factor must be a whole number of grams from 0 to 10,000,000."), code="invalid-grams")
     source = (source or "").strip()
     if not 5 <= len(source) <= 300:
@@ -97,12 +94,13 @@ def _is_green(item: dict, green_categories) -> bool:
     return bool(item.get("green")) or item.get("category") in green_categories
 
 
-def record_purchase(session: Session, purchase, green_categories, table: dict | None = None) -> int:
-    """Record the CO2e of an awarded purchase's green lines at today's factors (``table``, read if not
-    given); returns grams."""
+def record_purchase(session: Session, purchase_id: int, member_id: int, occurred_at: datetime, items: list[dict],
+                    green_categories, table: dict | None = None) -> int:
+    """Record the CO2e of an awarded purchase's green lines (``items`` as stored on the purchase) at
+    today's factors (``table``, read if not given); returns grams."""
     table = table if table is not None else factors(session)
     total = 0
-    for index, item in enumerate(purchase.items or []):
+    for index, item in enumerate(items or []):
         if not _is_green(item, green_categories):
             continue
         category = item.get("category") or OTHER
@@ -110,34 +108,31 @@ def record_purchase(session: Session, purchase, green_categories, table: dict | 
         grams = (int(item.get("amount_fen") or 0) * factor.grams // 100) if factor else 0
         if grams <= 0:
             continue
-        session.add(ImpactEntry(member_id=purchase.member_id, source="purchase", source_id=purchase.id,
+        session.add(ImpactEntry(member_id=member_id, source="purchase", source_id=purchase_id,
                                 line=index, category=category if category in table else OTHER, grams=grams,
-                                net_grams=grams, occurred_at=purchase.occurred_at,
-                                month=month_of(purchase.occurred_at)))
+                                net_grams=grams, occurred_at=occurred_at, month=local_month(occurred_at)))
         total += grams
     session.flush()
     return total
 
 
-def purchase_refunded(session: Session, purchase) -> None:
-    """A (partial) refund: each green line keeps the share of its CO2e that was not refunded."""
-    kept = purchase.total_fen - purchase.refunded_fen
+def purchase_refunded(session: Session, purchase_id: int, total_fen: int, refunded_fen: int) -> None:
+    """A (partial) refund, ``refunded_fen`` of ``total_fen`` in all so far: each green line keeps the
+    share of its CO2e that was not refunded."""
+    kept = total_fen - refunded_fen
     for entry in session.scalars(select(ImpactEntry).where(ImpactEntry.source == "purchase",
-                                                           ImpactEntry.source_id == purchase.id)):
-        entry.net_grams = entry.grams * kept // purchase.total_fen
+                                                           ImpactEntry.source_id == purchase_id)):
+        entry.net_grams = entry.grams * kept // total_fen
     session.flush()
 
 
 def sync_order(session: Session, order) -> None:
     """Record or update the CO2e of an order's green lines (listing factor × quantity, fixed on the
     order line at placement); refunded units and cancelled orders count nothing."""
-    from mall.catalog.models import Listing
-
     existing = {e.line: e for e in session.scalars(select(ImpactEntry).where(
         ImpactEntry.source == "order", ImpactEntry.source_id == order.id))}
     lines = [line for line in order.lines if line.co2e_g]
-    categories = dict(session.execute(select(Listing.id, Listing.category).where(
-        Listing.id.in_([line.listing_id for line in lines]))).all()) if lines else {}
+    categories = catalog.categories_of(session, [line.listing_id for line in lines]) if lines else {}
     for line in lines:
         kept = 0 if order.status == "cancelled" else line.quantity - line.refunded_quantity
         net = line.co2e_g * kept // line.quantity
@@ -146,40 +141,16 @@ def sync_order(session: Session, order) -> None:
             session.add(ImpactEntry(member_id=order.member_id, source="order", source_id=order.id, line=line.id,
                                     category=categories.get(line.listing_id, OTHER), grams=line.co2e_g,
                                     net_grams=net,
-                                    occurred_at=order.created_at, month=month_of(order.created_at)))
+                                    occurred_at=order.created_at, month=local_month(order.created_at)))
         else:
             entry.net_grams = net
     session.flush()
 
 
-def backfill(session: Session, source: str, after_id: int = 0, batch: int = 500) -> int | None:
-    """Record entries for one batch of purchases or orders made before impact accounting existed,
-    those with ids above ``after_id``; returns the last id seen (None when done). Idempotent: rows
-    that already have entries are skipped. Orders use the CO2e fixed on their lines; purchases the
-    category factors in force now and the green categories of the rule set they were awarded under."""
-    from mall.checkout.models import Order
-    from mall.rules import service as rules
-    from mall.rules.models import Purchase
-
-    model = Purchase if source == "purchase" else Order
-    rows = session.scalars(select(model).where(model.id > after_id).order_by(model.id).limit(batch)).all()
-    if not rows:
-        return None
-    recorded = set(session.scalars(select(ImpactEntry.source_id).where(
-        ImpactEntry.source == source, ImpactEntry.source_id.in_([r.id for r in rows]))))
-    table, configs = factors(session), {}  # read once per batch, not once per purchase
-    for row in rows:
-        if row.id in recorded:
-            continue
-        if source == "purchase":
-            if row.rule_set_version not in configs:
-                configs[row.rule_set_version] = rules.config_of(rules.get_version(session, row.rule_set_version))
-            record_purchase(session, row, configs[row.rule_set_version].green_categories, table)
-            if row.refunded_fen:
-                purchase_refunded(session, row)
-        else:
-            sync_order(session, row)
-    return rows[-1].id
+def recorded(session: Session, source: str, source_ids: list[int]) -> set[int]:
+    """Which of these purchases or orders (``source``) already have entries."""
+    return set(session.scalars(select(ImpactEntry.source_id).where(
+        ImpactEntry.source == source, ImpactEntry.source_id.in_(source_ids))))
 
 
 # ---------------------------------------------------------------- reading
@@ -229,7 +200,7 @@ def median_member(session: Session) -> int:
 
 
 def _cached(session: Session, name: str, compute):
-    seconds = settings["cache_seconds"]
+    seconds = settings_of(session).impact_cache_seconds
     if seconds <= 0:
         return compute()
     key = (str(session.get_bind().url), name)
@@ -271,7 +242,7 @@ def report(session: Session, member_id: int, now: datetime | None = None) -> Rep
 
 
 def programme(session: Session, now: datetime | None = None) -> dict:
-    """The programme's total and 12-month trend (cached for ``settings["cache_seconds"]``)."""
+    """The programme's total and 12-month trend (cached for IMPACT_CACHE_SECONDS)."""
     return _cached(session, "programme", lambda: _programme(session, now))
 
 
@@ -327,6 +298,20 @@ def get_share(session: Session, token: str) -> ImpactShare:
     return share
 
 
+@dataclass
+class Certificate:
+    share: ImpactShare
+    report: Report
+    name: str | None  # the member's display name, only if they chose to show it
+
+
+def get_certificate(session: Session, token: str) -> Certificate:
+    """What a shared certificate shows: the member's report and, if chosen, their name."""
+    share = get_share(session, token)
+    name = session.get(User, share.member_id).display_name if share.show_name else None
+    return Certificate(share, report(session, share.member_id), name)
+
+
 def chart(months: list[tuple[str, int]]):
     """The monthly CO2e chart (grams per month; empty months as empty bars)."""
     return bar_chart([(month, {"grams": grams}) for month, grams in months], ["grams"], pad_top=20, pad_bottom=30,
@@ -335,10 +320,10 @@ def chart(months: list[tuple[str, int]]):
 
 # ---------------------------------------------------------------- personal data
 
-def forget(session: Session, member: User) -> None:
+def forget(session: Session, member_id: int) -> None:
     """On account deletion: every certificate link stops working (the CO2e figures stay, nameless)."""
     now = utcnow()
-    for share in session.scalars(select(ImpactShare).where(ImpactShare.member_id == member.id,
+    for share in session.scalars(select(ImpactShare).where(ImpactShare.member_id == member_id,
                                                            ImpactShare.revoked_at.is_(None))):
         share.revoked_at = now
     session.flush()

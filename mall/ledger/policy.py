@@ -1,8 +1,7 @@
 """When points expire. Years are counted in Asia/Shanghai, the programme's home time zone."""
 from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from mall.clock import SHANGHAI
 
 
 def expiry_for(earned_at: datetime, policy: str) -> datetime | None:

@@ -1,5 +1,4 @@
-import re
-from decimal import Decimal
+from datetime import datetime, time, timedelta
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField, FileRequired
@@ -9,40 +8,9 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Vali
 
 from mall.catalog.service import MAX_FEN as CASH_MAX_FEN
 from mall.checkout.bills import MAX_BILL_FEN
-from mall.forms import MallForm, MallSubForm
-from mall.labels import CATEGORIES
-from mall.rules.engine import MAX_FEN
-from mall.web import format_fen
-
-YUAN = re.compile(r"[0-9]{1,8}(\.[0-9]{1,2})?")
-
-ITEM_CATEGORIES = [(key, label) for key, label in CATEGORIES.items() if key != "convenience"]
-
-
-def yuan_to_fen(text: str) -> int:
-    """"128.5" → 12850, exactly (no floats); ``text`` has passed ``valid_yuan``."""
-    return int(Decimal(text.strip()) * 100)
-
-
-def valid_yuan(form, field):
-    """Plain digits, at most two decimals, at most ``field.max_fen`` when the field sets one."""
-    text = (field.data or "").strip()
-    if text and not YUAN.fullmatch(text):
-        raise ValidationError(_l("Enter an amount in yuan, e.g. 128 or 128.50."))
-    if text and yuan_to_fen(text) > getattr(field, "max_fen", MAX_FEN):
-        raise ValidationError(_l("Enter an amount of at most %(amount)s.",
-                                 amount=format_fen(getattr(field, "max_fen", MAX_FEN))))
-
-
-class YuanField(StringField):
-    """An amount in yuan as typed ("128.5"), stripped, so a blank one is "" and never reaches
-    ``yuan_to_fen``; refused unless ``valid_yuan``."""
-
-    def __init__(self, label=None, validators=None, max_fen=MAX_FEN, **kwargs):
-        self.max_fen = max_fen
-        super().__init__(label, [*(validators or ()), valid_yuan],
-                         filters=[lambda v: v.strip() if isinstance(v, str) else v], **kwargs)
-
+from mall.clock import SHANGHAI
+from mall.forms import ITEM_CATEGORIES, MallForm, MallSubForm, YuanField, yuan_to_fen
+from mall.labels import CATEGORIES, LISTING_KINDS, PERIODS
 
 def known_category(form, field):
     if form.amount.data and field.data not in CATEGORIES:
@@ -106,15 +74,11 @@ class ListingForm(MallForm):
     co2e_g = IntegerField(_l("CO₂e saved per unit (grams)"), validators=[Optional(), NumberRange(0, 10**9)])
 
     def __init__(self, *args, **kwargs):
-        from mall.labels import LISTING_KINDS, PERIODS
-
         super().__init__(*args, **kwargs)
         self.kind.choices = list(LISTING_KINDS.items())
         self.limit_period.choices = list(PERIODS.items())
 
     def to_document(self) -> dict:
-        from mall.web import SHANGHAI
-
         def instant(value):
             return value.replace(tzinfo=SHANGHAI).isoformat() if value else None
 
@@ -133,8 +97,6 @@ class ListingForm(MallForm):
         }
 
     def fill_from(self, listing) -> None:
-        from mall.web import SHANGHAI
-
         for name in ("kind", "category", "title_zh", "title_en", "description_zh", "description_en", "points_price",
                      "mix_points", "sale_points_price", "stock", "limit_per_member", "limit_period",
                      "coupon_valid_days", "cancel_hours", "green", "co2e_g"):
@@ -154,6 +116,19 @@ class SlotsForm(MallForm):
     last_day = DateField(_l("To"), validators=[DataRequired()])
     times = StringField(_l("Times each day (e.g. 09:00, 14:00)"), validators=[DataRequired(), Length(max=200)])
     capacity = IntegerField(_l("Places per slot"), validators=[DataRequired(), NumberRange(1, 10000)])
+
+    def instants(self) -> list[datetime] | None:
+        """Every day of the range at every time typed (Asia/Shanghai); None unless the times look like
+        09:00, 14:30 and the range spans at most 90 days."""
+        first, last = self.first_day.data, self.last_day.data
+        if last < first or (last - first).days > 90:
+            return None
+        try:
+            clock = [time.fromisoformat(t.strip()) for t in self.times.data.replace("，", ",").split(",") if t.strip()]
+        except ValueError:
+            return None
+        days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+        return [datetime.combine(day, t, tzinfo=SHANGHAI) for day in days for t in clock] or None
 
 
 class NightsForm(MallForm):

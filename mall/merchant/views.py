@@ -1,46 +1,49 @@
-"""Merchant back office: issuance dashboard, recording purchases with a live quote, API keys."""
+"""Merchant back office: issuance dashboard, recording purchases with a live quote, listings, orders and
+vouchers, till bills, API keys."""
 import secrets
-from datetime import datetime, time, timedelta
-from functools import wraps
+from datetime import timedelta
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import current_user
 
 from mall.account.forms import EmptyForm
 from mall.api import service as api_service
-from mall.db import write
-from mall.errors import DomainError
-from mall.errors import NotFound as NotFoundError
-from mall.models import utcnow
-from mall.extensions import db
 from mall.catalog import service as catalog
 from mall.checkout import bills as bill_service
 from mall.checkout import limits as bill_limits
-from mall.checkout import service as checkout
+from mall.checkout import merchant_side
+from mall.clock import local_period_start, utcnow
+from mall.edge import back_to, message_of, on_refusal, run, submitted
+from mall.errors import DomainError
+from mall.extensions import db
+from mall.guards import staff_only
+from mall.idempotency import run_once
 from mall.merchant.forms import (ApiKeyForm, BillConfirmForm, BillForm, ImageForm, ListingForm, NightsForm,
                                  PurchaseForm, SlotsForm, VoucherForm, yuan_to_fen)
-from mall.merchant.service import staff_merchant
+from mall.coalition.service import staff_merchant
 from mall.rules import service as rules
-from mall.rules.models import Purchase
+from mall.settings import settings_of
 from mall.validation import has_control_characters
-from mall.web import SHANGHAI, local_period_start
-
-from mall.guards import staff_only
+from mall.web import format_fen
 
 merchant = Blueprint("merchant", __name__, url_prefix="/merchant")
+
+
+def _shop():
+    """The signed-in staff member's merchant, for refusal answers (the guard passed it to the view)."""
+    return staff_merchant(db.session, current_user)
 
 
 @merchant.route("/")
 @staff_only
 def dashboard(shop):
     """Points issued per day, what they cost, and the latest purchases."""
-    fee = current_app.config["ISSUANCE_FEE_FEN_PER_POINT"]
     days = rules.issuance_by_day(db.session, shop, 30)
     now = utcnow()
-    owed = checkout.settlement(db.session, shop, local_period_start("month", now), now + timedelta(seconds=1),
-                               current_app.config["REDEMPTION_VALUE_FEN_PER_POINT"])
-    return render_template("merchant/dashboard.html", shop=shop, days=days, fee=fee, settlement=owed,
+    owed = merchant_side.settlement(db.session, shop, local_period_start("month", now), now + timedelta(seconds=1))
+    return render_template("merchant/dashboard.html", shop=shop, days=days,
+                           fee=settings_of(db.session).issuance_fee_fen_per_point, settlement=owed,
                            total_points=sum(d[1] for d in days),
                            purchases=rules.recent_purchases(db.session, shop, 10))
 
@@ -48,43 +51,50 @@ def dashboard(shop):
 def _error_text(err: DomainError) -> str:
     if isinstance(err, rules.InvalidPurchase):
         return "; ".join(f"{e['field']}: {e['message']}" for e in err.errors)
-    return str(err.message)
+    return message_of(err)
+
+
+def _quote_refused(err, **_view_args):
+    return render_template("merchant/_quote.html", award=None, error=_error_text(err))
 
 
 @merchant.route("/purchases/quote", methods=["POST"])
 @staff_only
+@on_refusal(_quote_refused, not_found=True)
 def quote(shop):
     """The live quote shown while staff type (HTMX fragment)."""
     form = PurchaseForm()
-    context = {"award": None, "error": None}
-    if form.validate():
-        try:
-            purchase = rules.parse_purchase(form.to_document())
-            q = rules.quote(db.session, shop, purchase)
-            context.update(award=q.award, rule_set=q.rule_set, member=q.member, context=q.context)
-        except DomainError as err:
-            context["error"] = _error_text(err)
-    else:
-        context["error"] = _("Enter a member code and at least one amount.")
-    return render_template("merchant/_quote.html", **context)
+    if not form.validate():
+        return render_template("merchant/_quote.html", award=None,
+                               error=_("Enter a member code and at least one amount."))
+    q = rules.quote(db.session, shop, rules.parse_purchase(form.to_document()))
+    return render_template("merchant/_quote.html", award=q.award, rule_set=q.rule_set, member=q.member,
+                           context=q.context, error=None)
+
+
+def _purchase_page(form):
+    return render_template("merchant/purchase.html", form=form), 422 if form.errors else 200
+
+
+def _purchase_refused(err, **_view_args):
+    """The form again with the reason; its token stays, so the corrected form can be sent once."""
+    flash(_error_text(err), "error")
+    return _purchase_page(PurchaseForm())
 
 
 @merchant.route("/purchases/new", methods=["GET", "POST"])
 @staff_only
+@on_refusal(_purchase_refused, not_found=True)
 def record_purchase(shop):
     """Record a member's purchase and award the points (the form can be submitted only once)."""
     form = PurchaseForm()
     if request.method == "GET":
         form.token.data = secrets.token_urlsafe(16)
-    if form.validate_on_submit():
-        try:
-            row = _award_once(shop, form)
-        except DomainError as err:
-            flash(_error_text(err), "error")
-        else:
-            flash(_("Awarded %(points)s points for purchase #%(id)s.", points=row.points, id=row.id), "success")
-            return redirect(url_for("merchant.dashboard"), code=303)
-    return render_template("merchant/purchase.html", form=form, shop=shop), 422 if form.errors else 200
+    if not form.validate_on_submit():
+        return _purchase_page(form)
+    row = _award_once(shop, form)
+    flash(_("Awarded %(points)s points for purchase #%(id)s.", points=row.points, id=row.id), "success")
+    return redirect(url_for("merchant.dashboard"), code=303)
 
 
 def _award_once(shop, form):
@@ -96,10 +106,10 @@ def _award_once(shop, form):
         return 201, str(row.id)
 
     # a refusal is not stored: the staff member corrects the form and submits the same token again
-    _replayed, _status, purchase_id = api_service.run_once(
+    _replayed, _status, purchase_id = run_once(
         db.session, shop.id, "backoffice:create-purchase", form.token.data or secrets.token_urlsafe(16),
         repr(sorted(document.items())).encode(), work)
-    return db.session.get(Purchase, int(purchase_id))
+    return rules.get_purchase_for(db.session, shop, int(purchase_id))
 
 
 @merchant.route("/api-keys", methods=["GET", "POST"])
@@ -109,8 +119,7 @@ def api_keys(shop):
     form = ApiKeyForm()
     new_key = None
     if form.validate_on_submit():
-        with write(db.session):
-            _, new_key = api_service.create_key(db.session, shop, form.name.data, current_user.id)
+        _, new_key = run(api_service.create_key, db.session, shop, form.name.data, current_user.id)
         form.name.data = ""
     keys = api_service.keys_of(db.session, shop)
     return render_template("merchant/api_keys.html", form=form, keys=keys, new_key=new_key,
@@ -121,13 +130,8 @@ def api_keys(shop):
 @staff_only
 def revoke_key(shop, key_id):
     """Revoke one of the merchant's keys; it stops working at once."""
-    if not EmptyForm().validate_on_submit():
-        abort(400)
-    try:
-        with write(db.session):
-            api_service.revoke_key(db.session, shop, key_id)
-    except DomainError:
-        abort(404)
+    submitted(EmptyForm())
+    run(api_service.revoke_key, db.session, shop, key_id)
     flash(_("The key has been revoked."), "success")
     return redirect(url_for("merchant.api_keys"), code=303)
 
@@ -145,7 +149,27 @@ def _form_errors(form, err: DomainError) -> None:
             else:
                 flash(f"{e['field']}: {e['message']}", "error")
     else:
-        flash(str(err.message), "error")
+        flash(message_of(err), "error")
+
+
+def _listing_page(shop, form, listing_id=None):
+    """The listing form: a new listing, or one of the merchant's own with its images, slots and nights."""
+    status = 422 if form.errors else 200
+    if listing_id is None:
+        return render_template("merchant/listing_edit.html", form=form, shop=shop, item=None), status
+    item = catalog.get_listing_for(db.session, shop, listing_id)
+    return render_template("merchant/listing_edit.html", form=form, shop=shop, item=item,
+                           images=catalog.images_of(db.session, item), image_form=ImageForm(),
+                           slots_form=SlotsForm(), nights_form=NightsForm(), action_form=EmptyForm(),
+                           slots=catalog.open_slots(db.session, item, utcnow()),
+                           nights=catalog.nights(db.session, item, utcnow().date())), status
+
+
+def _listing_refused(err, listing_id=None, **_view_args):
+    """The listing form again, the service's field errors under their fields."""
+    form = ListingForm()
+    _form_errors(form, err)
+    return _listing_page(_shop(), form, listing_id)
 
 
 @merchant.route("/listings")
@@ -159,83 +183,53 @@ def listings(shop):
 
 @merchant.route("/listings/new", methods=["GET", "POST"])
 @staff_only
+@on_refusal(_listing_refused)
 def new_listing(shop):
     """Create a listing; it starts as a draft until published."""
     form = ListingForm()
-    if form.validate_on_submit():
-        try:
-            with write(db.session):
-                listing_id = catalog.create_listing(db.session, shop, form.to_document()).id
-        except DomainError as err:
-            _form_errors(form, err)
-        else:
-            flash(_("Listing saved as a draft. Add images, then publish it."), "success")
-            return redirect(url_for("merchant.edit_listing", listing_id=listing_id), code=303)
-    return render_template("merchant/listing_edit.html", form=form, shop=shop, item=None), 422 if form.errors else 200
+    if not form.validate_on_submit():
+        return _listing_page(shop, form)
+    listing = run(catalog.create_listing, db.session, shop, form.to_document())
+    flash(_("Listing saved as a draft. Add images, then publish it."), "success")
+    return redirect(url_for("merchant.edit_listing", listing_id=listing.id), code=303)
 
 
 @merchant.route("/listings/<int:listing_id>", methods=["GET", "POST"])
 @staff_only
+@on_refusal(_listing_refused)
 def edit_listing(shop, listing_id):
     """Edit one of the merchant's own listings (another merchant's is a 404)."""
-    try:
-        item = catalog.get_listing_for(db.session, shop, listing_id)
-    except DomainError:
-        abort(404)
+    item = catalog.get_listing_for(db.session, shop, listing_id)
     form = ListingForm()
     if request.method == "GET":
         form.fill_from(item)
     elif form.validate_on_submit():
-        try:
-            with write(db.session):
-                catalog.update_listing(db.session, shop, listing_id, form.to_document())
-        except DomainError as err:
-            _form_errors(form, err)
-        else:
-            flash(_("Listing saved."), "success")
-            return redirect(url_for("merchant.edit_listing", listing_id=listing_id), code=303)
-    item = catalog.get_listing_for(db.session, shop, listing_id)
-    return render_template("merchant/listing_edit.html", form=form, shop=shop, item=item,
-                           images=catalog.images_of(db.session, item), image_form=ImageForm(),
-                           slots_form=SlotsForm(), nights_form=NightsForm(), action_form=EmptyForm(),
-                           slots=catalog.open_slots(db.session, item, utcnow()),
-                           nights=catalog.nights(db.session, item, utcnow().date())), 422 if form.errors else 200
+        run(catalog.update_listing, db.session, shop, listing_id, form.to_document())
+        flash(_("Listing saved."), "success")
+        return redirect(url_for("merchant.edit_listing", listing_id=listing_id), code=303)
+    return _listing_page(shop, form, listing_id)
 
 
 @merchant.route("/listings/<int:listing_id>/<any(publish, pause, archive):action>", methods=["POST"])
 @staff_only
+@on_refusal(back_to("merchant.edit_listing"))
 def listing_status(shop, listing_id, action):
     """Publish, pause or archive a listing."""
-    if not EmptyForm().validate_on_submit():
-        abort(400)
-    try:
-        with write(db.session):
-            catalog.set_status(db.session, shop, listing_id, action)
-    except NotFoundError:
-        abort(404)
-    except DomainError as err:
-        flash(str(err.message), "error")
-    else:
-        flash(_("Listing updated."), "success")
+    submitted(EmptyForm())
+    run(catalog.set_status, db.session, shop, listing_id, action)
+    flash(_("Listing updated."), "success")
     return redirect(url_for("merchant.edit_listing", listing_id=listing_id), code=303)
 
 
 @merchant.route("/listings/<int:listing_id>/images", methods=["POST"])
 @staff_only
+@on_refusal(back_to("merchant.edit_listing"))
 def upload_image(shop, listing_id):
     """Add an image: checked by its content, resized, at most five per listing."""
     form = ImageForm()
     if form.validate_on_submit():
-        try:
-            with write(db.session):
-                catalog.add_image(db.session, shop, listing_id, form.image.data.read(),
-                                  current_app.config["MEDIA_ROOT"])
-        except NotFoundError:
-            abort(404)
-        except DomainError as err:
-            flash(str(err.message), "error")
-        else:
-            flash(_("Image added."), "success")
+        run(catalog.add_image, db.session, shop, listing_id, form.image.data.read(), settings_of(db.session).media_root)
+        flash(_("Image added."), "success")
     else:
         flash(_("Choose an image file."), "error")
     return redirect(url_for("merchant.edit_listing", listing_id=listing_id), code=303)
@@ -243,52 +237,37 @@ def upload_image(shop, listing_id):
 
 @merchant.route("/listings/<int:listing_id>/slots", methods=["POST"])
 @staff_only
+@on_refusal(back_to("merchant.edit_listing"))
 def add_slots(shop, listing_id):
     """Open bookable times for a service, every day in a date range."""
     form = SlotsForm()
-    if form.validate_on_submit():
-        try:
-            starts = _slot_instants(form.first_day.data, form.last_day.data, form.times.data)
-            with write(db.session):
-                added = catalog.add_slots(db.session, shop, listing_id, starts, form.capacity.data)
-        except NotFoundError:
-            abort(404)
-        except (DomainError, ValueError) as err:
-            flash(str(getattr(err, "message", _("Times must look like 09:00, 14:30 and span at most 90 days."))), "error")
-        else:
-            flash(_("%(num)s times added.", num=added), "success")
-    else:
+    if not form.validate_on_submit():
         flash(_("Fill in the dates, times and places."), "error")
+    elif (starts := form.instants()) is None:
+        flash(_("Times must look like 09:00, 14:30 and span at most 90 days."), "error")
+    else:
+        added = run(catalog.add_slots, db.session, shop, listing_id, starts, form.capacity.data)
+        flash(_("%(num)s times added.", num=added), "success")
     return redirect(url_for("merchant.edit_listing", listing_id=listing_id), code=303)
 
 
-def _slot_instants(first, last, times: str):
-    if last < first or (last - first).days > 90:
-        raise ValueError("range")
-    clock = [time.fromisoformat(t.strip()) for t in times.replace("，", ",").split(",") if t.strip()]
-    if not clock:
-        raise ValueError("times")
-    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    return [datetime.combine(day, t, tzinfo=SHANGHAI) for day in days for t in clock]
+def _nights_refused(err, listing_id, **_view_args):
+    text = ("; ".join(e["message"] for e in err.errors) if isinstance(err, catalog.InvalidListing)
+            else message_of(err))
+    flash(text, "error")
+    return redirect(url_for("merchant.edit_listing", listing_id=listing_id), code=303)
 
 
 @merchant.route("/listings/<int:listing_id>/nights", methods=["POST"])
 @staff_only
+@on_refusal(_nights_refused)
 def set_nights(shop, listing_id):
     """Offer hotel nights in a date range at a price (off-season nights can cost fewer points)."""
     form = NightsForm()
     if form.validate_on_submit():
-        try:
-            with write(db.session):
-                changed = catalog.set_nights(db.session, shop, listing_id, form.first.data, form.last.data,
-                                             form.points_price.data, form.rooms.data)
-        except NotFoundError:
-            abort(404)
-        except DomainError as err:
-            flash(str(err.message) if not isinstance(err, catalog.InvalidListing)
-                  else "; ".join(e["message"] for e in err.errors), "error")
-        else:
-            flash(_("%(num)s nights saved.", num=changed), "success")
+        changed = run(catalog.set_nights, db.session, shop, listing_id, form.first.data, form.last.data,
+                      form.points_price.data, form.rooms.data)
+        flash(_("%(num)s nights saved.", num=changed), "success")
     else:
         flash(_("Fill in the nights, price and rooms."), "error")
     return redirect(url_for("merchant.edit_listing", listing_id=listing_id), code=303)
@@ -303,102 +282,100 @@ def orders(shop):
     status = request.args.get("status", "placed")
     return render_template("merchant/orders.html", shop=shop, status=status, form=EmptyForm(),
                            token=secrets.token_urlsafe(12),
-                           orders=checkout.merchant_orders(db.session, shop, status if status != "all" else None))
+                           orders=merchant_side.merchant_orders(db.session, shop, status if status != "all" else None))
 
 
 @merchant.route("/orders/<int:order_id>/<any(fulfil, cancel):action>", methods=["POST"])
 @staff_only
+@on_refusal(back_to("merchant.orders"))
 def order_action(shop, order_id, action):
     """Fulfil an order, or cancel it: the member gets every point back plus compensation."""
-    if not EmptyForm().validate_on_submit():
-        abort(400)
+    submitted(EmptyForm())
     reason = (request.form.get("reason") or "").strip()[:200] or _("Cancelled by the merchant")
     if has_control_characters(reason):
         flash(_("Remove the control characters from this text."), "error")
         return redirect(url_for("merchant.orders"), code=303)
-    try:
-        with write(db.session):
-            if action == "fulfil":
-                checkout.fulfil(db.session, shop, order_id)
-            else:
-                checkout.cancel(db.session, checkout.get_merchant_order(db.session, shop, order_id), "merchant", reason)
-    except NotFoundError:
-        abort(404)
-    except DomainError as err:
-        flash(str(err.message), "error")
+    if action == "fulfil":
+        run(merchant_side.fulfil, db.session, shop, order_id)
     else:
-        flash(_("Order #%(id)s updated.", id=order_id), "success")
+        run(merchant_side.cancel_order, db.session, shop, order_id, reason)
+    flash(_("Order #%(id)s updated.", id=order_id), "success")
     return redirect(url_for("merchant.orders"), code=303)
 
 
 @merchant.route("/orders/<int:order_id>/lines/<int:line_id>/refund", methods=["POST"])
 @staff_only
+@on_refusal(back_to("merchant.orders"))
 def refund_line(shop, order_id, line_id):
     """Refund one unit of a line; the form's one-time token makes a double click refund once."""
-    form = EmptyForm()
+    submitted(EmptyForm())
     token = (request.form.get("token") or "").strip()[:64]
-    if not form.validate_on_submit() or not token or has_control_characters(token):
+    if not token or has_control_characters(token):
         abort(400)
-    try:
-        with write(db.session):
-            order = checkout.get_merchant_order(db.session, shop, order_id)
-            points = checkout.refund_lines(db.session, order, {line_id: 1}, f"backoffice:{token}")
-    except NotFoundError:
-        abort(404)
-    except DomainError as err:
-        flash(str(err.message), "error")
-    else:
-        flash(_("Refunded one unit: %(points)s points back to the member.", points=points), "success")
+    points = run(merchant_side.refund_order_lines, db.session, shop, order_id, {line_id: 1}, f"backoffice:{token}")
+    flash(_("Refunded one unit: %(points)s points back to the member.", points=points), "success")
     return redirect(url_for("merchant.orders"), code=303)
+
+
+def _vouchers_page(form):
+    return render_template("merchant/vouchers.html", form=form), 422 if form.errors else 200
+
+
+def _voucher_refused(err, **_view_args):
+    """The code field again, with why the voucher was not accepted."""
+    form = VoucherForm()
+    form.code.errors = [message_of(err)]
+    return _vouchers_page(form)
 
 
 @merchant.route("/vouchers", methods=["GET", "POST"])
 @staff_only
+@on_refusal(_voucher_refused, not_found=True)
 def vouchers(shop):
     """Accept a voucher by typing or scanning its code; each code works once."""
     form = VoucherForm()
-    if form.validate_on_submit():
-        try:
-            with write(db.session):
-                voucher = checkout.redeem_voucher(db.session, shop, form.code.data)
-                code = voucher.code
-        except DomainError as err:
-            form.code.errors.append(str(err.message))
-        else:
-            flash(_("Voucher %(code)s accepted.", code=code), "success")
-            return redirect(url_for("merchant.vouchers"), code=303)
-    return render_template("merchant/vouchers.html", shop=shop, form=form), 422 if form.errors else 200
+    if not form.validate_on_submit():
+        return _vouchers_page(form)
+    voucher = run(merchant_side.redeem_voucher, db.session, shop, form.code.data)
+    flash(_("Voucher %(code)s accepted.", code=voucher.code), "success")
+    return redirect(url_for("merchant.vouchers"), code=303)
+
+
+def _bills_page(shop, form, status: int):
+    return render_template("merchant/bills.html", form=form, bills=bill_service.recent_for(db.session, shop),
+                           confirm_form=BillConfirmForm(), settings=settings_of(db.session)), status
+
+
+def _bill_request_refused(err, **_view_args):
+    flash(message_of(err), "error")
+    return _bills_page(_shop(), BillForm(), 200)
 
 
 @merchant.route("/bills", methods=["GET", "POST"])
 @staff_only
+@on_refusal(_bill_request_refused, not_found=True)
 def bills(shop):
     """Ask a member to pay part of a bill with points; confirm with the member's one-time code."""
     form = BillForm()
-    if form.validate_on_submit():
-        try:
-            with write(db.session):
-                bill = bill_service.request_payment(db.session, shop, form.member_code.data, yuan_to_fen(form.bill.data),
-                                                    yuan_to_fen(form.points_part.data) if form.points_part.data else None,
-                                                    form.reference.data or "")
-                bill_id = bill.id
-        except DomainError as err:
-            flash(str(err.message), "error")
-        else:
-            flash(_("Request #%(id)s sent to the member.", id=bill_id), "success")
-            return redirect(url_for("merchant.bills"), code=303)
-    return _bills_page(shop, form, 422 if form.errors else 200)
+    if not form.validate_on_submit():
+        return _bills_page(shop, form, 422 if form.errors else 200)
+    bill = run(bill_service.request_payment, db.session, shop, form.member_code.data, yuan_to_fen(form.bill.data),
+               yuan_to_fen(form.points_part.data) if form.points_part.data else None, form.reference.data or "")
+    flash(_("Request #%(id)s sent to the member.", id=bill.id), "success")
+    return redirect(url_for("merchant.bills"), code=303)
 
 
-def _bills_page(shop, form, status: int):
-    return render_template("merchant/bills.html", shop=shop, form=form, bills=bill_service.recent_for(db.session, shop),
-                           confirm_form=BillConfirmForm(), settings=bill_service.settings), status
+def _confirm_refused(err, **_view_args):
+    """Why the code was refused (wrong, not 6 digits, the request void or expired): 422."""
+    flash(message_of(err), "error")
+    return _bills_page(_shop(), BillForm(formdata=None), 422)
 
 
 @merchant.route("/bills/<int:bill_id>/confirm", methods=["POST"])
 @staff_only
 @bill_limits.per_member
 @bill_limits.per_staff_user
+@on_refusal(_confirm_refused)
 def confirm_bill(shop, bill_id):
     """Approve a request with the one-time code the member reads out from the mall; a refused code
     (wrong, not 6 digits, or the request void or expired) answers 422 with the reason."""
@@ -408,16 +385,7 @@ def confirm_bill(shop, bill_id):
             abort(400)
         flash("; ".join(map(str, form.code.errors)), "error")  # e.g. control characters
         return _bills_page(shop, BillForm(formdata=None), 422)
-    try:
-        with write(db.session):
-            bill = bill_service.confirm_by_code(db.session, shop, bill_id, form.code.data)
-            used, due = bill.points_used, bill.cash_due_fen
-    except NotFoundError:
-        abort(404)
-    except DomainError as err:
-        flash(str(err.message), "error")
-        return _bills_page(shop, BillForm(formdata=None), 422)
-    from mall.web import format_fen
-
-    flash(_("Paid %(points)s points. Cash still due: %(cash)s.", points=used, cash=format_fen(due)), "success")
+    bill = run(bill_service.confirm_by_code, db.session, shop, bill_id, form.code.data)
+    flash(_("Paid %(points)s points. Cash still due: %(cash)s.", points=bill.points_used,
+            cash=format_fen(bill.cash_due_fen)), "success")
     return redirect(url_for("merchant.bills"), code=303)

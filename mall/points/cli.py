@@ -1,21 +1,19 @@
-"""Ledger duties for cron: verify, expire, remind. Each is safe to run again."""
+"""Ledger duties for cron: verify, checkpoint, expire, remind. Each is safe to run again."""
 import sys
 import time
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
-from mall.account import service as accounts
-from mall.db import write
+from mall.clock import utcnow
+from mall.edge import command, message_of, run
 from mall.extensions import db
 from mall.ledger import service as ledger
-from mall.models import utcnow
+from mall.points import service as points
+from mall.settings import settings_of
 
 ledger_cli = AppGroup("ledger", help="Inspect the points ledger.")
 points_cli = AppGroup("points", help="Scheduled duties on members' points.")
-
-REMIND_PAGE = 500
 
 
 @ledger_cli.command("verify")
@@ -38,13 +36,11 @@ def verify():
 @ledger_cli.command("checkpoint")
 def checkpoint():
     """Append a sealed record of the chain head to LEDGER_CHECKPOINT_FILE (idempotent; schedule it)."""
-    try:
+    try:  # not @command: a refusal keeps its own "checkpoint refused: …" line, which cron mails to operators
         record, written = ledger.checkpoint(db.session)
     except ledger.LedgerError as err:
-        click.echo(f"checkpoint refused: {err}", err=True)
+        click.echo(f"checkpoint refused: {message_of(err)}", err=True)
         sys.exit(1)
-    finally:
-        db.session.rollback()  # it only read
     if record is None:
         click.echo("no transfers yet: nothing to checkpoint")
     else:
@@ -53,16 +49,13 @@ def checkpoint():
 
 
 @points_cli.command("expire")
+@command
 def expire():
     """Move the unspent remainder of expired lots to the expiry account (idempotent)."""
     now = utcnow()  # one cut-off for the whole run
     total = 0
-    while True:
-        with write(db.session):  # one short transaction per batch of accounts
-            done = ledger.expire(db.session, now)
+    while done := run(ledger.expire, db.session, now):  # one short transaction per batch of accounts
         total += done
-        if not done:
-            break
     click.echo(f"expired {total} lot(s)")
 
 
@@ -71,19 +64,11 @@ def expire():
               help="Look-ahead window in days (default from configuration: 30).")
 def remind(days):
     """Notify members of points expiring soon, once per member per lot."""
-    days = days if days is not None else current_app.config["POINTS_REMIND_DAYS"]
+    days = days if days is not None else settings_of(db.session).remind_days
     now, after, sent = utcnow(), None, 0
     while True:
-        with write(db.session):
-            page = ledger.expiring_lots(db.session, now, days, limit=REMIND_PAGE, after=after)
-            for lot, account in page:
-                sent += accounts.notify(
-                    db.session, account.owner_id, "points_expiring",
-                    {"points": lot.remaining, "expires_at": lot.expires_at.isoformat()},
-                    dedupe_key=f"expiring:lot:{lot.id}",
-                )
-            if page:
-                after = (page[-1][0].expires_at, page[-1][0].id)
-        if len(page) < REMIND_PAGE:
+        count, after = run(points.remind_expiring, db.session, now, days, after)
+        sent += count
+        if after is None:
             break
     click.echo(f"sent {sent} reminder(s)")

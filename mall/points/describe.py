@@ -1,9 +1,8 @@
 """Plain words for ledger rows: "Earned at 便利蜂 · order #123"."""
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
 
 from mall.ledger.service import StatementRow
-from mall.merchant.models import Merchant
+from mall.coalition import service as merchants
 
 KIND_LABELS = {
     "earn": _l("Earned"), "redeem": _l("Redeemed"), "refund": _l("Refunded"),
@@ -33,11 +32,8 @@ def kind_label(kind: str) -> str:
 
 def describe(session, rows: list[StatementRow], locale: str) -> list[str]:
     """One sentence per row, with counterpart names loaded in one query."""
-    merchant_ids = {r.counterparty.owner_id for r in rows if r.counterparty.owner_kind == "merchant"}
-    merchants = {}
-    if merchant_ids:
-        merchants = {m.id: m.name(locale) for m in session.scalars(
-            select(Merchant).where(Merchant.id.in_(merchant_ids)))}
+    names = merchants.names_of(
+        session, {r.counterparty.owner_id for r in rows if r.counterparty.owner_kind == "merchant"}, locale)
     sentences = []
     for row in rows:
         t, other = row.transfer, row.counterparty
@@ -45,7 +41,7 @@ def describe(session, rows: list[StatementRow], locale: str) -> list[str]:
         if row.reverses_kind:
             label = f"{label} ({kind_label(row.reverses_kind)})"
         if other.owner_kind == "merchant":
-            where = merchants.get(other.owner_id, "")
+            where = names.get(other.owner_id, "")
         elif other.owner_kind == "system":
             where = str(SYSTEM_LABELS.get(other.name, ""))
         else:

@@ -1,21 +1,22 @@
 """The member's statement, its CSV export, and notifications."""
 from datetime import datetime, time, timedelta
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from mall.account import service as accounts
 from mall.account.forms import EmptyForm
-from mall.db import write
+from mall.clock import SHANGHAI, utcnow
+from mall.edge import fragment_or, run, submitted
 from mall.extensions import db
 from mall.forms import database_id
 from mall.ledger import service as ledger
-from mall.models import utcnow
 from mall.points.describe import KIND_LABELS, describe, kind_label
 from mall.points.forms import StatementFilterForm
-from mall.web import SHANGHAI, csv_response, format_datetime_local, is_htmx, render_page_or_fragment
+from mall.settings import settings_of
+from mall.web import csv_response, format_datetime_local
 
 points = Blueprint("points", __name__, url_prefix="/account")
 
@@ -44,7 +45,7 @@ def statement():
     form = StatementFilterForm(request.args)
     filters = _filters(form) if form.validate() else {}
     before = request.args.get("before", type=database_id)
-    size = current_app.config["PAGE_SIZE"]
+    size = settings_of(db.session).page_size
     account = _account()
     rows = ledger.statement(db.session, account, before_id=before, limit=size + 1, **filters) if account else []
     more, rows = len(rows) > size, rows[:size]
@@ -54,12 +55,16 @@ def statement():
         next_before=rows[-1].transfer.id if more and rows else None,
         query={k: v for k, v in request.args.items() if k != "before"},
     )
-    if not is_htmx():
-        now = utcnow()
-        context.update(expiring=ledger.expiring_summary(db.session, account, now, 30) if account else [],
-                       lots=ledger.open_lots(db.session, account, limit=10) if account else [])
     fragment = "points/_rows.html" if before else "points/_history.html"
-    return render_page_or_fragment("points/statement.html", fragment, **context)
+
+    def page():
+        """The whole page adds what is expiring soon and the spending order."""
+        return render_template(
+            "points/statement.html", **context,
+            expiring=ledger.expiring_summary(db.session, account, utcnow(), 30) if account else [],
+            lots=ledger.open_lots(db.session, account, limit=10) if account else [])
+
+    return fragment_or(lambda: render_template(fragment, **context), page)
 
 
 @points.route("/statement.csv")
@@ -99,11 +104,6 @@ def notifications():
 @login_required
 def notifications_read():
     """Mark one notification (``id``) or all of them read."""
-    form = EmptyForm()
-    if not form.validate_on_submit():
-        abort(400)
-    with write(db.session):
-        accounts.mark_read(db.session, current_user, request.form.get("id", type=database_id))
-    if request.headers.get("HX-Request") == "true":
-        return ""
-    return redirect(url_for("points.notifications"), code=303)
+    submitted(EmptyForm())
+    run(accounts.mark_read, db.session, current_user, request.form.get("id", type=database_id))
+    return fragment_or(lambda: "", lambda: redirect(url_for("points.notifications"), code=303))

@@ -12,13 +12,15 @@ so the last month's figure equals the sum of member and family balances (tested)
 """
 from dataclasses import dataclass, field
 
+from flask_babel import gettext as _
 from sqlalchemy import case, func, literal_column, select
 from sqlalchemy.orm import Session, aliased
 
 from mall.charts import bar_chart
 from mall.ledger.models import LOTTED_KINDS, Account, Transfer
-from mall.merchant.models import Merchant
+from mall.coalition.models import Merchant
 from mall.rules.models import Purchase
+from mall.settings import settings_of
 
 RETURN_KINDS = ("refund", "reversal")
 OUT_CLASSES = {"redeem": "redeemed", "bill": "redeemed", "game": "redeemed", "donate": "donated",
@@ -89,7 +91,11 @@ def _flows(session: Session):
     return session.execute(stmt).all()
 
 
-def programme_report(session: Session, fen_per_point: int, top: int = 5) -> Report:
+def programme_report(session: Session, fen_per_point: int | None = None, top: int = 5) -> Report:
+    """The programme's monthly flows and liability; a point is worth ``fen_per_point`` (default: the
+    configured redemption value)."""
+    if fen_per_point is None:
+        fen_per_point = settings_of(session).redemption_value_fen_per_point
     months: dict[str, Month] = {}
     for month, direction, kind, amount in _flows(session):
         if direction == "inside":
@@ -147,8 +153,6 @@ def _green(session: Session) -> tuple[float, int]:
 
 
 def csv_rows(report: Report):
-    from flask_babel import gettext as _
-
     yield [_("Month (Asia/Shanghai)"), _("Issued"), _("Returned"), _("Redeemed"), _("Donated"), _("Expired"),
            _("Forfeited"), _("Clawed back"), _("Other"), _("Outstanding at month end"),
            _("Liability at month end (yuan)")]

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
 
-MAX_FEN = 10**10  # ¥100,000,000: anything above is not a real till purchase
+from mall.validation import MAX_PURCHASE_FEN as MAX_FEN, is_whole
+
 MAX_ITEMS = 200
 
 
@@ -35,7 +36,7 @@ def _rate(value, where: str) -> Fraction:
 
 
 def _int(value, where: str, low: int = 0, high: int = 10**9) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+    if not is_whole(value, low, high):
         raise RuleConfigError(f"{where}: must be a whole number from {low} to {high}")
     return value
 

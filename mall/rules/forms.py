@@ -3,7 +3,7 @@ from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import DataRequired, Optional
 
 from mall.forms import MallForm, database_id
-from mall.merchant.forms import ITEM_CATEGORIES, valid_yuan
+from mall.forms import ITEM_CATEGORIES, valid_yuan
 
 TIERS = [("normal", _l("Normal")), ("silver", _l("Silver")), ("gold", _l("Gold"))]
 

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
 
+from mall.ledger import policy
 from mall.rules import engine
 
 EXAMPLES = [
@@ -61,6 +62,14 @@ def campaigns_by_state(config: engine.RuleConfig, at: datetime):
     upcoming = sorted((c for c in config.campaigns if c.starts_at > at), key=lambda c: c.starts_at)
     past = [c for c in config.campaigns if c.ends_at <= at]
     return running, upcoming, past
+
+
+def page(rule_set, expiry_policy: str, now: datetime) -> dict:
+    """Everything the rules page shows of ``rule_set``, derived from the very document the engine applies."""
+    config = engine.parse_config(rule_set.document)
+    running, upcoming, past = campaigns_by_state(config, now)
+    return {"rule_set": rule_set, "config": config, "rate": rate_text, "running": running, "upcoming": upcoming,
+            "past": past, "examples": examples(config, now), "expiry": policy.describe(expiry_policy)}
 
 
 def flatten(doc, prefix: str = "") -> dict[str, str]:

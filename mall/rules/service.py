@@ -1,5 +1,6 @@
 """Issuance use cases: which rules apply, quoting and awarding purchases, refunds, publishing
-rule sets, and the public programme totals. Callers own the transaction (``mall.db.write``)."""
+rule sets, and the public programme totals. Callers own the transaction (``mall.edge.run``); an
+awarded or refunded purchase is announced (``mall.events``) to the areas that react to it."""
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 
@@ -7,17 +8,17 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mall import events
 from mall.account.models import User
+from mall.clock import SHANGHAI, utcnow
 from mall.errors import Conflict, DomainError, NotFound
 from mall.family import service as family
 from mall.ledger import service as ledger
-from mall.ledger.models import Transfer
-from mall.merchant.models import Merchant
-from mall.models import utcnow
+from mall.ledger.models import Account, Transfer
+from mall.coalition.models import Merchant
 from mall.rules import engine
 from mall.rules.models import PointsDebt, Purchase, PurchaseRefund, RuleSet
 from mall.validation import strict_int, strict_text
-from mall.web import SHANGHAI
 
 MAX_ITEM_TEXT = 200
 OCCURRED_PAST_LIMIT = timedelta(days=30)
@@ -67,8 +68,13 @@ def get_rule_set(session: Session, rule_set_id: int) -> RuleSet:
     return rule_set
 
 
+def find_version(session: Session, version: int) -> RuleSet | None:
+    """The published rule set with this version number, if there is one."""
+    return session.scalar(select(RuleSet).where(RuleSet.version == version))
+
+
 def get_version(session: Session, version: int) -> RuleSet:
-    rule_set = session.scalar(select(RuleSet).where(RuleSet.version == version))
+    rule_set = find_version(session, version)
     if rule_set is None:
         raise NotFound("No such rule-set version.")
     return rule_set
@@ -291,13 +297,11 @@ def award_purchase(session: Session, merchant: Merchant, purchase: PurchaseInput
             available -= settle
         ledger.post(session, key=f"purchase:{row.id}:award", legs=legs, actor_id=actor_id,
                     ref=("purchase", str(row.id)))
-    from mall.engage import service as engage
-    from mall.impact import service as impact
-
-    config = config_of(rule_set)
-    impact.record_purchase(session, row, config.green_categories)
-    engage.on_purchase_awarded(session, member, row.green_fen or any(
-        i.category in config.green_categories for i in purchase.items))
+    green_categories = sorted(config_of(rule_set).green_categories)
+    events.purchase_awarded.send(
+        session, purchase_id=row.id, member_id=member.id, merchant_id=merchant.id, points=award.points,
+        green=bool(row.green_fen or any(i.category in green_categories for i in purchase.items)),
+        items=row.items, green_categories=green_categories, occurred_at=row.occurred_at)
     return row
 
 
@@ -343,10 +347,10 @@ def refund_purchase(session: Session, merchant: Merchant, purchase_id: int, amou
             debt = PointsDebt(member_id=row.member_id, merchant_id=merchant.id, points=0)
             session.add(debt)
         debt.points += claw - take
-    from mall.impact import service as impact
-
-    impact.purchase_refunded(session, row)
     session.flush()
+    events.purchase_refunded.send(session, purchase_id=row.id, refund_id=refund.id, member_id=row.member_id,
+                                  merchant_id=merchant.id, amount_fen=amount, points_clawed=take,
+                                  total_fen=row.total_fen, refunded_fen=row.refunded_fen)
     return refund
 
 
@@ -377,8 +381,6 @@ FRAUD_REF = "fraud_case"
 def programme_totals(session: Session) -> dict:
     """Points issued, redeemed, donated, expired and outstanding, all from the ledger."""
     by_kind = ledger.totals_by_kind(session)
-    from mall.ledger.models import Account
-
     outstanding = session.scalar(select(func.coalesce(func.sum(Account.balance), 0)).where(
         Account.owner_kind.in_(("member", "family"))))
     fraud = session.scalar(select(func.count(Transfer.id)).where(Transfer.ref_type == FRAUD_REF))
@@ -408,3 +410,19 @@ def daily_digests(session: Session, days: int = 7, now: datetime | None = None) 
         end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=SHANGHAI)
         result.append((day, ledger.daily_digest(session, end)))
     return result
+
+
+def count_purchases_of(session: Session, member_id: int, *, green_only: bool = False,
+                       before: datetime | None = None) -> int:
+    """How many purchases the member has made: only those with a green amount, only those before a time."""
+    stmt = select(func.count(Purchase.id)).where(Purchase.member_id == member_id)
+    if green_only:
+        stmt = stmt.where(Purchase.green_fen > 0)
+    if before is not None:
+        stmt = stmt.where(Purchase.occurred_at < before)
+    return int(session.scalar(stmt) or 0)
+
+
+def purchases_after(session: Session, after_id: int, limit: int) -> list[Purchase]:
+    """The next ``limit`` purchases by id above ``after_id`` (for batch jobs)."""
+    return session.scalars(select(Purchase).where(Purchase.id > after_id).order_by(Purchase.id).limit(limit)).all()

@@ -1,30 +1,19 @@
 """Public pages: the rules in force and their history, the points calculator, transparency."""
 from decimal import Decimal
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, render_template, request
 
-from mall.errors import DomainError
+from mall.clock import utcnow
+from mall.edge import page_or_fragment
 from mall.extensions import db
-from mall.ledger import policy
 from mall.ledger import service as ledger
-from mall.models import utcnow
 from mall.rules import present
 from mall.rules import service as rules
 from mall.rules.forms import CalculatorForm, DiffForm
 from mall.rules.models import RuleSet
-from mall.web import render_page_or_fragment
+from mall.settings import settings_of
 
 public = Blueprint("rules", __name__)
-
-
-def rules_context(rule_set: RuleSet) -> dict:
-    """Everything the rules page shows, derived from the very document the engine applies."""
-    now = utcnow()
-    config = rules.config_of(rule_set)
-    running, upcoming, past = present.campaigns_by_state(config, now)
-    return {"rule_set": rule_set, "config": config, "rate": present.rate_text, "running": running,
-            "upcoming": upcoming, "past": past, "examples": present.examples(config, now),
-            "expiry": policy.describe(current_app.config["POINTS_EXPIRY_POLICY"])}
 
 
 def calculate(form: CalculatorForm, rule_set: RuleSet):
@@ -40,8 +29,8 @@ def index():
     current = rules.rule_set_at(db.session, now)
     form = CalculatorForm(request.args)
     versions = rules.published(db.session)
-    return render_template("rules/index.html", **rules_context(current), versions=versions,
-                           upcoming_versions=[v for v in versions if v.effective_from > now], form=form,
+    return render_template("rules/index.html", **present.page(current, settings_of(db.session).expiry_policy, now),
+                           versions=versions, upcoming_versions=[v for v in versions if v.effective_from > now], form=form,
                            result=calculate(form, current) if form.validate() else None,
                            diff_form=_diff_form(versions))
 
@@ -52,8 +41,8 @@ def calculator():
     current = rules.rule_set_at(db.session, utcnow())
     form = CalculatorForm(request.args)
     result = calculate(form, current) if form.validate() else None
-    return render_page_or_fragment("rules/calculator.html", "rules/_calculator_result.html",
-                                   form=form, result=result, rule_set=current)
+    return page_or_fragment("rules/calculator.html", "rules/_calculator_result.html",
+                            form=form, result=result, rule_set=current)
 
 
 def _diff_form(versions) -> DiffForm:
@@ -74,9 +63,8 @@ def diff():
     form = _diff_form(versions)
     changes, a, b = None, None, None
     if form.validate() and form.a.data and form.b.data:
-        try:
-            a, b = rules.get_version(db.session, form.a.data), rules.get_version(db.session, form.b.data)
-        except DomainError:
+        a, b = rules.find_version(db.session, form.a.data), rules.find_version(db.session, form.b.data)
+        if a is None or b is None:
             a = b = None
         else:
             changes = present.diff(a.document, b.document)

@@ -4,7 +4,7 @@ from sqlalchemy import select
 
 from mall.account.models import User
 from mall.extensions import db
-from tests.conftest import PASSWORD, csrf_token, make_user
+from tests.builders import PASSWORD, Auth, csrf_token, make_user
 
 
 def users(app):
@@ -127,7 +127,6 @@ def test_sign_out_by_get_only_asks_to_confirm(client, auth, app):
 def test_password_change_ends_other_sessions(app, auth, client):
     make_user(app, "ada@example.com")
     other = app.test_client()
-    from tests.conftest import Auth
 
     Auth(other).login()
     auth.login()

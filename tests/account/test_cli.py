@@ -5,7 +5,7 @@ from mall.account.models import User
 from mall.catalog.models import Listing
 from mall.extensions import db
 from mall.ledger import service as ledger
-from mall.merchant.models import Merchant
+from mall.coalition.models import Merchant
 from mall.rules.models import Purchase
 
 

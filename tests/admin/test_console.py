@@ -7,13 +7,13 @@ from sqlalchemy import text
 
 from mall.account.models import User
 from mall.audit.models import AuditEntry
+from mall.checkout import orchestrator
 from mall.checkout import service as checkout
 from mall.errors import DomainError
 from mall.db import write
 from mall.extensions import db
-from mall.merchant.models import Merchant
-from tests.api.conftest import purchase_body
-from tests.conftest import csrf_token, make_merchant, make_user
+from mall.coalition.models import Merchant
+from tests.builders import csrf_token, make_merchant, make_user, purchase_body
 
 
 def _console_urls(app):
@@ -80,11 +80,9 @@ def test_member_search_by_code_phone_and_email(world, app):
 
 
 def test_suspension_needs_a_reason_and_stops_issuing_and_listing(app, world):
-    from tests.catalog.conftest import create
-
-    listing = create(app, world.merchant_id)
+    listing = world.listing()
     api_key = _api_key(app, world.merchant_id)
-    member = world.member("m@example.com", earnings=())
+    member = world.member("m@example.com", points=())
     with app.app_context():
         code = db.session.get(User, member).member_code
     op = world.client_for("op1@example.com")
@@ -102,10 +100,10 @@ def test_suspension_needs_a_reason_and_stops_issuing_and_listing(app, world):
     assert client.get(f"/listings/{listing}").status_code == 404
     make_user(app, "staff@example.com", role="merchant", merchant_id=world.merchant_id)
     assert "Reason: Fake receipts" in world.client_for("staff@example.com").get("/merchant/").get_data(as_text=True)
-    buyer = world.member("buyer@example.com", earnings=(5000,))
+    buyer = world.member("buyer@example.com", points=(5000,))
     with pytest.raises(DomainError), app.app_context():  # nor can anything be redeemed from it
-        checkout.checkout(db.session, db.session.get(User, buyer), [checkout.LineRequest(listing)],
-                          checkout.Delivery("林小绿", "13800138000", "上海市浦东新区世纪大道 100 号", "林小绿"), "t1")
+        orchestrator.checkout(db.session, db.session.get(User, buyer), [checkout.LineRequest(listing)],
+                              checkout.Delivery("林小绿", "13800138000", "上海市浦东新区世纪大道 100 号", "林小绿"), "t1")
     assert world.balance(buyer) == 5000
     response = client.post("/api/v1/purchases", json=purchase_body(code),
                            headers={"Authorization": f"Bearer {api_key}", "Idempotency-Key": "k1"})
@@ -146,9 +144,7 @@ def _api_key(app, merchant_id):
 
 
 def test_merchant_staff_changes_are_audited_with_before_and_after(app, world):
-    from tests.catalog.conftest import create
-
-    listing = create(app, world.merchant_id)
+    listing = world.listing()
     make_user(app, "staff@example.com", role="merchant", merchant_id=world.merchant_id)
     staff = world.client_for("staff@example.com")
     token = csrf_token(staff, f"/merchant/listings/{listing}")

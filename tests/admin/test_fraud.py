@@ -10,7 +10,8 @@ from mall.fraud import service as fraud
 from mall.fraud.models import CaseAction, FraudCase
 from mall.ledger import service as ledger
 from mall.ledger.models import Lot, Transfer
-from tests.conftest import csrf_token, make_user
+from mall.settings import settings_of
+from tests.builders import checkout_as, csrf_token, make_user, race
 
 
 def test_a_case_needs_a_reason_and_evidence(world):
@@ -48,7 +49,7 @@ def test_a_deduction_needs_evidenced_transfers_not_only_a_file(world):
 
 
 def test_a_deduction_never_exceeds_what_the_evidenced_transfers_awarded(world):
-    member = world.member(earnings=(500, 300))
+    member = world.member(points=(500, 300))
     evidenced = world.earnings(member)[-1:]  # the 500-point earning only
     with world.app.app_context():
         assert db.session.get(Transfer, evidenced[0]).amount == 500
@@ -69,8 +70,9 @@ def test_a_deduction_never_exceeds_what_the_evidenced_transfers_awarded(world):
 
 
 def test_above_the_threshold_a_second_operator_must_approve(world):
-    assert fraud.settings["approval_threshold"] == 1000
-    member = world.member(earnings=(3000,))
+    with world.app.app_context():
+        assert settings_of(db.session).fraud_approval_threshold == 1000
+    member = world.member(points=(3000,))
     case_id = world.open_case(member, transfer_ids=world.earnings(member))
     action_id = world.call(fraud.request_deduction, world.op1, case_id, 1500)
     with world.app.app_context():
@@ -91,7 +93,7 @@ def test_above_the_threshold_a_second_operator_must_approve(world):
 
 
 def test_a_rejected_action_moves_nothing(world):
-    member = world.member(earnings=(3000,))
+    member = world.member(points=(3000,))
     case_id = world.open_case(member, transfer_ids=world.earnings(member))
     action_id = world.call(fraud.request_deduction, world.op1, case_id, 2000)
     world.call(fraud.reject, world.op2, action_id)
@@ -102,24 +104,17 @@ def test_a_rejected_action_moves_nothing(world):
 
 
 def _checkout(world, member_id):
-    from mall.checkout import service as checkout
-    from tests.catalog.conftest import create
+    from mall.checkout.service import LineRequest
 
-    listing_id = create(world.app, world.merchant_id, points_price=100, stock=5)
-    with world.app.app_context():
-        placed = checkout.checkout(db.session, world.user(member_id), [checkout.LineRequest(listing_id)],
-                                 checkout.Delivery("林小绿", "13800138000", "上海市浦东新区世纪大道 100 号", "林小绿"),
-                                 "tok-freeze", "tok_approve")
-        return [o.id for o in placed.orders], placed.replayed
+    return checkout_as(world.app, member_id, [LineRequest(world.listing(points_price=100, stock=5))], "tok-freeze")
 
 
 def test_a_freeze_blocks_redemption_gifts_and_donations_but_not_earning(world):
     from mall.charity import service as charity
     from mall.family import service as family
-    from tests.charity.conftest import World as CharityWorld
 
-    member = world.member(earnings=(500, 300))
-    relative = world.member("relative@example.com", earnings=())
+    member = world.member(points=(500, 300))
+    relative = world.member("relative@example.com", points=())
     with world.app.app_context(), write(db.session):
         family.create_family(db.session, world.user(member), "林家")
         _, token = family.invite(db.session, world.user(member))
@@ -131,8 +126,7 @@ def test_a_freeze_blocks_redemption_gifts_and_donations_but_not_earning(world):
         _checkout(world, member)
     with pytest.raises(ledger.AccountFrozen), world.app.app_context(), write(db.session):
         family.gift_points(db.session, world.user(member), world.user(relative).member_code, 100, "gift-tok")
-    project = CharityWorld.project(type("W", (), {"app": world.app, "operator_id": world.op1,
-                                                  "user": staticmethod(world.user)})())
+    project = world.project()
     with pytest.raises(ledger.AccountFrozen), world.app.app_context(), write(db.session):
         charity.donate(db.session, world.user(member), project, 100, anonymous=False, token="don-tok")
     assert world.balance(member) == 800
@@ -163,7 +157,7 @@ def test_the_member_is_told_why_and_sees_how_to_appeal(world, client, auth):
     assert "frozen while fraud case" in page and f"/account/cases/{case_id}" in page
     page = client.get(f"/account/cases/{case_id}").get_data(as_text=True)
     assert "Receipts reused at two tills." in page and "Send appeal" in page
-    other = world.member("other@example.com", earnings=())
+    other = world.member("other@example.com", points=())
     other_client = world.client_for("other@example.com")
     assert other_client.get(f"/account/cases/{case_id}").status_code == 404
     assert other_client.post(f"/account/cases/{case_id}", data={
@@ -179,7 +173,7 @@ def _remaining_by_expiry(account_id) -> dict:
 
 
 def test_appeal_and_reversal_restore_the_exact_points_and_their_lots(world, client, auth):
-    member = world.member("m@example.com", earnings=(500, 300))
+    member = world.member("m@example.com", points=(500, 300))
     with world.app.app_context():
         account = ledger.member_account(db.session, member)
         lots_before = _remaining_by_expiry(account.id)
@@ -212,7 +206,7 @@ def test_appeal_and_reversal_restore_the_exact_points_and_their_lots(world, clie
 
 
 def test_an_upheld_case_keeps_the_deduction_and_lifts_the_freeze(world):
-    member = world.member(earnings=(500,))
+    member = world.member(points=(500,))
     case_id = world.open_case(member, transfer_ids=world.earnings(member))
     world.call(fraud.request_freeze, world.op1, case_id)
     world.call(fraud.request_deduction, world.op1, case_id, 500)
@@ -226,7 +220,7 @@ def test_an_upheld_case_keeps_the_deduction_and_lifts_the_freeze(world):
 
 
 def test_the_console_journey_is_audited(world):
-    member = world.member("m@example.com", earnings=(3000,))
+    member = world.member("m@example.com", points=(3000,))
     op1, op2 = world.client_for("op1@example.com"), world.client_for("op2@example.com")
     entry = world.earnings(member)[0]
     token = csrf_token(op1, f"/admin/members/{member}")
@@ -280,9 +274,7 @@ def test_the_console_journey_is_audited(world):
 
 
 def test_concurrent_deductions_never_exceed_the_evidence(world):
-    from tests.conftest import race
-
-    member = world.member(earnings=(500, 2000))
+    member = world.member(points=(500, 2000))
     evidenced = [t for t in world.earnings(member)][-1:]  # the 500-point earning
     case_id = world.open_case(member, transfer_ids=evidenced)
 
@@ -296,9 +288,7 @@ def test_concurrent_deductions_never_exceed_the_evidence(world):
 
 
 def test_two_approvals_at_once_execute_the_action_once(world):
-    from tests.conftest import race
-
-    member = world.member(earnings=(5000,))
+    member = world.member(points=(5000,))
     case_id = world.open_case(member, transfer_ids=world.earnings(member))
     action_id = world.call(fraud.request_deduction, world.op1, case_id, 4000)
     op3 = make_user(world.app, "op3@example.com", role="operator")
@@ -317,10 +307,9 @@ def test_two_approvals_at_once_execute_the_action_once(world):
 def test_a_frozen_member_redeeming_in_the_browser_is_told_why(world):
     import re
 
-    from tests.catalog.conftest import create
 
-    member = world.member("m@example.com", earnings=(500, 300))
-    item = create(world.app, world.merchant_id, points_price=100, stock=5)
+    member = world.member("m@example.com", points=(500, 300))
+    item = world.listing(points_price=100, stock=5)
     case_id = world.open_case(member, transfer_ids=world.earnings(member))
     world.call(fraud.request_freeze, world.op1, case_id)
     client = world.client_for("m@example.com")

@@ -10,7 +10,7 @@ from mall.db import write
 from mall.extensions import db
 from mall.ledger import service as ledger
 from mall.ledger.models import Transfer
-from tests.conftest import PASSWORD, csrf_token
+from tests.builders import PASSWORD, Auth, csrf_token
 
 
 def _profile(app, user_id, name, phone):
@@ -22,8 +22,8 @@ def _profile(app, user_id, name, phone):
 
 
 def test_export_contains_the_members_data_and_no_one_elses(app, world):
-    me = world.member("me@example.com", earnings=(500, 300))
-    other = world.member("other@example.com", earnings=(777,))
+    me = world.member("me@example.com", points=(500, 300))
+    other = world.member("other@example.com", points=(777,))
     my_code = _profile(app, me, "林小绿", "13912345678")
     other_code = _profile(app, other, "王大明", "13800000000")
     client = world.client_for("me@example.com")
@@ -43,7 +43,7 @@ def test_export_contains_the_members_data_and_no_one_elses(app, world):
 
 
 def test_deletion_erases_personal_fields_and_keeps_the_ledger_verifiable(app, world, runner):
-    me = world.member("me@example.com", earnings=(500, 300))
+    me = world.member("me@example.com", points=(500, 300))
     code = _profile(app, me, "林小绿", "13912345678")
     client = world.client_for("me@example.com")
     token = csrf_token(client, "/account/data")
@@ -73,7 +73,6 @@ def test_deletion_erases_personal_fields_and_keeps_the_ledger_verifiable(app, wo
     page = app.test_client().get("/transparency").get_data(as_text=True)  # the forfeiture account is public
     assert re.search(r'id="stat-forfeited">.*?<strong>800</strong>', page, re.S)
     # the same e-mail address can start afresh
-    from tests.conftest import Auth
 
     fresh = app.test_client()
     assert Auth(fresh).register("me@example.com").status_code == 302
@@ -81,11 +80,9 @@ def test_deletion_erases_personal_fields_and_keeps_the_ledger_verifiable(app, wo
 
 def test_deletion_can_donate_the_points_first(app, world):
     from mall.charity.models import Donation
-    from tests.charity.conftest import World as CharityWorld
 
-    world.member("me@example.com", earnings=(500,))
-    project = CharityWorld.project(type("W", (), {"app": app, "operator_id": world.op1,
-                                                  "user": staticmethod(world.user)})())
+    world.member("me@example.com", points=(500,))
+    project = world.project()
     client = world.client_for("me@example.com")
     page = client.get("/account/data").get_data(as_text=True)
     assert "Reading corners" in page
@@ -102,8 +99,8 @@ def test_deletion_can_donate_the_points_first(app, world):
 def test_a_family_head_with_members_must_hand_over_first(app, world):
     from mall.family import service as family
 
-    head = world.member("head@example.com", earnings=(100,))
-    kid = world.member("kid@example.com", earnings=())
+    head = world.member("head@example.com", points=(100,))
+    kid = world.member("kid@example.com", points=())
     with app.app_context(), write(db.session):
         family.create_family(db.session, world.user(head), "林家")
         _, token = family.invite(db.session, world.user(head))

@@ -8,13 +8,13 @@ from mall.extensions import db
 from mall.ledger import service as ledger
 from mall.ledger.models import Account, Transfer
 from mall.reports import service as reports
-from tests.conftest import make_merchant
+from tests.builders import make_merchant
 
 
 def _history(app, world):
     """Earning in two months, spending, a gift, a donation-like transfer, expiry, a refund."""
-    a = world.member("a@example.com", earnings=())
-    b = world.member("b@example.com", earnings=())
+    a = world.member("a@example.com", points=())
+    b = world.member("b@example.com", points=())
     other = make_merchant(app, "second")
     nov = datetime(2026, 10, 31, 17, 0, tzinfo=timezone.utc)  # 2026-11-01 01:00 in Shanghai
     oct_ = datetime(2026, 10, 31, 15, 0, tzinfo=timezone.utc)  # 2026-10-31 23:00 in Shanghai

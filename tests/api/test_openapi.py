@@ -17,16 +17,16 @@ from schemathesis.core.failures import FailureGroup
 from mall.account.models import User
 from mall.catalog import service as catalog
 from mall.checkout import bills
+from mall.checkout import orchestrator
 from mall.checkout import service as checkout
 from mall.checkout.models import BillPayment
 from mall.db import write
 from mall.extensions import db
 from mall.forms import MAX_ID
 from mall.ledger import service as ledger
-from mall.merchant.models import Merchant
+from mall.coalition.models import Merchant
 from mall.rules import service as rules
-from tests.api.conftest import Shop
-from tests.conftest import make_user
+from tests.builders import Shop, make_user
 
 
 def test_document_paths_are_exactly_the_api_routes(app, client):
@@ -72,11 +72,11 @@ class FuzzData:
             self.member_code = code = db.session.get(User, member_id).member_code
         with app.app_context():
             for _ in range(3):
-                checkout.checkout(db.session, db.session.get(User, member_id),
-                                  [checkout.LineRequest(listing_id=listing_id, quantity=2)],
-                                  checkout.Delivery(name="林小绿", phone="13800138000",
-                                                    address="上海市浦东新区世纪大道 100 号", guest_name="林小绿"),
-                                  secrets.token_urlsafe(12), "tok_approve")
+                orchestrator.checkout(db.session, db.session.get(User, member_id),
+                                      [checkout.LineRequest(listing_id=listing_id, quantity=2)],
+                                      checkout.Delivery(name="林小绿", phone="13800138000",
+                                                        address="上海市浦东新区世纪大道 100 号", guest_name="林小绿"),
+                                      secrets.token_urlsafe(12), "tok_approve")
         with app.app_context(), write(db.session):
             shop = db.session.get(Merchant, self.shop.id)
             rules.award_purchase(db.session, shop, rules.parse_purchase({"member_code": code, "total_fen": 10**6}))

@@ -1,6 +1,5 @@
 """POST /api/v1/purchases, quotes and refunds: keys, idempotency, strict types, problem details."""
 import json
-import threading
 
 import pytest
 from sqlalchemy import func, select
@@ -8,7 +7,7 @@ from sqlalchemy import func, select
 from mall.extensions import db
 from mall.ledger import service as ledger
 from mall.rules.models import Purchase
-from tests.api.conftest import balance_of, purchase_body
+from tests.builders import balance_of, make_merchant, purchase_body, race
 
 
 def post(client, shop, path, body, key="k-1", **headers):
@@ -69,12 +68,12 @@ def test_keys_are_scoped_to_the_merchant(client, app, shop, other_shop, member_c
 
 
 def test_duplicate_in_flight_is_409(client, app, shop, member_code):
-    from mall.api import service as api_service
+    from mall import idempotency
     from mall.db import write
 
     body = json.dumps(purchase_body(member_code)).encode()
     with app.app_context(), write(db.session):  # a first request has claimed the key and not finished
-        api_service.claim(db.session, shop.id, "create-purchase /api/v1/purchases", "busy", body)
+        idempotency.claim(db.session, shop.id, "create-purchase /api/v1/purchases", "busy", body)
     response = client.post("/api/v1/purchases", data=body, content_type="application/json",
                            headers={**shop.headers, "Idempotency-Key": "busy"})
     assert response.status_code == 409
@@ -125,7 +124,7 @@ def test_revoked_key_is_401(client, app, shop, member_code):
     from mall.api import service as api_service
     from mall.api.models import ApiKey
     from mall.db import write
-    from mall.merchant.models import Merchant
+    from mall.coalition.models import Merchant
 
     with app.app_context(), write(db.session):
         key = db.session.scalar(select(ApiKey).where(ApiKey.merchant_id == shop.id))
@@ -242,8 +241,7 @@ def test_merchant_cannot_see_or_refund_another_merchants_purchase(client, app, s
 def test_pending_merchant_cannot_issue(client, app, member_code):
     from mall.api import service as api_service
     from mall.db import write
-    from mall.merchant.models import Merchant
-    from tests.conftest import make_merchant
+    from mall.coalition.models import Merchant
 
     merchant_id = make_merchant(app, "pending-shop", status="pending")
     with app.app_context(), write(db.session):
@@ -263,11 +261,7 @@ def test_concurrent_replays_create_one_purchase(app, shop, member_code):
                        headers={**shop.headers, "Idempotency-Key": "race"})
             statuses.append(r.status_code)
 
-    threads = [threading.Thread(target=send) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    race(lambda _: send(), range(8))
     assert purchases(app) == 1
     assert set(statuses) <= {201, 409}
     assert 201 in statuses

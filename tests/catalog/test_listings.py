@@ -1,7 +1,6 @@
 """Merchants manage their own listings: validation, status, stock, images, slots and nights."""
 import io
 import json
-import threading
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -13,9 +12,8 @@ from mall.catalog.models import Listing, ListingImage, ServiceSlot, StayNight
 from mall.db import write
 from mall.errors import DomainError
 from mall.extensions import db
-from mall.merchant.models import Merchant
-from tests.catalog.conftest import create, listing_doc
-from tests.conftest import csrf_token, make_merchant
+from mall.coalition.models import Merchant
+from tests.builders import create_listing, csrf_token, listing_doc, make_merchant, make_user, race
 
 
 def shop(merchant_id):
@@ -62,7 +60,7 @@ def test_pending_merchant_cannot_publish(ctx):
 
 
 def test_status_lifecycle_and_visibility(app, client, shop_id):
-    item_id = create(app, shop_id, publish=False)
+    item_id = create_listing(app, shop_id, publish=False)
     assert client.get(f"/catalog/{item_id}").status_code == 404  # a draft is not public
     with app.app_context(), write(db.session):
         catalog.set_status(db.session, shop(shop_id), item_id, "publish")
@@ -77,7 +75,7 @@ def test_status_lifecycle_and_visibility(app, client, shop_id):
 
 
 def test_suspended_merchant_listings_disappear(app, client, shop_id):
-    item_id = create(app, shop_id)
+    item_id = create_listing(app, shop_id)
     with app.app_context(), write(db.session):
         shop(shop_id).status = "suspended"
     assert client.get(f"/catalog/{item_id}").status_code == 404
@@ -85,23 +83,19 @@ def test_suspended_merchant_listings_disappear(app, client, shop_id):
 
 
 def test_stock_delta_is_atomic_under_concurrency(app, shop_id):
-    item_id = create(app, shop_id, stock=100)
+    item_id = create_listing(app, shop_id, stock=100)
 
     def take():
         with app.app_context(), write(db.session):
             catalog.update_listing(db.session, db.session.get(Merchant, shop_id), item_id, {"stock_delta": -1})
 
-    threads = [threading.Thread(target=take) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    race(lambda _: take(), range(20))
     with app.app_context():
         assert db.session.get(Listing, item_id).stock == 80
 
 
 def test_stock_cannot_go_below_zero(ctx, shop_id):
-    item_id = create(ctx, shop_id, stock=2)
+    item_id = create_listing(ctx, shop_id, stock=2)
     with pytest.raises(DomainError, match="below zero"), write(db.session):
         catalog.update_listing(db.session, shop(shop_id), item_id, {"stock_delta": -3})
     assert db.session.get(Listing, item_id).stock == 2
@@ -109,7 +103,7 @@ def test_stock_cannot_go_below_zero(ctx, shop_id):
 
 def test_sale_window_boundaries(ctx, shop_id):
     start = datetime(2026, 3, 1, tzinfo=timezone.utc)
-    item_id = create(ctx, shop_id, points_price=3000, sale_points_price=2500,
+    item_id = create_listing(ctx, shop_id, points_price=3000, sale_points_price=2500,
                      sale_starts_at=start.isoformat(), sale_ends_at=(start + timedelta(days=30)).isoformat())
     item = db.session.get(Listing, item_id)
     assert item.points_now(start - timedelta(microseconds=1)) == 3000
@@ -120,10 +114,9 @@ def test_sale_window_boundaries(ctx, shop_id):
 
 def test_early_access_gating(ctx, shop_id):
     from mall.account.models import User
-    from tests.conftest import make_user
 
     now = datetime(2026, 11, 26, tzinfo=timezone.utc)
-    item_id = create(ctx, shop_id, early_access_from=(now - timedelta(hours=1)).isoformat(),
+    item_id = create_listing(ctx, shop_id, early_access_from=(now - timedelta(hours=1)).isoformat(),
                      available_from=(now + timedelta(days=1)).isoformat())
     good_id, normal_id = make_user(ctx, "good@example.com"), make_user(ctx, "normal@example.com")
     with write(db.session):
@@ -143,7 +136,7 @@ def _png(size=(800, 600)) -> bytes:
 
 
 def test_image_upload_resizes_and_sets_the_cover(app, client, staff):
-    item_id = create(app, staff, publish=False)
+    item_id = create_listing(app, staff, publish=False)
     page = f"/merchant/listings/{item_id}"
     response = client.post(f"{page}/images", data={"csrf_token": csrf_token(client, page),
                                                    "image": (io.BytesIO(_png((3000, 2000))), "big.png")})
@@ -162,7 +155,7 @@ def test_image_upload_resizes_and_sets_the_cover(app, client, staff):
     (b"\x89PNG\r\n\x1a\n" + b"\x00" * 50, "broken.png"),
 ])
 def test_non_images_are_refused(app, client, staff, payload, name):
-    item_id = create(app, staff, publish=False)
+    item_id = create_listing(app, staff, publish=False)
     page = f"/merchant/listings/{item_id}"
     client.post(f"{page}/images", data={"csrf_token": csrf_token(client, page), "image": (io.BytesIO(payload), name)})
     assert "Upload a JPEG, PNG or WebP image." in client.get(page).get_data(as_text=True)
@@ -171,7 +164,7 @@ def test_non_images_are_refused(app, client, staff, payload, name):
 
 
 def test_oversized_and_sixth_images_are_refused(ctx, shop_id):
-    item_id = create(ctx, shop_id, publish=False)
+    item_id = create_listing(ctx, shop_id, publish=False)
     with pytest.raises(DomainError, match="5 MB"), write(db.session):
         catalog.add_image(db.session, shop(shop_id), item_id, b"\x00" * (5 * 1024 * 1024 + 1),
                           ctx.config["MEDIA_ROOT"])
@@ -183,8 +176,8 @@ def test_oversized_and_sixth_images_are_refused(ctx, shop_id):
 
 
 def test_slots_and_nights(ctx, shop_id):
-    service_id = create(ctx, shop_id, kind="service", category="services", stock=None)
-    stay_id = create(ctx, shop_id, kind="stay", category="hotel", stock=None)
+    service_id = create_listing(ctx, shop_id, kind="service", category="services", stock=None)
+    stay_id = create_listing(ctx, shop_id, kind="stay", category="hotel", stock=None)
     start = datetime(2026, 12, 1, 2, tzinfo=timezone.utc)
     with write(db.session):
         assert catalog.add_slots(db.session, shop(shop_id), service_id, [start, start + timedelta(hours=2)], 4) == 2
@@ -216,7 +209,7 @@ def test_back_office_create_edit_publish(app, client, staff):
 
 def test_staff_cannot_touch_another_merchants_listing(app, client, staff):
     other = make_merchant(app, "other")
-    foreign = create(app, other)
+    foreign = create_listing(app, other)
     page = f"/merchant/listings/{foreign}"
     assert client.get(page).status_code == 404
     token = csrf_token(client, "/merchant/listings")
@@ -256,7 +249,7 @@ class TestApi:
         assert client.get("/api/v1/listings", headers=key).get_json()["data"][0]["stock"] == 6
 
     def test_cannot_patch_another_merchants_listing(self, app, client, key):
-        foreign = create(app, make_merchant(app, "other"))
+        foreign = create_listing(app, make_merchant(app, "other"))
         response = self.send(client, "PATCH", f"/api/v1/listings/{foreign}", key, {"points_price": 1})
         assert response.status_code == 404
         with app.app_context():
@@ -265,7 +258,7 @@ class TestApi:
     @pytest.mark.parametrize("changes", [{"points_price": True}, {"stock": -1}, {"points_price": 1.5},
                                          {"stock_delta": "3"}, {"status": "exploded"}])
     def test_bad_values_are_422(self, app, client, key, shop_id, changes):
-        item_id = create(app, shop_id)
+        item_id = create_listing(app, shop_id)
         response = self.send(client, "PATCH", f"/api/v1/listings/{item_id}", key, changes)
         assert response.status_code == 422
         assert response.content_type == "application/problem+json"

@@ -9,8 +9,7 @@ from mall.catalog import service as catalog
 from mall.db import write
 from mall.extensions import db
 from mall.ledger import service as ledger
-from tests.catalog.conftest import create
-from tests.conftest import make_merchant
+from tests.builders import create_listing, make_merchant
 
 
 def titles(client, query=""):
@@ -20,12 +19,12 @@ def titles(client, query=""):
 
 @pytest.fixture
 def stocked(app, shop_id):
-    create(app, shop_id, title_zh="一级能效变频空调", title_en="Inverter air conditioner", kind="goods",
+    create_listing(app, shop_id, title_zh="一级能效变频空调", title_en="Inverter air conditioner", kind="goods",
            category="appliances", points_price=120000, green=True)
-    create(app, shop_id, title_zh="竹纤维毛巾", title_en="Bamboo towel", points_price=2800, green=True, stock=0)
-    create(app, shop_id, title_zh="话费充值 10 元", title_en="Phone credit 10 yuan", kind="topup",
+    create_listing(app, shop_id, title_zh="竹纤维毛巾", title_en="Bamboo towel", points_price=2800, green=True, stock=0)
+    create_listing(app, shop_id, title_zh="话费充值 10 元", title_en="Phone credit 10 yuan", kind="topup",
            category="telecom", points_price=1000, green=False, stock=None)
-    create(app, shop_id, title_zh="西湖畔酒店 1 晚", title_en="West Lake hotel night", kind="stay",
+    create_listing(app, shop_id, title_zh="西湖畔酒店 1 晚", title_en="West Lake hotel night", kind="stay",
            category="hotel", points_price=22000, green=True, stock=None)
 
 
@@ -78,7 +77,7 @@ def test_bad_filter_values_do_not_break_the_page(client, stocked):
 
 def test_htmx_gets_the_results_fragment_and_links_keep_filters(client, app, shop_id):
     for n in range(30):
-        create(app, shop_id, title_en=f"Towel {n}", title_zh=f"毛巾 {n}")
+        create_listing(app, shop_id, title_en=f"Towel {n}", title_zh=f"毛巾 {n}")
     fragment = client.get("/catalog?green=y&q=towel", headers={"HX-Request": "true"}).get_data(as_text=True)
     page = client.get("/catalog?green=y&q=towel").get_data(as_text=True)
     assert "<html" not in fragment and "<html" in page
@@ -87,9 +86,9 @@ def test_htmx_gets_the_results_fragment_and_links_keep_filters(client, app, shop
 
 
 def test_listing_page_states(app, client, shop_id, member):
-    sold_out = create(app, shop_id, stock=0)
+    sold_out = create_listing(app, shop_id, stock=0)
     assert "Out of stock" in client.get(f"/catalog/{sold_out}").get_data(as_text=True)
-    pricey = create(app, shop_id, points_price=5000)
+    pricey = create_listing(app, shop_id, points_price=5000)
     html = client.get(f"/catalog/{pricey}").get_data(as_text=True)
     assert "You need 5,000 more points." in html
 
@@ -114,7 +113,7 @@ def test_catalog_queries_do_not_grow_with_the_page_size(app, client, shop_id):
     for n in range(3):
         make_merchant(app, f"m{n}")
     for n in range(40):
-        create(app, shop_id, title_en=f"Item {n}")
+        create_listing(app, shop_id, title_en=f"Item {n}")
     client.get("/catalog")  # warm up
     counts = []
     for per_page in (4, 24):

@@ -1,8 +1,8 @@
 """Charity: donating, refusals, matching, pledges, receipts, payouts, closing, the public pages."""
 import io
 import re
-import threading
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from sqlalchemy import func, select
@@ -14,8 +14,7 @@ from mall.db import write
 from mall.errors import Conflict, DomainError, NotFound
 from mall.extensions import db
 from mall.ledger import service as ledger
-from tests.charity.conftest import NOW
-from tests.conftest import Auth, csrf_token
+from tests.builders import NOW, Auth, csrf_token, make_merchant, make_user, race
 
 
 def verify_cli(runner):
@@ -129,21 +128,7 @@ def test_donate_my_points_expiring_this_month(app, world):
 def test_concurrent_donations_keep_totals_exact(app, world, runner):
     project = world.project(goal=10**6)
     members = [world.member(f"d{n}@example.com", points=1000) for n in range(12)]
-    results = []
-
-    def race(user_id):
-        for _ in range(3):
-            try:
-                world.donate(user_id, project, 300)
-                results.append("ok")
-            except DomainError as err:
-                results.append(err.status)
-
-    threads = [threading.Thread(target=race, args=(m,)) for m in members]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race(lambda user_id: world.donate(user_id, project, 300), members * 3)  # three gifts each
     assert results.count("ok") == 36
     row = world.project_row(project)
     assert row.raised_points == 36 * 300 == world.held(project)
@@ -155,20 +140,7 @@ def test_concurrent_donations_keep_totals_exact(app, world, runner):
 def test_one_members_last_points_under_concurrency(world, runner):
     member = world.member(points=1000)
     project = world.project()
-    results = []
-
-    def race():
-        try:
-            world.donate(member, project, 300)
-            results.append("ok")
-        except DomainError as err:
-            results.append(err.status)
-
-    threads = [threading.Thread(target=race) for _ in range(10)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race(lambda _: world.donate(member, project, 300), range(10))
     assert results.count("ok") == 3 and all(r == 409 for r in results if r != "ok")
     assert world.balance(member) == 100 and world.held(project) == 900
     verify_cli(runner)
@@ -178,20 +150,7 @@ def test_matching_stops_exactly_at_the_cap_under_concurrency(app, world, runner)
     project = world.project(goal=10**6)
     campaign = world.campaign(project, cap=1000, percent=100)
     members = [world.member(f"r{n}@example.com", points=1000) for n in range(15)]
-    results = []
-
-    def race(user_id):
-        try:
-            world.donate(user_id, project, 70)
-            results.append("ok")
-        except DomainError as err:
-            results.append(err.status)
-
-    threads = [threading.Thread(target=race, args=(m,)) for m in members]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race(lambda user_id: world.donate(user_id, project, 70), members)
     assert results.count("ok") == 15
     assert world.matched(campaign) == 1000  # 14 full matches of 70 = 980, then 20 of the 15th
     matches = sorted(d.matched_points for d in world.donations(project_id=project))
@@ -262,17 +221,12 @@ def test_concurrent_pledge_runs_collect_once(app, world, runner):
     member = world.member(points=1000)
     project = world.project()
     pledge_id = pledge(app, world, member, project, 300)
-    outcomes = []
 
-    def run():
+    def run(_):
         with app.app_context(), write(db.session):
-            outcomes.append(service.collect_pledge(db.session, pledge_id, "2026-11"))
+            return service.collect_pledge(db.session, pledge_id, "2026-11")
 
-    threads = [threading.Thread(target=run) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = race(run, range(6), values=True)
     assert outcomes.count("collected") == 1 and world.balance(member) == 700
     verify_cli(runner)
 
@@ -287,7 +241,7 @@ def test_a_short_balance_skips_the_month_and_tells_the_member_once(app, world, r
     with app.app_context():
         notes = db.session.scalars(select(Notification).where(Notification.user_id == member)).all()
         assert [n.kind for n in notes] == ["charity_pledge_skipped"]
-    world.give(member, 500)  # topped up later in the month: the same month can still be collected, once
+    world.earn(member, 500)  # topped up later in the month: the same month can still be collected, once
     assert "1 collected" in runner.invoke(args=["charity", "run-pledges", "--month", "2026-11"]).output
     assert world.balance(member) == 300
 
@@ -551,7 +505,6 @@ def test_operator_console_is_404_for_members_and_creates_projects(app, world, cl
 def test_merchant_staff_fund_matching_from_their_own_account_only(app, world, client, runner):
     project = world.project()
     other = __import__("tests.conftest", fromlist=["make_merchant"]).make_merchant(app, "other")
-    from tests.conftest import make_user
 
     make_user(app, "staff@example.com", role="merchant", merchant_id=world.merchant_id)
     Auth(client).login("staff@example.com")
@@ -591,12 +544,7 @@ def test_payouts_racing_donations_never_overdraw_the_project(app, world, runner)
         except Conflict:
             pass
 
-    threads = [threading.Thread(target=give, args=(m,)) for m in members[1:]]
-    threads += [threading.Thread(target=pay, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    race(lambda step: step(), [partial(give, m) for m in members[1:]] + [partial(pay, n) for n in range(8)])
     assert errors == []
     assert world.held(project) == 500 + 5 * 400 - sum(paid) >= 0
     assert world.project_row(project).paid_out_points == sum(paid)
@@ -612,7 +560,6 @@ def test_donation_from_the_family_pool_needs_pool_rights_and_counts_against_the_
     from mall.extensions import db
     from mall.family import service as family
     from mall.ledger import service as ledger
-    from tests.conftest import make_merchant, make_user
 
     head_id, kid_id, operator_id = (make_user(app, "head@example.com"), make_user(app, "kid@example.com"),
                                     make_user(app, "op-pool@example.com", role="operator"))

@@ -14,9 +14,9 @@ from mall.checkout import bills as bill_service
 from mall.checkout.models import BillPayment
 from mall.db import write
 from mall.extensions import db
-from mall.merchant.models import Merchant
+from mall.coalition.models import Merchant
 from mall.models import utcnow
-from tests.conftest import Auth, csrf_token, make_merchant, make_user
+from tests.builders import Auth, csrf_token, make_merchant, make_user
 
 FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 

@@ -7,8 +7,8 @@ from mall.account.models import User
 from mall.api import service as api_service
 from mall.db import write
 from mall.extensions import db
-from mall.merchant.models import Merchant
-from tests.conftest import Auth, csrf_token
+from mall.coalition.models import Merchant
+from tests.builders import Auth, csrf_token
 
 
 @pytest.fixture

@@ -4,17 +4,16 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from mall.catalog.models import Listing, ServiceSlot
-from mall.checkout import service
+from mall.catalog.models import ServiceSlot
+from mall.checkout import merchant_side, service
 from mall.checkout.models import Order, Payment, Voucher
 from mall.checkout.payments import PaymentDeclined, PaymentTimeout
 from mall.db import write
 from mall.errors import DomainError, NotFound
 from mall.extensions import db
 from mall.ledger.models import Lot
-from mall.merchant.models import Merchant
-from tests.checkout.conftest import checkout_as
-from tests.conftest import Auth, csrf_token, race
+from mall.coalition.models import Merchant
+from tests.builders import Auth, checkout_as, csrf_token, make_merchant, race, stock
 
 LR = service.LineRequest
 
@@ -22,11 +21,6 @@ LR = service.LineRequest
 def orders(app):
     with app.app_context():
         return db.session.scalar(select(func.count(Order.id)))
-
-
-def stock(app, listing_id):
-    with app.app_context():
-        return db.session.get(Listing, listing_id).stock
 
 
 def test_redeem_with_points(app, world):
@@ -138,12 +132,10 @@ def test_service_slot_capacity_is_shared(app, world):
 
 def test_merchant_cancellation_refunds_to_the_same_lots_with_compensation(app, world):
     member = world.member(points=0)
-    world.give(member, 300, key="early")
-    world.give(member, 5000, key="later")
+    world.earn(member, 300, key="early")
+    world.earn(member, 5000, key="later")
     item = world.listing(points_price=1000, stock=5)
     [order_id], _ = checkout_as(app, member, [LR(item)])
-    with app.app_context():
-        before = {(lot.expires_at, lot.remaining) for lot in db.session.scalars(select(Lot))}
     with app.app_context(), write(db.session):
         order = db.session.get(Order, order_id)
         service.cancel(db.session, order, "merchant", "closed for renovation")
@@ -191,17 +183,16 @@ def test_voucher_can_be_used_once_and_only_by_its_merchant(app, world):
     member = world.member(points=5000)
     item = world.listing(points_price=300, kind="coupon", category="grocery", coupon_valid_days=30, stock=None)
     checkout_as(app, member, [LR(item)])
-    from tests.conftest import make_merchant
 
     other = make_merchant(app, "other")
     with app.app_context():
         code = db.session.scalar(select(Voucher.code))
     with pytest.raises(NotFound), app.app_context(), write(db.session):
-        service.redeem_voucher(db.session, db.session.get(Merchant, other), code)
+        merchant_side.redeem_voucher(db.session, db.session.get(Merchant, other), code)
     with app.app_context(), write(db.session):
-        assert service.redeem_voucher(db.session, db.session.get(Merchant, world.merchant_id), code.lower()).status == "redeemed"
+        assert merchant_side.redeem_voucher(db.session, db.session.get(Merchant, world.merchant_id), code.lower()).status == "redeemed"
     with pytest.raises(DomainError, match="already been used"), app.app_context(), write(db.session):
-        service.redeem_voucher(db.session, db.session.get(Merchant, world.merchant_id), code)
+        merchant_side.redeem_voucher(db.session, db.session.get(Merchant, world.merchant_id), code)
 
 
 def test_another_members_order_is_404(app, client, world):

@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -19,10 +18,11 @@ from mall.checkout import service
 from mall.checkout.models import Order, Payment
 from mall.checkout.payments import PaymentDeclined, SandboxGateway, gateway, sandbox_payment
 from mall.db import write
+from mall.edge import run
 from mall.extensions import db
-from mall.merchant.models import Merchant
+from mall.coalition.models import Merchant
 from mall.models import utcnow
-from tests.checkout.conftest import checkout_as
+from tests.builders import checkout_as, create_listing, make_merchant, race
 from tests.conftest import PG_URL
 from tests import servers
 from tests.servers import workers_seen
@@ -34,13 +34,13 @@ CHECKOUT = """
 import sys
 from mall import create_app
 from mall.account.models import User
-from mall.checkout import service
+from mall.checkout import orchestrator, service
 from mall.extensions import db
 member_id, listing_id, token = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 app = create_app()
 with app.app_context():
-    service.checkout(db.session, db.session.get(User, member_id), [service.LineRequest(listing_id, option="mix")],
-                     service.Delivery(name="Lin", phone="13800138000", address="Shanghai"), token, "tok_approve")
+    orchestrator.checkout(db.session, db.session.get(User, member_id), [service.LineRequest(listing_id, option="mix")],
+                          service.Delivery(name="Lin", phone="13800138000", address="Shanghai"), token, "tok_approve")
 """
 
 CANCEL = """
@@ -115,13 +115,8 @@ def sandbox_url(request, tmp_path):
 
 def test_concurrent_workers_move_a_payment_once(sandbox_url):
     gateways = [SandboxGateway(sandbox_url) for _ in range(6)]
-    refs = []
-    threads = [threading.Thread(target=lambda gw=gw: refs.append(gw.authorise(600, "tok_approve", "k")))
-               for gw in gateways]  # six workers, one idempotency key: one authorisation
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    # six workers, one idempotency key: one authorisation
+    refs = race(lambda gw: gw.authorise(600, "tok_approve", "k"), gateways, values=True)
     assert len(refs) == 6 and len(set(refs)) == 1
     ref = refs[0]
     gateways[0].capture(ref)
@@ -134,11 +129,7 @@ def test_concurrent_workers_move_a_payment_once(sandbox_url):
         except PaymentDeclined:
             outcomes.append("refused")
 
-    threads = [threading.Thread(target=refund_100, args=(gw,)) for gw in gateways + gateways]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    race(refund_100, gateways + gateways)
     assert sorted(outcomes) == ["ok"] * 6 + ["refused"] * 6  # twelve tries, 600 fen: exactly six refunds
     assert gateways[0].payment(ref)["status"] == "refunded"
     for gw in gateways:
@@ -158,11 +149,8 @@ def test_a_payment_captured_here_is_refunded_by_another_process(app, world, data
 
 
 def test_cancelling_each_merchants_order_refunds_all_the_cash(app, world, mix):
-    from tests.catalog.conftest import create
-    from tests.conftest import make_merchant
-
     member = world.member(points=5000)
-    other = create(app, make_merchant(app, "other"), points_price=None, mix_points=500, cash_fen=300, stock=10)
+    other = create_listing(app, make_merchant(app, "other"), points_price=None, mix_points=500, cash_fen=300, stock=10)
     order_ids, _ = checkout_as(app, member, [LR(mix, option="mix"), LR(other, option="mix")])
     assert len(order_ids) == 2 and payment_of(app, order_ids[0])[1]["amount_fen"] == 1290
     for order_id, refunded in zip(order_ids, (990, 1290)):
@@ -217,7 +205,7 @@ def test_killed_after_the_order_committed_reconcile_captures(app, world, databas
         assert (order.status, payment.status) == ("placed", "authorised")
         assert gateway().payment(ref)["status"] == "authorised"
         # Within the grace period a checkout may still be on its way: nothing is touched.
-        assert service.reconcile_payments(db.session, 15) == {"captured": 0, "voided": 0}
+        assert run(service.reconcile_payments, db.session, 15) == {"captured": 0, "voided": 0}
         assert gateway().payment(ref)["status"] == "authorised"
     result = runner.invoke(args=["payments", "reconcile", "--grace-minutes", "0"])
     assert result.exit_code == 0, result.output
@@ -242,10 +230,10 @@ def test_killed_before_the_order_was_placed_reconcile_voids(app, world, database
         ref = payment_by_token("killed-before-place").gateway_ref
         assert gateway().payment(ref)["status"] == "authorised"
         later = utcnow() + timedelta(minutes=16)  # the default grace period has passed
-        assert service.reconcile_payments(db.session, now=later) == {"captured": 0, "voided": 1}
+        assert run(service.reconcile_payments, db.session, now=later) == {"captured": 0, "voided": 1}
         assert payment_by_token("killed-before-place").status == "voided"
         assert gateway().payment(ref)["status"] == "voided"
-        assert service.reconcile_payments(db.session, now=later) == {"captured": 0, "voided": 0}
+        assert run(service.reconcile_payments, db.session, now=later) == {"captured": 0, "voided": 0}
         assert db.session.get(Payment, payment_by_token("killed-before-place").id).status == "voided"
     assert world.balance(member) == 5000
 
@@ -254,7 +242,7 @@ def test_reconcile_voids_an_authorisation_the_mall_never_recorded(app, world):
     with app.app_context():
         ref = gateway().authorise(990, "tok_approve", "checkout:9:lost-answer")  # the worker died awaiting the answer
         later = utcnow() + timedelta(minutes=16)
-        assert service.reconcile_payments(db.session, now=later) == {"captured": 0, "voided": 1}
+        assert run(service.reconcile_payments, db.session, now=later) == {"captured": 0, "voided": 1}
         assert gateway().payment(ref)["status"] == "voided"
 
 
@@ -265,7 +253,7 @@ def test_reconcile_records_a_capture_the_crashed_worker_did_not(app, world, mix)
         db.session.get(Payment, db.session.get(Order, order_id).payment_id).status = "authorised"
     with app.app_context():
         later = utcnow() + timedelta(minutes=16)
-        assert service.reconcile_payments(db.session, now=later) == {"captured": 0, "voided": 0}
+        assert run(service.reconcile_payments, db.session, now=later) == {"captured": 0, "voided": 0}
     assert payment_of(app, order_id)[0] == "captured"
 
 
@@ -290,11 +278,7 @@ def test_merchant_cancels_points_plus_cash_orders_on_any_worker(app, world, mix,
                                           "Content-Type": "application/json", "Connection": "close"}, timeout=60)
         statuses.append((order_id, response.status_code, response.text[:200]))
 
-    threads = [threading.Thread(target=cancel, args=(order_id,)) for order_id in order_ids]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    race(cancel, order_ids)
     assert [s for _, s, _ in statuses] == [200] * 6, (statuses, workers_seen(log, "POST"))
     for order_id in order_ids:
         status, held = payment_of(app, order_id)

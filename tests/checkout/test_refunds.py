@@ -5,15 +5,15 @@ import pytest
 from sqlalchemy import select
 
 from mall.api import service as api_service
-from mall.checkout import service
+from mall.checkout import merchant_side, service
 from mall.checkout.models import Order, OrderLine
 from mall.checkout.payments import gateway
 from mall.db import write
 from mall.errors import DomainError
 from mall.extensions import db
 from mall.ledger.models import Lot
-from mall.merchant.models import Merchant
-from tests.checkout.conftest import checkout_as
+from mall.coalition.models import Merchant
+from tests.builders import Auth, checkout_as, csrf_token, make_merchant, make_user, stock
 
 LR = service.LineRequest
 
@@ -24,7 +24,7 @@ def _order(app, order_id):
 
 def refund(app, order_id, quantities, key):
     with app.app_context(), write(db.session):
-        return service.refund_lines(db.session, db.session.get(Order, order_id), quantities, key)
+        return merchant_side.refund_lines(db.session, db.session.get(Order, order_id), quantities, key)
 
 @pytest.fixture
 def coupon(world):
@@ -41,8 +41,6 @@ def test_partial_refund_returns_points_stock_and_vouchers_in_proportion(app, wor
         assert line.refunded_quantity == 1
         assert sorted(v.status for v in line.vouchers) == ["active", "active", "cancelled"]
         assert db.session.get(Order, order_id).status == "placed"
-    from tests.checkout.test_checkout import stock
-
     assert stock(app, coupon) == 8
     world.verify()
 
@@ -79,13 +77,13 @@ def test_partial_then_merchant_cancel_gives_back_the_rest_with_compensation_on_i
         assert order.compensation == 40  # 10% of the 400 points still held
     assert world.balance(member) == 1000 + 40
     with pytest.raises(DomainError), app.app_context(), write(db.session):  # cancel, then complete again
-        service.fulfil(db.session, db.session.get(Merchant, world.merchant_id), order_id)
+        merchant_side.fulfil(db.session, db.session.get(Merchant, world.merchant_id), order_id)
     world.verify()
 
 def test_points_go_back_to_the_lots_they_came_from_last_drawn_first(app, world, coupon):
     member = world.member(points=0)
-    world.give(member, 300, key="first")  # expires first, drawn first
-    world.give(member, 300, key="second")
+    world.earn(member, 300, key="first")  # expires first, drawn first
+    world.earn(member, 300, key="second")
     [order_id], _ = checkout_as(app, member, [LR(coupon, quantity=3)])
     _, [line_id] = _order(app, order_id)
     refund(app, order_id, {line_id: 1}, "r1")
@@ -130,8 +128,6 @@ def test_refunds_over_the_api_are_idempotent_and_scoped(app, client, world, coup
     assert bad.status_code == 422
 
 def test_back_office_refunds_one_unit_once_and_only_its_own_orders(app, client, world, coupon):
-    from tests.conftest import Auth, csrf_token, make_merchant, make_user
-
     member = world.member(points=1000)
     [order_id], _ = checkout_as(app, member, [LR(coupon, quantity=2)])
     _, [line_id] = _order(app, order_id)

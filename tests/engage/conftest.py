@@ -2,53 +2,36 @@ import secrets
 
 import pytest
 
-from mall.account.models import User
+from mall.checkout import merchant_side
+from mall.checkout import service as checkout
 from mall.db import write
-from mall.engage import service as engage
+from mall.engage import budget, demo, games, tasks
 from mall.engage.models import Game, GamePrize
 from mall.extensions import db
-from mall.ledger import service as ledger
-from tests.conftest import assert_ledger_ok, make_merchant, make_user
+from mall.coalition.models import Merchant
+from tests.builders import World, checkout_as
 
 
-class World:
+class Rewards(World):
     """An operator, a funded game budget, the default tasks and games, and members with points."""
 
     def __init__(self, app):
-        self.app = app
-        self.merchant_id = make_merchant(app, "shop")
-        self.operator_id = make_user(app, "op@example.com", role="operator")
+        super().__init__(app, operator="op@example.com")
         with app.app_context(), write(db.session):
-            engage.ensure_default_tasks(db.session)
-            engage.ensure_demo_games(db.session)
-
-    def user(self, user_id) -> User:
-        return db.session.get(User, user_id)
-
-    def member(self, email="m@example.com", points=10000, name=None):
-        user_id = make_user(self.app, email, name=name)
-        if points:
-            with self.app.app_context(), write(db.session):
-                issuance = ledger.open_account(db.session, "merchant", self.merchant_id, "issuance")
-                ledger.transfer(db.session, issuance, ledger.member_account(db.session, user_id), points, "earn",
-                                key=f"gift:{user_id}:{secrets.token_hex(4)}")
-        return user_id
+            tasks.ensure_default_tasks(db.session)
+            demo.ensure_demo_games(db.session)
 
     def fund(self, points):
         with self.app.app_context(), write(db.session):
-            engage.fund_budget(db.session, self.user(self.operator_id), points, "test funding", secrets.token_hex(6))
+            budget.fund_budget(db.session, self.user(self.operator_id), points, "test funding", secrets.token_hex(6))
 
     def budget(self):
         with self.app.app_context():
-            return engage.budget_balance(db.session)
-
-    def balance(self, user_id):
-        with self.app.app_context():
-            return ledger.member_balance(db.session, user_id)
+            return budget.budget_balance(db.session)
 
     def game(self, slug="green-wheel"):
         with self.app.app_context():
-            return next(g.id for g in engage.games(db.session) if g.slug == slug)
+            return next(g.id for g in games.games(db.session) if g.slug == slug)
 
     def make_game(self, prizes, cost=10, limit=100, slug="test"):
         """prizes: [(kind, weight, points)]"""
@@ -62,16 +45,25 @@ class World:
                                          label_zh=f"奖{i}", label_en=f"Prize {i}"))
             return game.id
 
+    def buy_groceries(self, user_id, green):
+        """A reported 50-yuan grocery purchase, green or not."""
+        return self.buy(user_id, [("grocery", green, 5000)])
+
+    def fulfilled_order(self, user_id):
+        """An order of a new 100-point listing, redeemed by the member and fulfilled by the merchant; its id."""
+        listing = self.listing(points_price=100, title_en=f"Towel {secrets.token_hex(2)}")
+        (order_id,), _ = checkout_as(self.app, user_id, [checkout.LineRequest(listing)])
+        with self.app.app_context(), write(db.session):
+            merchant_side.fulfil(db.session, db.session.get(Merchant, self.merchant_id), order_id)
+        return order_id
+
     def play(self, user_id, game_id, free=False, token=None, rng=None):
         with self.app.app_context(), write(db.session):
-            played = engage.play(db.session, self.user(user_id), game_id, token=token or secrets.token_hex(8),
+            played = games.play(db.session, self.user(user_id), game_id, token=token or secrets.token_hex(8),
                                  free=free, rng=rng)
             return played.play.id
-
-    def verify(self):
-        assert_ledger_ok(self.app)
 
 
 @pytest.fixture
 def world(app):
-    return World(app)
+    return Rewards(app)

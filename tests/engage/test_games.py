@@ -6,11 +6,12 @@ import pytest
 from sqlalchemy import func, select
 
 from mall.db import write
-from mall.engage import service as engage
-from mall.engage.models import Coupon, GamePlay
+from mall.engage import games
+from mall.engage.models import Coupon, Game, GamePlay
+from mall.errors import DomainError
 from mall.extensions import db
 from mall.ledger import service as ledger
-from tests.conftest import Auth, csrf_token, race
+from tests.builders import Auth, csrf_token, make_user, race
 
 
 def test_observed_frequencies_match_the_published_odds(world):
@@ -19,32 +20,32 @@ def test_observed_frequencies_match_the_published_odds(world):
     df = 6 prizes − 1 = 5; at alpha = 0.001 the critical value is 20.515 (standard table). A fixed seed
     keeps the test repeatable; production draws use secrets.SystemRandom."""
     with world.app.app_context():
-        game = db.session.get(engage.Game, world.game("green-wheel"))
+        game = db.session.get(Game, world.game("green-wheel"))
         prizes = list(game.prizes)
         rng = random.Random(20261126)
         draws = 60000
         counts = {p.id: 0 for p in prizes}
         for _ in range(draws):
-            prize, number, total = engage.draw(prizes, rng)
+            prize, number, total = games.draw(prizes, rng)
             assert 0 <= number < total
             counts[prize.id] += 1
-        chi2 = sum((counts[p.id] - draws * chance) ** 2 / (draws * chance) for p, chance in engage.odds(game))
+        chi2 = sum((counts[p.id] - draws * chance) ** 2 / (draws * chance) for p, chance in games.odds(game))
         assert chi2 < 20.515, (chi2, counts)
         # and the test has power: a draw that ignores the weights fails it
         uniform = {p.id: 0 for p in prizes}
         for _ in range(draws):
             uniform[prizes[rng.randrange(len(prizes))].id] += 1
-        skewed = sum((uniform[p.id] - draws * chance) ** 2 / (draws * chance) for p, chance in engage.odds(game))
+        skewed = sum((uniform[p.id] - draws * chance) ** 2 / (draws * chance) for p, chance in games.odds(game))
         assert skewed > 20.515
 
 
 def test_odds_and_expected_value_are_published(world, client):
     game_id = world.game("green-wheel")
     with world.app.app_context():
-        game = db.session.get(engage.Game, game_id)
-        ev = engage.expected_points(game)
+        game = db.session.get(Game, game_id)
+        ev = games.expected_points(game)
         assert ev == Fraction(25 * 10 + 20 * 20 + 9 * 50 + 1 * 200, 100) - 20
-        assert sum(chance for _, chance in engage.odds(game)) == 1
+        assert sum(chance for _, chance in games.odds(game)) == 1
     html = client.get(f"/games/{game_id}").get_data(as_text=True)
     assert "Published odds" in html and "40%" in html and "9%" in html and "1%" in html
     assert 'id="expected-value"' in html and "13.00" in html and "7.00" in html  # returns 13 of 20 points
@@ -83,7 +84,7 @@ def test_not_enough_points_and_no_free_play_are_refused(world):
     for free in (False, True):
         try:
             world.play(member, game, free=free)
-        except engage.DomainError as err:
+        except DomainError as err:
             assert err.status == 409
         else:
             raise AssertionError("a play went through")
@@ -123,7 +124,7 @@ def test_budget_exhaustion_closes_the_game_without_overspending(world):
     assert world.budget() == 50
     assert sum(world.balance(m) for m in members) == 300
     with world.app.app_context():
-        assert engage.state(db.session, db.session.get(engage.Game, game)) == "closed"
+        assert games.state(db.session, db.session.get(Game, game)) == "closed"
     world.verify()
 
 
@@ -198,8 +199,6 @@ def test_console_is_operators_only(world, client):
 
 
 def test_merchant_accepts_a_won_coupon_once(world, client, app):
-    from tests.conftest import make_user
-
     world.fund(1000)
     member = world.member()
     play_id = world.play(member, world.make_game([("coupon", 1, 0)], cost=0))
@@ -254,8 +253,8 @@ def test_operator_creates_a_game_paused_with_published_odds(world, client, app):
     page = client.get(f"/games/{game_id}").get_data(as_text=True)
     assert "75%" in page and "25%" in page and "This game is paused." in page
     with app.app_context():
-        game = db.session.get(engage.Game, game_id)
-        assert engage.expected_points(game) == Fraction(30, 4) - 15
+        game = db.session.get(Game, game_id)
+        assert games.expected_points(game) == Fraction(30, 4) - 15
     # still unplayed and paused: it can change; once played, its odds stay
     edit = f"/admin/engage/games/{game_id}/edit"
     assert client.post(edit, data=game_form(client, edit, **{"prizes-0-weight": "1"})).status_code == 303
@@ -267,7 +266,7 @@ def test_operator_creates_a_game_paused_with_published_odds(world, client, app):
     refused = client.post(edit, data=game_form(client, edit))
     assert refused.status_code == 422 and "Create a new game instead" in refused.get_data(as_text=True)
     with app.app_context():
-        assert [p.weight for p in db.session.get(engage.Game, game_id).prizes] == [1, 1]
+        assert [p.weight for p in db.session.get(Game, game_id).prizes] == [1, 1]
 
 
 def test_a_member_frozen_by_a_fraud_case_cannot_pay_to_play(world):

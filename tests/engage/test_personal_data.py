@@ -4,13 +4,12 @@ import json
 from sqlalchemy import select
 
 from mall.db import write
-from mall.account import privacy
-from mall.engage import service as engage
+from mall.privacy import service as privacy
+from mall.engage import reviews, tasks
 from mall.engage.models import Coupon, Review, SurveyAnswer
 from mall.extensions import db
 from mall.impact import service as impact
-from tests.conftest import PASSWORD
-from tests.engage.test_tasks import _fulfilled_order, buy
+from tests.builders import PASSWORD
 
 
 def test_export_and_forget(world):
@@ -18,14 +17,14 @@ def test_export_and_forget(world):
     member = world.member()
     with world.app.app_context(), write(db.session):
         impact.ensure_default_factors(db.session)
-    buy(world, member, green=True)
-    order_id = _fulfilled_order(world, member)
+    world.buy_groceries(member, green=True)
+    order_id = world.fulfilled_order(member)
     world.play(member, world.make_game([("coupon", 1, 0)], cost=0))
     with world.app.app_context(), write(db.session):
         user = world.user(member)
-        engage.check_in(db.session, user)
-        engage.answer_survey(db.session, user, 8, "Please add more refill shops")
-        engage.submit_review(db.session, user, order_id, 4, "Good towel, thin packaging")
+        tasks.check_in(db.session, user)
+        reviews.answer_survey(db.session, user, 8, "Please add more refill shops")
+        reviews.submit_review(db.session, user, order_id, 4, "Good towel, thin packaging")
         impact.create_share(db.session, user, show_name=True, show_categories=False, show_chart=False,
                             show_trees=True)
     with world.app.app_context():

@@ -1,17 +1,17 @@
 """Tasks completed by real events, within their limits and the budget; check-in streaks; survey;
 moderated reviews; badges and set rewards."""
-import secrets
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select
 
 from mall.db import write
-from mall.engage import service as engage
+from mall.engage import badges as badge_service
+from mall.engage import games, reviews, tasks
+from mall.engage.budget import BudgetExhausted
 from mall.engage.models import CheckIn, FreePlay, Review, SurveyAnswer, Task, TaskCompletion
+from mall.errors import DomainError
 from mall.extensions import db
-from mall.merchant.models import Merchant
-from mall.rules import service as rules
-from tests.conftest import Auth, csrf_token, race
+from tests.builders import Auth, csrf_token, race
 
 
 def completions(world, code, member=None):
@@ -20,14 +20,6 @@ def completions(world, code, member=None):
         if member is not None:
             stmt = stmt.where(TaskCompletion.member_id == member)
         return db.session.scalar(stmt)
-
-
-def buy(world, member, green):
-    with world.app.app_context(), write(db.session):
-        code = world.user(member).member_code
-        doc = {"member_code": code, "total_fen": 5000,
-               "items": [{"category": "grocery", "green": green, "amount_fen": 5000, "quantity": 1}]}
-        rules.award_purchase(db.session, db.session.get(Merchant, world.merchant_id), rules.parse_purchase(doc))
 
 
 def test_completing_the_profile_pays_once_with_a_free_play(world, client):
@@ -43,17 +35,17 @@ def test_completing_the_profile_pays_once_with_a_free_play(world, client):
     assert completions(world, "profile") == 1
     assert world.balance(member) == 50 and world.budget() == 950
     with world.app.app_context():
-        assert engage.free_plays(db.session, world.user(member)) == 1
+        assert games.free_plays(db.session, world.user(member)) == 1
     world.verify()
 
 
 def test_first_green_purchase_is_detected_from_the_award(world):
     world.fund(1000)
     member = world.member(points=0)
-    buy(world, member, green=False)
+    world.buy_groceries(member, green=False)
     assert completions(world, "first_green_purchase") == 0
-    buy(world, member, green=True)
-    buy(world, member, green=True)
+    world.buy_groceries(member, green=True)
+    world.buy_groceries(member, green=True)
     assert completions(world, "first_green_purchase", member) == 1
     with world.app.app_context():
         done = db.session.scalar(select(TaskCompletion))
@@ -65,8 +57,8 @@ def test_claiming_is_checked_against_records_not_taken_on_trust(world):
     member = world.member()
     with world.app.app_context(), write(db.session):
         try:
-            engage.claim(db.session, world.user(member), "first_green_purchase")
-        except engage.DomainError as err:
+            tasks.claim(db.session, world.user(member), "first_green_purchase")
+        except DomainError as err:
             assert err.code == "not-met"
         else:
             raise AssertionError("claimed without a green purchase")
@@ -82,7 +74,7 @@ def test_a_task_cannot_be_completed_twice_under_concurrent_requests(world):
 
     def claim(_):
         with world.app.app_context(), write(db.session):
-            engage.claim(db.session, world.user(member), "profile")
+            tasks.claim(db.session, world.user(member), "profile")
 
     outcomes = race(claim, range(8))
     assert outcomes.count("ok") == 1 and outcomes.count(409) == 7
@@ -97,16 +89,16 @@ def test_concurrent_check_ins_count_once_a_day_and_streaks_grow(world):
 
     def check_in(_):
         with world.app.app_context(), write(db.session):
-            engage.check_in(db.session, world.user(member))
+            tasks.check_in(db.session, world.user(member))
 
     outcomes = race(check_in, range(6))
     assert outcomes.count("ok") == 1 and outcomes.count(409) == 5
     assert world.balance(member) == 5 and completions(world, "checkin") == 1
     tomorrow = datetime.now(timezone.utc) + timedelta(days=1)
     with world.app.app_context(), write(db.session):
-        assert engage.check_in(db.session, world.user(member), now=tomorrow).streak == 2
+        assert tasks.check_in(db.session, world.user(member), now=tomorrow).streak == 2
     with world.app.app_context(), write(db.session):
-        assert engage.check_in(db.session, world.user(member), now=tomorrow + timedelta(days=2)).streak == 1
+        assert tasks.check_in(db.session, world.user(member), now=tomorrow + timedelta(days=2)).streak == 1
     assert completions(world, "checkin") == 3
     world.verify()
 
@@ -116,12 +108,12 @@ def test_member_limit_caps_completions(world):
     member = world.member(points=0)
     with world.app.app_context(), write(db.session):
         task = db.session.scalar(select(Task).where(Task.code == "checkin"))
-        engage.update_task(db.session, world.user(world.operator_id), task.id, points=5, free_plays=0,
+        tasks.update_task(db.session, world.user(world.operator_id), task.id, points=5, free_plays=0,
                            member_limit=2, active=True)
     now = datetime.now(timezone.utc)
     for day in range(4):
         with world.app.app_context(), write(db.session):
-            engage.check_in(db.session, world.user(member), now=now + timedelta(days=day))
+            tasks.check_in(db.session, world.user(member), now=now + timedelta(days=day))
     assert completions(world, "checkin") == 2 and world.balance(member) == 10
     with world.app.app_context():
         assert db.session.scalar(select(func.count(CheckIn.id))) == 4  # the streak still counts every day
@@ -135,8 +127,8 @@ def test_an_exhausted_budget_refuses_rewards_and_writes_nothing(world):
         user.phone, user.birthday = "13800138000", datetime(1990, 1, 1).date()
     with world.app.app_context(), write(db.session):
         try:
-            engage.claim(db.session, world.user(member), "profile")  # 50 points > 30 in the budget
-        except engage.BudgetExhausted:
+            tasks.claim(db.session, world.user(member), "profile")  # 50 points > 30 in the budget
+        except BudgetExhausted:
             pass
         else:
             raise AssertionError("paid beyond the budget")
@@ -151,10 +143,10 @@ def test_an_inactive_task_is_not_completed(world):
     member = world.member(points=0)
     with world.app.app_context(), write(db.session):
         task = db.session.scalar(select(Task).where(Task.code == "survey"))
-        engage.update_task(db.session, world.user(world.operator_id), task.id, points=30, free_plays=0,
+        tasks.update_task(db.session, world.user(world.operator_id), task.id, points=30, free_plays=0,
                            member_limit=1, active=False)
     with world.app.app_context(), write(db.session):
-        engage.answer_survey(db.session, world.user(member), 9, "")
+        reviews.answer_survey(db.session, world.user(member), 9, "")
     assert completions(world, "survey") == 0 and world.balance(member) == 0
 
 
@@ -173,29 +165,16 @@ def test_survey_through_the_page_once(world, client):
         assert db.session.scalar(select(func.count(SurveyAnswer.id))) == 1
 
 
-def _fulfilled_order(world, member):
-    from tests.catalog.conftest import create
-    from tests.checkout.conftest import checkout_as
-    from mall.checkout import service as checkout
-    from mall.checkout.service import LineRequest
-
-    listing = create(world.app, world.merchant_id, points_price=100, title_en=f"Towel {secrets.token_hex(2)}")
-    (order_id,), _ = checkout_as(world.app, member, [LineRequest(listing)])
-    with world.app.app_context(), write(db.session):
-        checkout.fulfil(db.session, db.session.get(Merchant, world.merchant_id), order_id)
-    return order_id
-
-
 def test_reviews_one_per_order_paid_on_approval_within_the_limit(world, client):
     world.fund(1000)
     member = world.member("p@example.com", points=1000)
     other = world.member("q@example.com", points=1000)
     with world.app.app_context(), write(db.session):
         task = db.session.scalar(select(Task).where(Task.code == "review"))
-        engage.update_task(db.session, world.user(world.operator_id), task.id, points=20, free_plays=0,
+        tasks.update_task(db.session, world.user(world.operator_id), task.id, points=20, free_plays=0,
                            member_limit=2, active=True)
-    orders = [_fulfilled_order(world, member) for _ in range(3)]
-    foreign = _fulfilled_order(world, other)
+    orders = [world.fulfilled_order(member) for _ in range(3)]
+    foreign = world.fulfilled_order(other)
     Auth(client).login("p@example.com")
     token = csrf_token(client, "/rewards/reviews")
     data = {"csrf_token": token, "rating": "5", "body": "Soft and well made."}
@@ -226,16 +205,16 @@ def test_reviews_one_per_order_paid_on_approval_within_the_limit(world, client):
 
 def test_a_pending_or_rejected_review_is_not_shown(world, client):
     member = world.member("p@example.com", points=1000)
-    order_id = _fulfilled_order(world, member)
+    order_id = world.fulfilled_order(member)
     with world.app.app_context(), write(db.session):
-        review = engage.submit_review(db.session, world.user(member), order_id, 2, "Arrived late, sadly")
+        review = reviews.submit_review(db.session, world.user(member), order_id, 2, "Arrived late, sadly")
         review_id = review.id
         from mall.checkout.models import OrderLine
 
         listing_id = db.session.scalar(select(OrderLine.listing_id).where(OrderLine.order_id == order_id))
     assert "Arrived late" not in client.get(f"/catalog/{listing_id}").get_data(as_text=True)
     with world.app.app_context(), write(db.session):
-        engage.moderate_review(db.session, world.user(world.operator_id), review_id, approve=False)
+        reviews.moderate_review(db.session, world.user(world.operator_id), review_id, approve=False)
     assert "Arrived late" not in client.get(f"/catalog/{listing_id}").get_data(as_text=True)
     assert completions(world, "review") == 0
 
@@ -243,25 +222,21 @@ def test_a_pending_or_rejected_review_is_not_shown(world, client):
 def test_badges_progress_and_set_reward_once(world, client):
     world.fund(10000)
     member = world.member("p@example.com", points=1000)
-    _fulfilled_order(world, member)
+    world.fulfilled_order(member)
     Auth(client).login("p@example.com")
     html = client.get("/rewards/badges").get_data(as_text=True)
     assert 'id="badge-first_redemption"' in html and "Collected" in html
     assert "0 of 10" in html  # green purchases
     with world.app.app_context():
-        badges = {b.code: b for b in engage.badges(db.session, world.user(member))}
+        badges = {b.code: b for b in badge_service.badges(db.session, world.user(member))}
         assert badges["first_redemption"].earned and not badges["green_10"].earned
     refused = client.post("/rewards/badges/green_starter/claim",
                           data={"csrf_token": csrf_token(client, "/rewards/badges")})
     assert refused.status_code == 303 and world.budget() == 10000
     # collect the rest of the set from real events: ten green purchases and a donation
     for _ in range(10):
-        buy(world, member, green=True)
-    from tests.charity.conftest import World as CharityWorld
-
-    charity = CharityWorld.__new__(CharityWorld)
-    charity.app, charity.merchant_id, charity.operator_id = world.app, world.merchant_id, world.operator_id
-    charity.donate(member, charity.project(), 10)
+        world.buy_groceries(member, green=True)
+    world.donate(member, world.project(), 10)
     balance = world.balance(member)
     token = csrf_token(client, "/rewards/badges")
     assert client.post("/rewards/badges/green_starter/claim", data={"csrf_token": token}).status_code == 303
@@ -273,14 +248,14 @@ def test_badges_progress_and_set_reward_once(world, client):
 def test_free_play_earned_by_a_task_costs_nothing(world):
     world.fund(1000)
     member = world.member(points=0)
-    buy(world, member, green=True)  # first green purchase: 100 points and one free play
+    world.buy_groceries(member, green=True)  # first green purchase: 100 points and one free play
     balance = world.balance(member)
     game = world.make_game([("none", 1, 0)], cost=10)
     world.play(member, game, free=True)
     assert world.balance(member) == balance
     try:
         world.play(member, game, free=True)
-    except engage.DomainError as err:
+    except DomainError as err:
         assert err.code == "no-free-play"
     else:
         raise AssertionError("a second free play from one ticket")

@@ -1,16 +1,19 @@
 import secrets
 
 import pytest
+from sqlalchemy import func, select
 
 from mall.account.models import User
 from mall.db import write
 from mall.extensions import db
 from mall.family import service as family
-from tests.checkout.conftest import World
+from mall.family.models import Family
+from mall.ledger.models import Account
+from tests.builders import World, checkout_as
 
 
 class Household(World):
-    """Checkout's World (a merchant, listings, members with points) plus family steps as services."""
+    """The shared World (a merchant, listings, members with points) plus family steps as services."""
 
     def run(self, user_id, action, *args, then=None, **kwargs):
         """Run one family use case as ``user_id`` in its own write transaction; return its result
@@ -19,10 +22,6 @@ class Household(World):
             with write(db.session):
                 result = action(db.session, db.session.get(User, user_id), *args, **kwargs)
             return then(result) if then else result
-
-    def code(self, user_id):
-        with self.app.app_context():
-            return db.session.get(User, user_id).member_code
 
     def family(self, head, *members, name="The Lins"):
         """A family with ``head`` and ``members`` who joined through code invitations."""
@@ -37,21 +36,19 @@ class Household(World):
             user = db.session.get(User, user_id)
             family.accept(db.session, user, family.invitation_by_token(db.session, user, token))
 
+    def pay_from_pool(self, user_id, requests, token=None):
+        """Redeem ``requests`` with points from the member's family pool; the order ids."""
+        return checkout_as(self.app, user_id, requests, token, pay_token="", source="family")[0]
+
     def contribute(self, user_id, points, token=None):
         return self.run(user_id, family.contribute, points, token or secrets.token_hex(6), True, then=lambda t: t.id)
 
     def pool(self, family_id):
         with self.app.app_context():
-            from mall.family.models import Family
-
             return family.pool_account(db.session, db.session.get(Family, family_id)).balance
 
     def supply(self):
         """Points held by all members and families: what gifts and pooling must never change."""
-        from sqlalchemy import func, select
-
-        from mall.ledger.models import Account
-
         with self.app.app_context():
             return int(db.session.scalar(select(func.sum(Account.balance)).where(
                 Account.owner_kind.in_(("member", "family")))) or 0)

@@ -1,30 +1,9 @@
 """Concurrent redemptions from one pool, gifts and dissolution: nothing goes below zero or over a limit."""
-import threading
-
 from mall.checkout import service as checkout
-from mall.errors import DomainError
 from mall.family import service as family
-from tests.family.test_family import pay_from_pool
+from tests.builders import race
 
 LR = checkout.LineRequest
-
-
-def race(n, target):
-    results = []
-
-    def run(i):
-        try:
-            target(i)
-            results.append("ok")
-        except DomainError as err:
-            results.append(err.status)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
 
 
 def test_concurrent_pool_redemptions_never_overdraw(app, home):
@@ -35,7 +14,7 @@ def test_concurrent_pool_redemptions_never_overdraw(app, home):
     home.contribute(head, 1000)
     item = home.listing(points_price=300, stock=None)
     members = [head, a, b]
-    results = race(30, lambda i: pay_from_pool(app, members[i % 3], [LR(item)]))
+    results = race(lambda i: home.pay_from_pool(members[i % 3], [LR(item)]), range(30))
     assert results.count("ok") == 3
     assert all(r in (409, 422) for r in results if r != "ok")
     assert home.pool(fid) == 100
@@ -49,7 +28,7 @@ def test_concurrent_redemptions_respect_the_monthly_limit(app, home):
     home.run(head, family.set_rights, kid, True, 500)
     home.contribute(head, 10000)
     item = home.listing(points_price=100, stock=None)
-    results = race(20, lambda i: pay_from_pool(app, kid, [LR(item)]))
+    results = race(lambda i: home.pay_from_pool(kid, [LR(item)]), range(20))
     assert results.count("ok") == 5
     assert home.pool(fid) == 9500
     home.verify()
@@ -59,11 +38,11 @@ def test_concurrent_gifts_never_overdraw_or_exceed_the_daily_limit(app, home):
     a, b = home.member("a@example.com", 1000), home.member("b@example.com", 0)
     home.family(a, b)
     code = home.code(b)
-    results = race(20, lambda i: home.run(a, family.gift_points, code, 300, f"g{i}"))
+    results = race(lambda i: home.run(a, family.gift_points, code, 300, f"g{i}"), range(20))
     assert results.count("ok") == 3
     assert home.balance(a) == 100 and home.balance(b) == 900
-    home.give(a, 10000)
-    results = race(20, lambda i: home.run(a, family.gift_points, code, 1000, f"h{i}"))
+    home.earn(a, 10000)
+    results = race(lambda i: home.run(a, family.gift_points, code, 1000, f"h{i}"), range(20))
     assert results.count("ok") == 4  # 900 sent already: 4,100 of the 5,000 a day allowed
     home.verify()
 
@@ -81,9 +60,9 @@ def test_dissolution_racing_redemptions_returns_exactly_what_is_left(app, home):
         if i == 10:
             home.run(head, family.dissolve)
         else:
-            pay_from_pool(app, a, [LR(item)])
+            home.pay_from_pool(a, [LR(item)])
 
-    results = race(20, step)
+    results = race(step, range(20))
     spent = 200 * (results.count("ok") - 1)
     assert home.pool(fid) == 0
     assert home.balance(head) + home.balance(a) == 6000 - spent

@@ -1,5 +1,4 @@
 """Families: lifecycle, permissions, limits, invitations, the pool, gifts and the ledger's totals."""
-import secrets
 from datetime import timedelta
 
 import pytest
@@ -19,15 +18,6 @@ from mall.models import utcnow
 LR = checkout.LineRequest
 
 
-def pay_from_pool(app, user_id, requests, token=None):
-    with app.app_context():
-        user = db.session.get(User, user_id)
-        placed = checkout.checkout(db.session, user, requests, checkout.Delivery(
-            name="林小绿", phone="13800138000", address="上海市浦东新区世纪大道 100 号", guest_name="林小绿"),
-            token or secrets.token_urlsafe(12), source="family")
-        return [o.id for o in placed.orders]
-
-
 def test_full_lifecycle(app, home):
     head, kid, gran = home.member("head@example.com", 10000), home.member("kid@example.com", 6000), \
         home.member("gran@example.com", 2000)
@@ -39,7 +29,7 @@ def test_full_lifecycle(app, home):
     assert home.balance(head) == 4000
     home.run(head, family.set_rights, kid, True, None)
     item = home.listing(points_price=2000, stock=5)
-    [order_id] = pay_from_pool(app, kid, [LR(item)])
+    [order_id] = home.pay_from_pool(kid, [LR(item)])
     assert home.pool(fid) == 8000 and home.balance(kid) == 3000
     with app.app_context():
         order = db.session.get(Order, order_id)
@@ -73,7 +63,7 @@ def test_full_lifecycle(app, home):
 
 def test_contributions_and_returns_keep_lot_expiry(app, home):
     head, kid = home.member("head@example.com", 0), home.member("kid@example.com", 0)
-    home.give(head, 500)
+    home.earn(head, 500)
     fid = home.family(head, kid)
     home.contribute(head, 300)
     with app.app_context():
@@ -110,7 +100,7 @@ def test_contribution_needs_consent_and_points_and_replays_once(app, home):
 
 
 def test_percent_opt_in_applies_at_award_time(app, home):
-    from mall.merchant.models import Merchant
+    from mall.coalition.models import Merchant
     from mall.rules import service as rules
 
     head = home.member("head@example.com", 0)
@@ -137,11 +127,11 @@ def test_permissions(app, home):
     item = home.listing(points_price=500, stock=None)
     # a member without pool rights is refused, and nothing moves
     with pytest.raises(DomainError, match="not allowed you"):
-        pay_from_pool(app, kid, [LR(item)])
+        home.pay_from_pool(kid, [LR(item)])
     assert home.pool(fid) == 3000 and home.balance(kid) == 5000
     # a non-member cannot pay from, see or change the family
     with pytest.raises(DomainError, match="not in a family"):
-        pay_from_pool(app, stranger, [LR(item)])
+        home.pay_from_pool(stranger, [LR(item)])
     for action, args in ((family.get_family_for, ()), (family.invite, ("",)), (family.contribute, (10, "t", True)),
                          (family.set_goal, ("x", 10))):
         with pytest.raises(NotFound):
@@ -169,10 +159,10 @@ def test_monthly_limit_per_member(app, home):
     home.contribute(head, 10000)
     home.run(head, family.set_rights, kid, True, 1000)
     item = home.listing(points_price=400, stock=None)
-    pay_from_pool(app, kid, [LR(item)])
-    pay_from_pool(app, kid, [LR(item)])
+    home.pay_from_pool(kid, [LR(item)])
+    home.pay_from_pool(kid, [LR(item)])
     with pytest.raises(DomainError, match="monthly limit"):
-        pay_from_pool(app, kid, [LR(item)])
+        home.pay_from_pool(kid, [LR(item)])
     assert home.pool(fid) == 9200
     with app.app_context():
         kid_user = db.session.get(User, kid)
@@ -182,26 +172,23 @@ def test_monthly_limit_per_member(app, home):
         order = db.session.scalar(select(Order).where(Order.member_id == kid).order_by(Order.id))
         checkout.cancel(db.session, order, "merchant", "sold out")
     assert home.pool(fid) == 9600
-    pay_from_pool(app, kid, [LR(item)])
+    home.pay_from_pool(kid, [LR(item)])
     home.verify()
 
 
-def test_member_limit_and_one_family_per_member(app, home):
-    family.settings["member_limit"] = 3
-    try:
-        head, a, b, c = (home.member(f"{n}@example.com", 0) for n in ("head", "a", "b", "c"))
-        home.family(head, a)
-        home.run(head, family.invite, "")  # an open link counts toward the limit
-        with pytest.raises(Conflict, match="at most 3"):
-            home.run(head, family.invite, home.code(b))
-        other_head = home.member("other@example.com", 0)
-        home.family(other_head)
-        with pytest.raises(Conflict, match="already in a family"):
-            home.run(other_head, family.invite, home.code(a))
-        with pytest.raises(Conflict, match="already in a family"):
-            home.run(a, family.create_family, "Another")
-    finally:
-        family.settings["member_limit"] = 7
+def test_member_limit_and_one_family_per_member(app, home, monkeypatch):
+    monkeypatch.setitem(app.config, "FAMILY_MEMBER_LIMIT", 3)
+    head, a, b, c = (home.member(f"{n}@example.com", 0) for n in ("head", "a", "b", "c"))
+    home.family(head, a)
+    home.run(head, family.invite, "")  # an open link counts toward the limit
+    with pytest.raises(Conflict, match="at most 3"):
+        home.run(head, family.invite, home.code(b))
+    other_head = home.member("other@example.com", 0)
+    home.family(other_head)
+    with pytest.raises(Conflict, match="already in a family"):
+        home.run(other_head, family.invite, home.code(a))
+    with pytest.raises(Conflict, match="already in a family"):
+        home.run(a, family.create_family, "Another")
 
 
 def test_invitation_link_works_once_for_the_invited_code_and_expires(app, home):
@@ -232,21 +219,18 @@ def test_invitation_link_works_once_for_the_invited_code_and_expires(app, home):
         home.run(other, family.invitation_by_token, token)
 
 
-def test_leave_policy_return_gives_back_unspent_contributions(app, home):
-    family.settings["leave_policy"] = "return"
-    try:
-        head, kid = home.member("head@example.com", 1000), home.member("kid@example.com", 1000)
-        fid = home.family(head, kid)
-        home.contribute(kid, 700)
-        home.contribute(head, 100)
-        assert home.run(kid, family.leave) == 700
-        assert home.balance(kid) == 1000 and home.pool(fid) == 100
-    finally:
-        family.settings["leave_policy"] = "stay"
+def test_leave_policy_return_gives_back_unspent_contributions(app, home, monkeypatch):
+    monkeypatch.setitem(app.config, "FAMILY_LEAVE_POLICY", "return")
+    head, kid = home.member("head@example.com", 1000), home.member("kid@example.com", 1000)
+    fid = home.family(head, kid)
+    home.contribute(kid, 700)
+    home.contribute(head, 100)
+    assert home.run(kid, family.leave) == 700
+    assert home.balance(kid) == 1000 and home.pool(fid) == 100
     home.verify()
 
 
-def test_gifts_within_family_with_limits_and_confirmation(app, home):
+def test_gifts_within_family_with_limits_and_confirmation(app, home, monkeypatch):
     a, b, outsider = (home.member(f"{n}@example.com", 30000) for n in ("a", "b", "out"))
     home.family(a, b)
     name, masked = home.run(a, family.preview_gift, home.code(b), 1000,
@@ -266,51 +250,45 @@ def test_gifts_within_family_with_limits_and_confirmation(app, home):
     with pytest.raises(DomainError, match="gift limit"):
         home.run(a, family.gift_points, home.code(b), 1, "g4")
     # the monthly limit holds across days
-    from mall.web import SHANGHAI
+    from mall.clock import SHANGHAI
 
     now = utcnow()
     later = now + timedelta(days=1)
     if later.astimezone(SHANGHAI).month != now.astimezone(SHANGHAI).month:
         later = now + timedelta(hours=1)
-    family.settings["gift_monthly_limit"] = 6000
-    try:
-        with pytest.raises(DomainError, match="gift limit"):
-            home.run(a, family.gift_points, home.code(b), 1001, "g5", later)
-    finally:
-        family.settings["gift_monthly_limit"] = 20000
-    family.settings["gift_outside_family"] = True
-    try:
-        home.run(b, family.gift_points, home.code(outsider), 10, "g6")
-    finally:
-        family.settings["gift_outside_family"] = False
+    monkeypatch.setitem(app.config, "FAMILY_GIFT_MONTHLY_LIMIT", 6000)
+    with pytest.raises(DomainError, match="gift limit"):
+        home.run(a, family.gift_points, home.code(b), 1001, "g5", later)
+    monkeypatch.setitem(app.config, "FAMILY_GIFT_MONTHLY_LIMIT", 20000)
+    monkeypatch.setitem(app.config, "FAMILY_GIFT_OUTSIDE_FAMILY", True)
+    home.run(b, family.gift_points, home.code(outsider), 10, "g6")
     home.verify()
 
 
-def test_gift_and_pool_loops_do_not_change_the_supply(app, home):
+def test_gift_and_pool_loops_do_not_change_the_supply(app, home, monkeypatch):
     """A thousand gifts A→B→A and contributions, with withdrawals, neither print nor lose points."""
     a, b = home.member("a@example.com", 5000), home.member("b@example.com", 5000)
     fid = home.family(a, b)
     supply = home.supply()
     with pytest.raises(DomainError, match="yourself"):
         home.run(a, family.gift_points, home.code(a), 1, "self")
-    family.settings.update(gift_daily_limit=10**9, gift_monthly_limit=10**9, leave_policy="return")
+    for key, value in (("FAMILY_GIFT_DAILY_LIMIT", 10**9), ("FAMILY_GIFT_MONTHLY_LIMIT", 10**9),
+                       ("FAMILY_LEAVE_POLICY", "return")):
+        monkeypatch.setitem(app.config, key, value)
     code_a, code_b = home.code(a), home.code(b)
-    try:
-        with app.app_context():
-            for n in range(1000):  # a thousand movements: gift A→B, gift B→A, contribute, in turn
+    with app.app_context():
+        for n in range(1000):  # a thousand movements: gift A→B, gift B→A, contribute, in turn
+            with write(db.session):
+                if n % 3 == 0:
+                    family.gift_points(db.session, db.session.get(User, a), code_b, 100, f"ab{n}")
+                elif n % 3 == 1:
+                    family.gift_points(db.session, db.session.get(User, b), code_a, 100, f"ba{n}")
+                else:
+                    family.contribute(db.session, db.session.get(User, b), 3, f"c{n}", True)
+            if n % 60 == 59:  # withdraw: leave (unspent contributions come back) and rejoin
                 with write(db.session):
-                    if n % 3 == 0:
-                        family.gift_points(db.session, db.session.get(User, a), code_b, 100, f"ab{n}")
-                    elif n % 3 == 1:
-                        family.gift_points(db.session, db.session.get(User, b), code_a, 100, f"ba{n}")
-                    else:
-                        family.contribute(db.session, db.session.get(User, b), 3, f"c{n}", True)
-                if n % 60 == 59:  # withdraw: leave (unspent contributions come back) and rejoin
-                    with write(db.session):
-                        assert family.leave(db.session, db.session.get(User, b)) == 60
-                    home.join(a, b)
-    finally:
-        family.settings.update(gift_daily_limit=5000, gift_monthly_limit=20000, leave_policy="stay")
+                    assert family.leave(db.session, db.session.get(User, b)) == 60
+                home.join(a, b)
     assert home.balance(a) + home.balance(b) + home.pool(fid) == 10000
     assert home.pool(fid) == 3 * (333 - 320)  # contributions since the last withdrawal
     assert home.supply() == supply
@@ -323,7 +301,7 @@ def test_refund_of_a_pool_order_after_dissolution_goes_to_the_member(app, home):
     home.run(head, family.set_rights, kid, True, None)
     home.contribute(head, 2000)
     item = home.listing(points_price=500, stock=None)
-    [order_id] = pay_from_pool(app, kid, [LR(item)])
+    [order_id] = home.pay_from_pool(kid, [LR(item)])
     home.run(head, family.dissolve)
     assert home.pool(fid) == 0 and home.balance(head) == 1500
     with app.app_context(), write(db.session):

@@ -2,7 +2,7 @@
 import re
 
 from mall.family import service as family
-from tests.conftest import Auth, csrf_token
+from tests.builders import Auth, csrf_token
 
 HX = {"HX-Request": "true"}
 
@@ -12,7 +12,7 @@ def token_in(html, name="token"):
 
 
 def test_create_invite_accept_contribute_over_http(app, client, home):
-    head, kid = home.member("head@example.com", 5000), home.member("kid@example.com", 2000)
+    _head, kid = home.member("head@example.com", 5000), home.member("kid@example.com", 2000)
     auth = Auth(client)
     auth.login("head@example.com")
     page = client.get("/family/").get_data(as_text=True)

@@ -8,11 +8,9 @@ from mall.db import write
 from mall.extensions import db
 from mall.impact import service as impact
 from mall.impact.models import ImpactEntry
-from mall.merchant.models import Merchant
+from mall.coalition.models import Merchant
 from mall.rules import service as rules
-from tests.checkout.conftest import checkout_as
-from tests.catalog.conftest import create
-from tests.conftest import Auth, csrf_token, make_user
+from tests.builders import Auth, checkout_as, csrf_token, make_user
 
 GREEN_CATEGORIES = {"appliances", "public_transport", "second_hand", "refills", "ev_charging"}  # rules v1
 
@@ -50,9 +48,9 @@ def test_total_equals_the_sum_over_the_members_green_items(world):
 
 def test_redeemed_green_listing_counts_and_a_cancelled_order_does_not(world):
     member = world.member()
-    world.give(member, 20000)
-    listing = create(world.app, world.merchant_id, co2e_g=900, green=True, points_price=1000, cancel_hours=24)
-    plain = create(world.app, world.merchant_id, co2e_g=500, green=False, points_price=1000, title_en="Plain")
+    world.earn(member, 20000)
+    listing = world.listing(co2e_g=900, green=True, points_price=1000, cancel_hours=24)
+    plain = world.listing(co2e_g=500, green=False, points_price=1000, title_en="Plain")
     from mall.checkout.service import LineRequest
 
     (order_id,), _ = checkout_as(world.app, member, [LineRequest(listing, quantity=3), LineRequest(plain)])
@@ -60,12 +58,13 @@ def test_redeemed_green_listing_counts_and_a_cancelled_order_does_not(world):
     with world.app.app_context():
         assert impact.by_category(db.session, member) == [("textiles", 2700)]  # the listing's category
     with world.app.app_context(), write(db.session):
+        from mall.checkout import merchant_side
         from mall.checkout import service as checkout
         from mall.checkout.models import Order
 
         order = db.session.get(Order, order_id)
         line = next(l for l in order.lines if l.listing_id == listing)
-        checkout.refund_lines(db.session, order, {line.id: 1}, key="r1")
+        merchant_side.refund_lines(db.session, order, {line.id: 1}, key="r1")
     assert world.total(member) == 1800
     with world.app.app_context(), write(db.session):
         checkout.cancel(db.session, db.session.get(Order, order_id), "merchant", "closed")

@@ -1,5 +1,5 @@
 """Helpers for ledger tests: accounts that need no users or merchants, and a clock you pass in."""
-from datetime import datetime, timezone
+from datetime import datetime
 from itertools import count
 
 import pytest
@@ -8,15 +8,9 @@ from sqlalchemy import select, text
 from mall.db import is_postgres, write
 from mall.extensions import db
 from mall.ledger import service as ledger
-from mall.ledger.models import Lot, Transfer
+from mall.ledger.models import Account, Lot, Transfer
 
-UTC = timezone.utc
 LEDGER_TABLES = ("ledger_lot_draw", "ledger_lot", "ledger_transfer", "ledger_account")
-
-
-def at(*parts) -> datetime:
-    """An aware UTC instant: at(2026, 12, 31, 17)."""
-    return datetime(*parts, tzinfo=UTC)
 
 
 def reset_ledger(session) -> None:
@@ -40,7 +34,7 @@ class Book:
             self.issuer_id = ledger.open_account(session, "merchant", 1, "issuance").id
 
     def account(self, account_id):
-        return self.session.get(ledger.Account, account_id)
+        return self.session.get(Account, account_id)
 
     @property
     def issuer(self):

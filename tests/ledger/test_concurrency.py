@@ -1,7 +1,6 @@
 """Real concurrency: 20 threads, each with its own app context, session and database connection,
 racing on the same points. Runs on SQLite (a WAL file) and, with MALL_TEST_DATABASE_URL, on PostgreSQL."""
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -10,7 +9,7 @@ from mall.db import write
 from mall.extensions import db
 from mall.ledger import service as ledger
 from mall.ledger.models import Account
-from tests.ledger.conftest import at
+from tests.builders import at, race
 
 THREADS = 20
 NOW = at(2026, 5, 1, 4)
@@ -27,19 +26,11 @@ def race_app(app, database_url):
         db.engine.dispose()
 
 
-def race(app, work, threads=THREADS):
-    """Run ``work(i, start)`` in ``threads`` threads at once; ``start()`` releases them together."""
-    barrier = threading.Barrier(threads, timeout=60)
-
-    def worker(i):
-        with app.app_context():
-            try:
-                return work(i, barrier.wait)
-            finally:
-                db.session.remove()
-
-    with ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(worker, range(threads)))
+def released(app, work):
+    """race() with ``work(i, start)``: each thread first reads its own copies of the accounts, then
+    ``start()`` releases all of them together; what each returned, in order."""
+    start = threading.Barrier(THREADS, timeout=60).wait
+    return race(lambda i: work(i, start), range(THREADS), app=app, values=True)
 
 
 def accounts(*ids):
@@ -66,7 +57,7 @@ def test_twenty_threads_spending_one_balance_exactly_the_affordable_number_succe
         except ledger.InsufficientPoints:
             return "refused"
 
-    results = race(race_app, spend)
+    results = released(race_app, spend)
     assert results.count("spent") == 10 and results.count("refused") == 10
     assert book.balance(1) == 0
     assert book.system("redemption").balance == 70
@@ -84,7 +75,7 @@ def test_twenty_threads_replaying_one_key_move_points_once(book, race_app):
             posting = ledger.transfer(db.session, issuer, member, 100, "earn", key="purchase:1", now=NOW)
             return posting.transfer.id, posting.replayed
 
-    results = race(race_app, claim)
+    results = released(race_app, claim)
     assert len({transfer_id for transfer_id, _ in results}) == 1
     assert sorted(replayed for _, replayed in results) == [False] + [True] * (THREADS - 1)
     assert book.balance(1) == 100
@@ -107,7 +98,7 @@ def test_use_cases_posting_to_accounts_in_opposite_orders_never_deadlock(book, r
             ledger.transfer(db.session, second, sink, 4, "redeem", key=f"b:{i}", now=NOW)
         return "done"
 
-    assert race(race_app, two_spends) == ["done"] * THREADS
+    assert released(race_app, two_spends) == ["done"] * THREADS
     assert book.balance(1) + book.balance(2) == 2000 - THREADS * 7
     assert book.verify().ok
 
@@ -140,7 +131,7 @@ def test_expiry_running_beside_redemptions_is_safe(book, race_app):
         except ledger.InsufficientPoints:
             return ("refused", i % 10)
 
-    results = race(race_app, work)
+    results = released(race_app, work)
     spent = [who for what, who in results if what == "spent"]
     assert sorted(spent) == list(range(10))  # each member affords exactly one spend of 30 from 50 valid
     assert [what for what, _ in results].count("refused") == THREADS - 1 - 10
@@ -168,7 +159,7 @@ def test_reading_a_balance_under_the_ledger_lock_then_spending_it(book, race_app
                             key=f"bill:{i}", now=NOW)
             return points
 
-    paid = race(race_app, pay_what_you_can)
+    paid = released(race_app, pay_what_you_can)
     assert sorted(paid) == [0] * 6 + [10] * 2 + [15] * 12  # per wallet: 6 x 15, then 10, then nothing
     assert (book.balance(1), book.balance(2)) == (0, 0)
     assert book.verify().ok

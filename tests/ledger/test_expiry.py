@@ -9,7 +9,7 @@ from mall.db import write
 from mall.ledger import policy
 from mall.ledger import service as ledger
 from mall.ledger.models import Lot
-from tests.ledger.conftest import at
+from tests.builders import at
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MICRO = timedelta(microseconds=1)
@@ -116,10 +116,10 @@ def test_gifted_points_expire_with_their_original_date(book):
     assert (book.balance(1), book.balance(2)) == (0, 0)
 
 
-def test_never_expiring_points_are_spent_last(book, monkeypatch):
-    monkeypatch.setitem(ledger.settings, "expiry_policy", "never")
+def test_never_expiring_points_are_spent_last(book, app, monkeypatch):
+    monkeypatch.setitem(app.config, "POINTS_EXPIRY_POLICY", "never")
     book.earn(1, 50, at(2026, 3, 1))
-    monkeypatch.setitem(ledger.settings, "expiry_policy", "calendar_year_after")
+    monkeypatch.setitem(app.config, "POINTS_EXPIRY_POLICY", "calendar_year_after")
     book.earn(1, 50, at(2026, 3, 1))
     book.spend(1, 60, at(2026, 4, 1))
     assert book.lots(1) == [(None, 40)]

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from itertools import count
 from zoneinfo import ZoneInfo
 
+from flask import current_app
 from hypothesis import HealthCheck, given, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 from sqlalchemy import select
@@ -19,7 +20,8 @@ from mall.extensions import db
 from mall.ledger import policy
 from mall.ledger import service as ledger
 from mall.ledger.models import Account, Lot, Transfer
-from tests.ledger.conftest import Book, at, reset_ledger
+from tests.builders import at
+from tests.ledger.conftest import Book, reset_ledger
 
 UTC = timezone.utc
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -169,6 +171,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         self.session = db.session
+        self.config = current_app.config  # the ledger reads the expiry policy here on every posting
         reset_ledger(self.session)
         self.book = Book(self.session)
         self.member_ids = {n: self.book.member(n).id for n in MEMBERS}
@@ -190,7 +193,7 @@ class LedgerMachine(RuleBasedStateMachine):
         for n, points, lot_policy, hours in seed:
             self.now += timedelta(hours=hours)
             self.earn(n, points, lot_policy)
-        ledger.settings["expiry_policy"] = self.model.policy = expiry_policy
+        self.config["POINTS_EXPIRY_POLICY"] = self.model.policy = expiry_policy
 
     def _legs(self, legs):
         return [ledger.Leg(self.session.get(Account, d), self.session.get(Account, c), amount, kind)
@@ -229,7 +232,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(n=st.sampled_from(MEMBERS), points=st.integers(1, 400), expiry_policy=st.sampled_from(POLICIES))
     def earn(self, n, points, expiry_policy):
         """Earn under any policy, so lots created later may expire sooner (spending goes by date)."""
-        ledger.settings["expiry_policy"] = self.model.policy = expiry_policy
+        self.config["POINTS_EXPIRY_POLICY"] = self.model.policy = expiry_policy
         self._post([(self.issuer, self.member_ids[n], points, "earn")])
 
     def _share(self, n, percent) -> int:
@@ -344,13 +347,11 @@ class LedgerMachine(RuleBasedStateMachine):
 
 
 def test_random_histories_keep_every_invariant_and_match_the_model(ctx):
-    saved = dict(ledger.settings)
     try:
         run_state_machine_as_test(LedgerMachine, settings=settings(
             max_examples=50, stateful_step_count=30, deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
     finally:
-        ledger.settings.update(saved)
         db.session.remove()
 
 

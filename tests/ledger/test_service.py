@@ -8,7 +8,7 @@ from mall.db import write
 from mall.errors import Conflict
 from mall.ledger import service as ledger
 from mall.ledger.models import LotDraw, Transfer
-from tests.ledger.conftest import at
+from tests.builders import at
 
 NOW = at(2026, 5, 1, 9)
 

@@ -14,7 +14,7 @@ from mall.extensions import db
 from mall.ledger import service as ledger
 from mall.ledger.models import Account, LedgerHead, LotDraw, Transfer
 from mall.models import UTCDateTime
-from tests.ledger.conftest import at
+from tests.builders import at
 
 
 def tamper(book, sql, **params):
@@ -318,14 +318,11 @@ def test_production_has_no_fallback_key(tmp_path):
     assert not (tmp_path / "ledger.key").exists()
 
 
-def test_rows_sealed_with_another_key_do_not_verify(history):
+def test_rows_sealed_with_another_key_do_not_verify(history, app, monkeypatch):
     """The seal is the key's: a database copied under another key (or forged without it) fails."""
-    key = ledger.settings["key"]
-    try:
-        ledger.settings["key"] = b"another-key"
+    with monkeypatch.context() as patch:
+        patch.setitem(app.config, "LEDGER_KEY", "another-key")
         problems = history.verify().problems
-    finally:
-        ledger.settings["key"] = key
     accounts = history.session.query(Account).count()
     assert sum(p.startswith("account ") and "seal does not match" in p for p in problems) == accounts
     assert any(p.startswith("lot ") for p in problems) and any(p.startswith("lot draw ") for p in problems)

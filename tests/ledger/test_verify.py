@@ -4,7 +4,7 @@ from sqlalchemy import text
 
 from mall.db import write
 from mall.ledger import service as ledger
-from tests.ledger.conftest import at
+from tests.builders import at
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from mall.api.models import ApiKey
 from mall.extensions import db
 from mall.ledger import service as ledger
 from mall.rules.models import Purchase
-from tests.conftest import Auth, csrf_token, make_merchant, make_user
+from tests.builders import Auth, csrf_token, make_merchant, make_user
 
 
 @pytest.fixture
@@ -98,7 +98,7 @@ def test_api_key_shown_once_and_revocable(client, app, staff):
 def test_staff_cannot_revoke_another_merchants_key(client, app, staff):
     from mall.api import service as api_service
     from mall.db import write
-    from mall.merchant.models import Merchant
+    from mall.coalition.models import Merchant
 
     other = make_merchant(app, "other")
     with app.app_context(), write(db.session):

@@ -8,7 +8,7 @@ from mall.extensions import db
 from mall.ledger import service as ledger
 from mall.ledger.models import Transfer
 from mall.models import utcnow
-from tests.points.conftest import at
+from tests.builders import at
 
 
 def ledger_state(app):

@@ -4,10 +4,8 @@ import io
 import re
 from datetime import timedelta
 
-from mall.ledger import service as ledger
-from mall.models import utcnow
-from tests.conftest import make_user
-from tests.points.conftest import at
+from mall.clock import SHANGHAI, utcnow
+from tests.builders import at, make_user
 
 HX = {"HX-Request": "true"}
 
@@ -24,14 +22,14 @@ def test_statement_needs_a_signed_in_member(client):
 
 
 def test_statement_shows_balance_points_expiring_soon_and_history_in_plain_words(
-        client, member, points, monkeypatch):
-    monkeypatch.setitem(ledger.settings, "expiry_policy", "months:1")
+        client, member, points, app, monkeypatch):
+    monkeypatch.setitem(app.config, "POINTS_EXPIRY_POLICY", "months:1")
     soon = utcnow() - timedelta(days=20)  # a month's validity: about ten days left
     points.earn(member, 1234, soon, memo="row-1", ref=("purchase", "P-77"))
     points.redeem(member, 200, soon + timedelta(hours=1), memo="row-2")
     html = client.get("/account/statement", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "<strong>1,034</strong>" in html  # balance
-    expires = (soon + timedelta(days=30)).astimezone(ledger.expiry.SHANGHAI)
+    expires = (soon + timedelta(days=30)).astimezone(SHANGHAI)
     assert "1,034" in html and expires.strftime("%Y-%m-%d") in html  # expiring soon, with the date
     assert history_rows(html) == ["2", "1"]  # newest first
     assert "Earned · lvlin shop · row-1 · #P-77" in html

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from mall.extensions import db
 from mall.rules.models import RuleSet
 from mall.web import SHANGHAI
-from tests.conftest import Auth, csrf_token, make_user
+from tests.builders import Auth, csrf_token, make_merchant, make_user
 
 
 @pytest.fixture
@@ -58,7 +58,6 @@ def test_invalid_document_is_refused_with_the_reason(client, operator):
 @pytest.mark.parametrize("role", ["member", "merchant", None])
 def test_console_is_404_for_non_operators(client, app, role):
     if role:
-        from tests.conftest import make_merchant
 
         merchant_id = make_merchant(app) if role == "merchant" else None
         make_user(app, "x@example.com", role=role, merchant_id=merchant_id)

@@ -8,7 +8,7 @@ from mall.ledger import service as ledger
 from mall.models import utcnow
 from mall.rules import present
 from mall.rules import service as rules
-from tests.conftest import make_merchant, make_user
+from tests.builders import make_merchant, make_user
 
 
 def test_rules_page_shows_the_rules_in_force_without_sign_in(client):

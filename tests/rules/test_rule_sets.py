@@ -9,9 +9,9 @@ from mall.account.models import User
 from mall.db import write
 from mall.errors import DomainError
 from mall.extensions import db
-from mall.merchant.models import Merchant
+from mall.coalition.models import Merchant
 from mall.rules import service as rules
-from tests.conftest import make_merchant, make_user
+from tests.builders import Auth, make_merchant, make_user
 
 
 @pytest.fixture
@@ -102,8 +102,6 @@ def test_birthday_bonus_once_a_year(ctx):
 
 
 def test_no_points_for_signing_up(client, app):
-    from tests.conftest import Auth
-
     Auth(client).register(email="new@example.com")
     from mall.ledger import service as ledger
 

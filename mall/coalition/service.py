@@ -1,9 +1,13 @@
-"""Merchants: creation and their ledger accounts."""
+"""Merchants: creation, their ledger accounts, who works for them, and their status."""
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mall.clock import utcnow
+from mall.db import lock
+from mall.errors import Conflict, DomainError, NotFound
 from mall.ledger import service as ledger
-from mall.merchant.models import Merchant
+from mall.coalition.models import Merchant
 
 
 def create_merchant(session: Session, *, slug: str, name_zh: str, name_en: str, category: str,
@@ -21,10 +25,15 @@ def get_by_slug(session: Session, slug: str) -> Merchant | None:
     return session.scalar(select(Merchant).where(Merchant.slug == slug))
 
 
+def names_of(session: Session, merchant_ids, locale: str) -> dict[int, str]:
+    """Merchants' names in ``locale`` by id, in one query (for rows that name their merchant)."""
+    if not merchant_ids:
+        return {}
+    return {m.id: m.name(locale) for m in session.scalars(select(Merchant).where(Merchant.id.in_(merchant_ids)))}
+
+
 def staff_merchant(session: Session, user) -> Merchant:
     """The merchant a staff user works for, or NotFound (to everyone else the back office is absent)."""
-    from mall.errors import NotFound
-
     if user is None or not user.is_merchant_staff:
         raise NotFound("Not found.")
     return session.get(Merchant, user.merchant_id)
@@ -40,12 +49,6 @@ def merchants(session: Session, status: str | None = None) -> list[Merchant]:
 def set_status(session: Session, operator, merchant_id: int, action: str, reason: str = "") -> Merchant:
     """An operator approves, suspends (with a reason) or reinstates a merchant. A suspended merchant's
     listings leave the mall and it can neither issue points nor list; its members keep their points."""
-    from flask_babel import lazy_gettext as _l
-
-    from mall.db import lock
-    from mall.errors import Conflict, DomainError, NotFound
-    from mall.models import utcnow
-
     if operator is None or not operator.is_operator:
         raise NotFound(_l("Not found."))
     merchant = lock(session, Merchant, [merchant_id]).get(merchant_id)

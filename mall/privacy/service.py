@@ -17,14 +17,18 @@ import zipfile
 from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from mall import events
 from mall.account import service as accounts
 from mall.account.models import Notification, User
+from mall.checkout import service as checkout
+from mall.clock import utcnow
 from mall.errors import Conflict, DomainError
+from mall.family import service as family
 from mall.ledger import service as ledger
-from mall.models import Base, utcnow
+from mall.models import Base
 
 OWNER_COLUMNS = ("member_id", "donor_id", "user_id")
 SECRET_COLUMNS = {"password_hash", "session_token", "token_hash", "secret_hash", "request_hash", "checkout_token",
@@ -97,11 +101,8 @@ def export_zip(session: Session, user: User) -> bytes:
 
 def deletion_blockers(session: Session, user: User) -> list[str]:
     """Why the account cannot be deleted yet (empty: it can)."""
-    from mall.checkout.models import Order
-    from mall.family import service as family
-
     reasons = []
-    if session.scalar(select(Order.id).where(Order.member_id == user.id, Order.status == "placed").limit(1)):
+    if checkout.has_open_orders(session, user.id):
         reasons.append(_l("You have orders that are not fulfilled yet: wait for them or cancel them first."))
     member = family.membership(session, user)
     if member is not None and member.role == "head" and len(member.family.members) > 1:
@@ -111,15 +112,11 @@ def deletion_blockers(session: Session, user: User) -> list[str]:
 
 def delete_account(session: Session, user: User, password: str, *, donate_to: int | None = None,
                    token: str = "") -> int:
-    """Erase the member's personal data; returns the points forfeited (after any donation)."""
-    from mall.charity import service as charity
-    from mall.charity.models import Donation, Pledge
-    from mall.checkout.models import CartItem, Order
-    from mall.engage import service as engage
-    from mall.family import service as family
-    from mall.fraud.models import FraudCase
-    from mall.impact import service as impact
+    """Erase the member's personal data; returns the points forfeited (after any donation).
 
+    Other areas release what the member shares (``member_deleting``: the family is left), then erase
+    their own data (``member_deleted``: charity first donates to ``donate_to``); what is left in the
+    member's wallet is forfeited, and the account itself erased."""
     if user.role != "member" or user.deleted_at is not None:
         raise DomainError(_l("Only a member account can be deleted here."))
     if accounts.authenticate(session, user.email, password or "") is None:
@@ -128,29 +125,14 @@ def delete_account(session: Session, user: User, password: str, *, donate_to: in
     if blockers:
         raise Conflict(blockers[0], code="blocked")
     now = utcnow()
-    if family.membership(session, user) is not None:
-        family.leave(session, user, now)
+    events.member_deleting.send(session, user_id=user.id, occurred_at=now)
+    events.member_deleted.send(session, user_id=user.id, donate_to=donate_to, donation_token=token, occurred_at=now)
     account = ledger.member_account(session, user.id)
-    ledger.lock_accounts(session, [account.id])
-    if donate_to is not None:
-        points = ledger.spendable(session, account, now)
-        if points > 0:
-            charity.donate(session, user, donate_to, points, anonymous=True, token=token or secrets.token_hex(16),
-                           now=now)
     account = ledger.lock_accounts(session, [account.id])[account.id]
     forfeited = ledger.spendable(session, account, now)
     if forfeited > 0:
         ledger.transfer(session, account, ledger.system_account(session, "forfeit"), forfeited, "forfeit",
                         key=f"forfeit:member:{user.id}", memo="account deleted", now=now)
-    session.execute(update(Pledge).where(Pledge.member_id == user.id, Pledge.status.in_(("active", "paused")))
-                    .values(status="cancelled"))
-    session.execute(update(Donation).where(Donation.donor_id == user.id).values(public_name=None))
-    session.execute(update(Order).where(Order.member_id == user.id).values(delivery={}))
-    session.execute(update(FraudCase).where(FraudCase.member_id == user.id, FraudCase.appeal_statement.is_not(None))
-                    .values(appeal_statement="[erased]"))
-    engage.forget(session, user)  # review texts, survey comments, unused coupons
-    impact.forget(session, user)  # certificate links stop working
-    session.execute(delete(CartItem).where(CartItem.member_id == user.id))
     session.execute(delete(Notification).where(Notification.user_id == user.id))
     user.email = f"deleted-{user.id}@deleted.invalid"
     user.display_name = "—"

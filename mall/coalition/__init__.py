@@ -1,0 +1,1 @@
+"""The coalition: the merchants that issue and redeem points, their status and their staff."""
