@@ -133,7 +133,7 @@ def register_subscribers(app: Flask) -> None:
         import_module(f"mall.{area}.subscribers").connect()
 
 
-SUBSCRIBING_AREAS = ("impact", "engage", "family", "charity", "checkout", "points", "rules", "catalog", "fraud")
+SUBSCRIBING_AREAS = ("impact", "engage", "family", "charity", "checkout", "fraud")
 
 
 def register_errorhandlers(app: Flask) -> None:
