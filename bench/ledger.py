@@ -36,11 +36,12 @@ from sqlalchemy.orm import sessionmaker  # noqa: E402
 from mall.clock import SHANGHAI  # noqa: E402
 from mall.db import configure_engine, write  # noqa: E402
 from mall.ledger import service as ledger  # noqa: E402
-from mall.ledger.models import Account, LedgerHead, Lot, LotDraw, Transfer  # noqa: E402
+from mall.ledger.models import Account, BalanceShard, Block, LedgerHead, Lot, LotDraw, Transfer  # noqa: E402
 from mall.models import Base  # noqa: E402
 from mall.settings import Settings  # noqa: E402
 
-TABLES = [Account.__table__, LedgerHead.__table__, Transfer.__table__, Lot.__table__, LotDraw.__table__]
+TABLES = [Account.__table__, BalanceShard.__table__, LedgerHead.__table__, Block.__table__, Transfer.__table__,
+          Lot.__table__, LotDraw.__table__]
 SCHEMA = "bench_ledger"
 START = datetime(2026, 1, 5, tzinfo=timezone.utc)
 # What the app's configuration is to its sessions: the ledger reads its key (the rows' seals need one)

@@ -80,6 +80,9 @@ class Config:
     # Where `flask ledger checkpoint` appends the sealed chain heads (JSON lines); default in the
     # instance folder. Best on storage the database's credentials cannot rewrite.
     LEDGER_CHECKPOINT_FILE = os.environ.get("LEDGER_CHECKPOINT_FILE")
+    # `flask ledger verify` reports transfers no block holds yet this many seconds after they were posted
+    # (the sealer, `flask ledger seal --follow`, is not running or not keeping up).
+    LEDGER_SEAL_LAG_SECONDS = int(os.environ.get("LEDGER_SEAL_LAG_SECONDS", "300"))
 
 
 class TestingConfig(Config):

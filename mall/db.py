@@ -1,17 +1,52 @@
 """Transactions that stay correct under concurrency, on SQLite and PostgreSQL alike.
 
 SQLite: every connection runs in WAL mode with foreign keys on, and a use case's write
-transaction starts with ``BEGIN IMMEDIATE`` so two writers queue instead of failing half-way.
-PostgreSQL: a write transaction takes one advisory lock first (writers queue the same way), and
-rows it changes are also locked with ``SELECT … FOR UPDATE`` in id order. Readers never wait.
+transaction starts with ``BEGIN IMMEDIATE`` so two writers queue instead of failing half-way (the
+embedded default keeps its single writer).
+
+PostgreSQL: there is no global lock. A use case locks only the rows it changes (``lock`` below,
+``SELECT … FOR UPDATE``, or a conditional ``UPDATE … WHERE stock >= n``), and every use case takes
+them in ONE canonical order, so that two use cases cannot wait on each other in a cycle:
+
+1. the use case's own rows — orders, the cart, bill payments, fraud cases and actions, families and
+   invitations, pledges, coupons, merchants, purchases — by id (where a use case needs two kinds,
+   always the same pair in the same order: a family before its invitation, a fraud action before
+   its case);
+2. inventory: listings, then service slots, then hotel nights, each by id (a slot or a night is
+   only changed by a use case that holds its listing, or by a conditional ``UPDATE`` on it alone);
+   charity projects and match campaigns count as inventory here (they hold a goal being filled);
+3. ledger accounts by id, all at once, through ``ledger.lock_accounts(session, ids)`` before the
+   first posting (a posting then re-locks nothing it does not already hold; system accounts that
+   every posting touches are not row-locked, see ``mall.ledger``).
+
+For example: checkout locks listings, takes slots and nights, then the member's (or the family
+pool's) account; cancelling or refunding an order locks the order, its listings, then the member's
+and pool's accounts at once; a donation locks the project, its match campaign, then the accounts; a
+pledge collection the pledge, then the project, then the account; a gift the sender's and the
+recipient's accounts at once; leaving or dissolving a family the family, then the pool and the
+members' accounts at once; a fraud decision the action, its case, then the account; a purchase
+refund the purchase, then the account.
+
+Where a use case cannot cheaply follow the order, it relies on the retry: subscribers that run in
+the same transaction and lock an account the use case did not (engage paying a task for a purchase
+locks the game budget after the member's account), a family-pool donation (the pool is locked alone
+first, to check the member's pool rights, then the project's accounts). PostgreSQL detects the rare
+deadlock, the transaction rolls back whole, and ``retried`` (used by ``mall.edge.run`` and by the
+named orchestrators' steps) runs it again, at most ``RETRIES`` times; the last failure is ``Busy``,
+answered as a 503 with ``Retry-After`` and nothing written. Readers never wait.
 """
+import logging
+import random
 import secrets
+import time
 from contextlib import contextmanager
 
 from sqlalchemy import event, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, scoped_session
 
 WRITE = "mall_write"
+log = logging.getLogger(__name__)
 
 
 def configure_engine(engine) -> None:
@@ -45,12 +80,7 @@ def write(session: Session):
     session = session() if isinstance(session, scoped_session) else session
     if session.in_transaction():
         session.commit()  # end the read snapshot a view may have opened (e.g. loading the user)
-    connection = session.connection(execution_options={WRITE: True})
-    if connection.dialect.name == "postgresql":
-        # One writer at a time, as BEGIN IMMEDIATE gives on SQLite: nearly every use case posts to the
-        # ledger (whose chain head orders all postings anyway), and a single order rules out deadlocks
-        # between use cases that lock stock, orders and accounts in different orders.
-        connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7301)")
+    session.connection(execution_options={WRITE: True})  # BEGIN IMMEDIATE on SQLite; no lock on PostgreSQL
     try:
         yield session
         session.commit()
@@ -67,11 +97,50 @@ def write(session: Session):
 
 
 RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
+RETRIES = 3  # attempts of one write transaction when PostgreSQL reports a deadlock or serialization failure
+
+
+class Busy(OperationalError):
+    """A write transaction still hit a deadlock or serialization failure after ``RETRIES`` attempts.
+    Everything it did was rolled back; the answer is "busy, retry shortly" (503 + Retry-After, the
+    problem type ``/api/v1/problems/busy`` under /api/), never a server error. An OperationalError,
+    so that every handler of a database outage also catches it."""
+
+    @classmethod
+    def after(cls, err: OperationalError) -> "Busy":
+        return cls(err.statement, err.params, err.orig)
 
 
 def is_retryable(err: BaseException) -> bool:
-    """True for a PostgreSQL deadlock or serialization failure: the whole use case may run again."""
+    """True for a PostgreSQL deadlock or serialization failure: the whole use case may run again
+    (never for ``Busy``: its retries are spent)."""
+    if isinstance(err, Busy):
+        return False
     return getattr(getattr(err, "orig", None), "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
+def retried(session: Session, step, /, *args, **kwargs):
+    """Run ``step(*args, **kwargs)`` as one write transaction (``write``) and return what it returns;
+    on a deadlock or serialization failure, roll back and run it again, at most ``RETRIES`` times in
+    all, then raise ``Busy``. The one retry loop: ``mall.edge.run`` and the named orchestrators'
+    steps (checkout, ``mall.idempotency.run_once``) all go through it."""
+    for attempt in range(1, RETRIES + 1):
+        try:
+            with write(session):
+                return step(*args, **kwargs)
+        except OperationalError as err:
+            if not is_retryable(err):
+                raise
+            sqlstate = err.orig.sqlstate
+            if attempt == RETRIES:
+                log.warning("write %s gave up after %d attempts (SQLSTATE %s)", _name(step), attempt, sqlstate)
+                raise Busy.after(err) from err
+            log.info("write %s retried (SQLSTATE %s, attempt %d)", _name(step), sqlstate, attempt)
+            time.sleep(random.uniform(0.005, 0.02) * attempt)  # apart, so the two do not meet again
+
+
+def _name(step) -> str:
+    return getattr(step, "__qualname__", repr(step))
 
 
 def is_postgres(session: Session) -> bool:

@@ -24,7 +24,6 @@ checkout's authorise → place → capture (``mall.checkout.orchestrator``) and 
 (``mall.idempotency.run_once``). In tests, a request that leaves flushed but uncommitted changes
 fails loudly (``MALL_STRICT_TRANSACTIONS``): a door that forgot the edge cannot lose data silently.
 """
-import time
 from contextlib import contextmanager, suppress
 from functools import wraps
 
@@ -38,25 +37,18 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from mall.db import is_retryable, write
+from mall.db import Busy, retried, write
 from mall.errors import DomainError, NotFound
 from mall.extensions import MallSession, db
 from mall.problems import domain_problem, http_problem, problem
 from mall.web import is_htmx, render_page_or_fragment, safe_next
 
-RETRIES = 3  # attempts of one use case when PostgreSQL reports a deadlock or serialization failure
-
 
 def run(use_case, /, *args, **kwargs):
-    """Run ``use_case(*args, **kwargs)`` as one write transaction and return what it returns."""
-    for attempt in range(1, RETRIES + 1):
-        try:
-            with write(db.session):
-                return use_case(*args, **kwargs)
-        except Exception as err:
-            if attempt == RETRIES or not is_retryable(err):
-                raise
-            time.sleep(0.005 * attempt)
+    """Run ``use_case(*args, **kwargs)`` as one write transaction and return what it returns; on a
+    PostgreSQL deadlock or serialization failure the whole use case runs again (``mall.db.retried``),
+    and if it still fails, ``Busy`` is answered as a 503 with nothing written."""
+    return retried(db.session, use_case, *args, **kwargs)
 
 
 @contextmanager
@@ -172,6 +164,9 @@ def command(view=None, *, heading: str = ""):
             except DomainError as err:
                 text = message_of(err)
                 raise click.ClickException(f"{heading}: {text}" if heading else text) from err
+            except Busy as err:
+                raise click.ClickException("The database is busy with the same records; nothing was changed, "
+                                           "run the command again.") from err
         return wrapper
     return decorate(view) if view is not None else decorate
 
@@ -200,18 +195,27 @@ def answer_error(error):
 
 def database_unavailable(error):
     """A full disk, a read-only database file or a database outage: the use case's transaction
-    rolled back, so nothing was saved; the answer is "try again shortly" (503), not a server error."""
-    current_app.logger.error("database unavailable: %s", error)
+    rolled back, so nothing was saved; the answer is "try again shortly" (503), not a server error.
+    ``Busy`` (a write that still met a deadlock or serialization failure after its retries) is
+    answered the same way, with its own problem type ``busy`` and a shorter Retry-After."""
+    busy = isinstance(error, Busy)
+    if busy:
+        current_app.logger.warning("write contention, retries spent: %s", error.orig)
+    else:
+        current_app.logger.error("database unavailable: %s", error)
     with suppress(SQLAlchemyError):
         db.session.rollback()
-    if request.path.startswith("/api/"):
+    if request.path.startswith("/api/") and busy:
+        response = problem(503, "busy", "The mall is busy with the same records right now.",
+                           "Nothing was changed; retry shortly.")
+    elif request.path.startswith("/api/"):
         response = problem(503, "database-unavailable", "The mall cannot save or read data right now.",
                            "Nothing was changed; retry shortly.")
     else:
         if "_login_user" not in g:  # loading the signed-in user needs the database too
             g._login_user = AnonymousUserMixin()
         response = current_app.make_response((render_template("errors/unavailable.html"), 503))
-    response.headers["Retry-After"] = "30"
+    response.headers["Retry-After"] = "2" if busy else "30"
     return response
 
 
@@ -220,7 +224,7 @@ def register(app) -> None:
     app.register_error_handler(DomainError, answer_refusal)
     app.register_error_handler(HTTPException, answer_error)
     app.register_error_handler(CSRFError, answer_error)
-    app.register_error_handler(OperationalError, database_unavailable)  # the API blueprint registers it too
+    app.register_error_handler(OperationalError, database_unavailable)  # and Busy; the API blueprint registers it too
     app.register_error_handler(PoolTimeout, database_unavailable)
     app.register_error_handler(Exception, answer_error)
     if not event.contains(MallSession, "after_flush", _mark_flushed):

@@ -4,7 +4,9 @@ purchase form token).
 
 A NAMED ORCHESTRATOR (see ``mall.edge``): ``run_once`` commits in steps. The claim commits on its own
 first, so a concurrent duplicate sees it (409) instead of doing the work too; the work then runs in a
-second transaction together with its stored answer; a failure releases the claim in a third. No Flask
+second transaction together with its stored answer; a failure releases the claim in a third. Each
+step is one write transaction run by ``mall.db.retried`` (re-run on a PostgreSQL deadlock or
+serialization failure; ``Busy`` at last, which releases the claim like any server error). No Flask
 imports, no area: the record keeps its merchant by id.
 """
 import hashlib
@@ -16,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mall.clock import utcnow
-from mall.db import write
+from mall.db import retried
 from mall.errors import Conflict, DomainError
 from mall.models import Base, UTCDateTime
 
@@ -113,23 +115,26 @@ def run_once(session: Session, merchant_id: int, operation: str, key: str, body:
     ``work()`` returns (status, answer) and runs in one write transaction with the stored answer.
     An exception that ``stored_error`` maps to (status, answer) is stored like a result; any other
     releases the claim, so that a retry runs again, and propagates."""
-    with write(session):
+    def take():
         claimed = claim(session, merchant_id, operation, key, body)
-        record_id = claimed.record.id
-        if claimed.replay:
-            return True, claimed.record.status_code, claimed.record.body
+        return claimed.record.id, claimed.replay, claimed.record.status_code, claimed.record.body
+
+    def do():
+        status, answer = work()
+        complete(session, record_id, status, answer)
+        return status, answer
+
+    record_id, replay, status, answer = retried(session, take)
+    if replay:
+        return True, status, answer
     try:
-        with write(session):
-            status, answer = work()
-            complete(session, record_id, status, answer)
-            return False, status, answer
+        return False, *retried(session, do)
     except BaseException as err:  # an interrupted request releases its claim too
         result = stored_error(err) if stored_error and isinstance(err, Exception) else None
-        with write(session):
-            if result is None:
-                release(session, record_id)
-            else:
-                complete(session, record_id, *result)
+        if result is None:
+            retried(session, release, session, record_id)
+        else:
+            retried(session, complete, session, record_id, *result)
         if result is None:
             raise
         return False, *result

@@ -57,6 +57,7 @@ class Settings:
     expiry_policy = _Key("POINTS_EXPIRY_POLICY")
     remind_days = _Key("POINTS_REMIND_DAYS")
     checkpoint_file = _Key("LEDGER_CHECKPOINT_FILE")
+    seal_lag_seconds = _Key("LEDGER_SEAL_LAG_SECONDS")
     compensation_percent = _Key("COMPENSATION_PERCENT")
     redemption_value_fen_per_point = _Key("REDEMPTION_VALUE_FEN_PER_POINT")
     issuance_fee_fen_per_point = _Key("ISSUANCE_FEE_FEN_PER_POINT")

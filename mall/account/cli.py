@@ -27,6 +27,7 @@ def create(email, password, role, merchant_slug, display_name):
         if merchant is None:
             raise click.UsageError(f"No merchant with slug {merchant_slug!r}.")
         merchant_id = merchant.id
-    user = run(service.register, db.session, email=email, password=password, role=role,
+    password_hash = service.hash_password(db.session, password)  # before the write, not in it
+    user = run(service.register, db.session, email=email, password_hash=password_hash, role=role,
                display_name=display_name or email.split("@")[0], merchant_id=merchant_id)
     click.echo(f"created {role} {email} — member code {user.member_code}")

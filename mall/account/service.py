@@ -1,6 +1,13 @@
-"""Sign-up, sign-in, password changes, sessions and member codes."""
+"""Sign-up, sign-in, password changes, sessions and member codes.
+
+Nothing slow inside a write: argon2 hashes and verifications are done by the door BEFORE the write
+transaction (``hash_password``, ``authenticate``, ``check_password_change`` read or touch nothing
+but the row they are given), and the short write that follows only stores what they produced
+(``register`` with ``password_hash``, ``store_rehash``, ``change_password``). Sign-in writes only
+when the stored hash must be upgraded to new argon2 parameters."""
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import date
 from functools import cache
 
@@ -54,9 +61,13 @@ def find_by_email(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == normalise_email(email)))
 
 
-def register(session: Session, *, email: str, password: str, display_name: str,
-             role: str = "member", merchant_id: int | None = None) -> User:
-    """Create an account; the role is only ever set by a trusted caller (CLI, operator)."""
+def register(session: Session, *, email: str, display_name: str, password: str | None = None,
+             password_hash: str | None = None, role: str = "member", merchant_id: int | None = None) -> User:
+    """Create an account; the role is only ever set by a trusted caller (CLI, operator). Doors hash the
+    password first (``hash_password``) and give ``password_hash``, so no argon2 runs in the write;
+    ``password`` is hashed here (seed data, tests)."""
+    if (password is None) == (password_hash is None):
+        raise ValueError("give exactly one of password and password_hash")
     if role not in ROLES:
         raise DomainError(_l("Unknown role."))
     if role == "merchant" and merchant_id is None:
@@ -66,7 +77,7 @@ def register(session: Session, *, email: str, password: str, display_name: str,
     user = User(
         email=normalise_email(email),
         display_name=display_name.strip(),
-        password_hash=hash_password(session, password),
+        password_hash=password_hash or hash_password(session, password),
         role=role,
         merchant_id=merchant_id if role == "merchant" else None,
         member_code=new_member_code(session),
@@ -78,8 +89,18 @@ def register(session: Session, *, email: str, password: str, display_name: str,
     return user
 
 
-def authenticate(session: Session, email: str, password: str) -> User | None:
-    """The user whose password matches, else None (in about the same time either way)."""
+@dataclass
+class SignIn:
+    """A matching password: the user, and the new hash to store if the old one's parameters are out
+    of date (``store_rehash``, a short write), else None."""
+    user: User
+    rehash: str | None = None
+    verified_hash: str = ""  # the hash the password matched (what ``store_rehash`` replaces)
+
+
+def verify_sign_in(session: Session, email: str, password: str) -> SignIn | None:
+    """Check the password on a read (no write transaction, no lock); None if it does not match, in
+    about the same time either way. A hash that needs new parameters is recomputed here too."""
     hasher = _hasher(_fast(session))
     user = find_by_email(session, email)
     if user is None:
@@ -88,13 +109,25 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
         except VerificationError:
             pass
         return None
+    stored = user.password_hash
     try:
-        hasher.verify(user.password_hash, password)
+        hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
         return None
-    if hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(session, password)
-    return user
+    return SignIn(user, hash_password(session, password) if hasher.check_needs_rehash(stored) else None, stored)
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    """The user whose password matches, else None (a read: it stores nothing)."""
+    found = verify_sign_in(session, email, password)
+    return found.user if found else None
+
+
+def store_rehash(session: Session, user: User, rehash: str, old_hash: str) -> None:
+    """Store the upgraded hash of a sign-in, unless the password changed meanwhile (compare-and-set)."""
+    session.execute(update(User).where(User.id == user.id, User.password_hash == old_hash)
+                    .values(password_hash=rehash).execution_options(synchronize_session=False))
+    session.expire(user, ["password_hash"])
 
 
 def load_session_user(session: Session, session_id: str) -> User | None:
@@ -113,14 +146,32 @@ def end_all_sessions(user: User) -> None:
     user.session_token = secrets.token_urlsafe(24)
 
 
-def change_password(session: Session, user: User, current: str, new: str) -> None:
+@dataclass
+class PasswordChange:
+    """A checked password change, ready to store: the hash it replaces and the new one."""
+    old_hash: str
+    new_hash: str
+
+
+def check_password_change(session: Session, user: User, current: str, new: str) -> PasswordChange:
+    """Verify the current password and hash the new one, before any write (no lock held)."""
+    old_hash = user.password_hash
     try:
-        _hasher(_fast(session)).verify(user.password_hash, current)
+        _hasher(_fast(session)).verify(old_hash, current)
     except (VerificationError, InvalidHashError):
         raise DomainError(_l("The current password is not correct."), code="wrong-password")
-    user.password_hash = hash_password(session, new)
-    end_all_sessions(user)
-    session.flush()
+    return PasswordChange(old_hash, hash_password(session, new))
+
+
+def change_password(session: Session, user: User, change: PasswordChange) -> None:
+    """Store a checked change and end every session; refused if the password changed since it was
+    checked (another tab, another device), so a stale current password never wins."""
+    changed = session.execute(update(User).where(User.id == user.id, User.password_hash == change.old_hash)
+                              .values(password_hash=change.new_hash, session_token=secrets.token_urlsafe(24))
+                              .execution_options(synchronize_session=False)).rowcount
+    session.expire(user, ["password_hash", "session_token"])
+    if changed != 1:
+        raise DomainError(_l("The current password is not correct."), code="wrong-password")
 
 
 PHONE = re.compile(r"^1[3-9]\d{9}$")  # a mainland mobile number

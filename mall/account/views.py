@@ -48,7 +48,8 @@ def register():
     """Create a member account and sign in."""
     form = RegisterForm()
     if form.validate_on_submit():
-        user = run(service.register, db.session, email=form.email.data, password=form.password.data,
+        password_hash = service.hash_password(db.session, form.password.data)  # before the write, not in it
+        user = run(service.register, db.session, email=form.email.data, password_hash=password_hash,
                    display_name=form.display_name.data)
         login_user(user)
         flash(_("Welcome! Your member code is %(code)s.", code=user.member_code), "success")
@@ -60,11 +61,16 @@ def register():
 @limiter.limit(_login_limit, methods=["POST"])
 @limiter.limit(_login_limit, methods=["POST"], key_func=_login_email_key)
 def login():
-    """Sign in, then follow ``next`` only if it is a path on this site."""
+    """Sign in, then follow ``next`` only if it is a path on this site. The password is checked on a
+    read; a write happens only to store an upgraded hash, briefly."""
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
-        user = run(service.authenticate, db.session, form.email.data, form.password.data)
-        if user is not None:
+        found = service.verify_sign_in(db.session, form.email.data, form.password.data)
+        db.session.rollback()  # end the read: nothing of it is held while the page is answered
+        if found is not None:
+            user = found.user
+            if found.rehash:
+                run(service.store_rehash, db.session, user, found.rehash, found.verified_hash)
             login_user(user)
             session.permanent = True
             return redirect(safe_next(form.next.data, url_for("catalog.home")))
@@ -118,7 +124,8 @@ def password():
     form = PasswordForm()
     if form.validate_on_submit():
         user = current_user._get_current_object()
-        run(service.change_password, db.session, user, form.current.data, form.password.data)
+        change = service.check_password_change(db.session, user, form.current.data, form.password.data)
+        run(service.change_password, db.session, user, change)
         login_user(user)  # this browser keeps going with the new token
         flash(_("Your password has been changed. Other sessions have been signed out."), "success")
         return redirect(url_for("account.index"))

@@ -182,7 +182,10 @@ def document() -> dict:
         "openapi": "3.1.0",
         "info": {"title": "Green Points Mall merchant API", "version": "1.0.0",
                  "description": "Report purchases so members earn points, and refund them. Errors are "
-                                "RFC 9457 problem details with a stable `type`."},
+                                "RFC 9457 problem details with a stable `type`. A 503 with `Retry-After` "
+                                "changed nothing and may be retried with the same Idempotency-Key: type "
+                                "`busy` when others were changing the same records at that moment, "
+                                "`database-unavailable` when the database could not be reached."},
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
         "paths": {

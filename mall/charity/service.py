@@ -294,19 +294,18 @@ def donate(session: Session, member: User, project_id: int, points, *, anonymous
     points = _points(points)
     if not token or len(token) > 64:
         raise DomainError(_l("This form has expired. Please try again."), code="invalid-token")
-    project = get_project(session, project_id)
-    if source == "family":
-        wallet = family.pool_for_checkout(session, member, points, now)  # rights and monthly limit
+    # The canonical order (mall.db): the project, then its match campaign, then the accounts at once.
+    project = get_project(session, project_id, lock_row=True)
+    campaign = running_campaign(session, project, now)
+    if campaign is not None:
+        campaign = lock(session, MatchCampaign, [campaign.id])[campaign.id]
+    if source == "family":  # the pool alone first (rights and monthly limit under its lock): retried if need be
+        wallet = family.pool_for_checkout(session, member, points, now)
     else:
         wallet = ledger.member_account(session, member.id)
     target = project_account(session, project)
-    campaign = running_campaign(session, project, now)
     account_ids = [wallet.id, target.id] + ([campaign.account_id] if campaign else [])
-    # The ledger's locks first (head, then accounts in id order), then this area's rows in a fixed order.
     locked = ledger.lock_accounts(session, account_ids)
-    project = lock(session, Project, [project.id])[project.id]
-    if campaign is not None:
-        campaign = lock(session, MatchCampaign, [campaign.id])[campaign.id]
     done = session.scalar(select(Donation).where(Donation.donor_id == member.id, Donation.token == token))
     if done is not None:
         return Donated(done, replayed=True)
@@ -441,15 +440,15 @@ def collect_pledge(session: Session, pledge_id: int, month: str, now: datetime |
     pledge = session.get(Pledge, pledge_id)
     if pledge is None:
         return "inactive"
+    pledge = lock(session, Pledge, [pledge_id])[pledge_id]  # the canonical order: the pledge, project, account
+    project = get_project(session, pledge.project_id, lock_row=True)
     wallet = ledger.member_account(session, pledge.member_id)
-    locked = ledger.lock_accounts(session, [wallet.id])  # the ledger head first, as every writer here does
-    pledge = lock(session, Pledge, [pledge_id])[pledge_id]
+    locked = ledger.lock_accounts(session, [wallet.id])
     if pledge.status != "active":
         return "inactive"
     if session.scalar(select(Donation.id).where(Donation.pledge_id == pledge.id,
                                                 Donation.pledge_month == month)) is not None:
         return "already"
-    project = session.get(Project, pledge.project_id, populate_existing=True)  # read under the head's lock
     status = project.status_at(now)
     if status == "closed":
         pledge.status, pledge.changed_at = "ended", now
@@ -491,6 +490,7 @@ def forget_donor(session: Session, user_id: int, *, donate_to: int | None = None
     if they chose a project), their pledges are cancelled and their name leaves every donor wall."""
     now = now or utcnow()
     if donate_to is not None:
+        lock(session, Project, [donate_to])  # the project before the account (the canonical order, mall.db)
         wallet_id = ledger.member_account(session, user_id).id
         points = ledger.spendable(session, ledger.lock_accounts(session, [wallet_id])[wallet_id], now)
         if points > 0:
@@ -563,9 +563,9 @@ def pay_out(session: Session, operator: User, project_id: int, points, reference
     reference = (reference or "").strip()
     if not 3 <= len(reference) <= 64:
         raise DomainError(_l("Give the payment reference (3 to 64 characters)."), code="invalid-reference")
+    project = lock(session, Project, [project.id])[project.id]  # the project, then the accounts
     source, sink = project_account(session, project), ledger.system_account(session, "payout")
     locked = ledger.lock_accounts(session, [source.id, sink.id])
-    project = lock(session, Project, [project.id])[project.id]
     if session.scalar(select(Payout.id).where(Payout.reference == reference)) is not None:
         raise Conflict(_l("A payout with this reference already exists."), code="duplicate-reference")
     held = locked[source.id].balance
@@ -590,9 +590,9 @@ def close_project(session: Session, operator: User, project_id: int, reference: 
     """Close a project: the remainder is paid out to the same organisation; pledges end."""
     now = now or utcnow()
     project = get_project_for(session, operator, project_id)
+    project = lock(session, Project, [project.id])[project.id]  # the project, then its account
     source = project_account(session, project)
     ledger.lock_accounts(session, [source.id])
-    project = lock(session, Project, [project.id])[project.id]
     if project.closed_at is not None:
         raise Conflict(_l("This project is already closed."), code="closed")
     remainder = session.get(Account, source.id).balance

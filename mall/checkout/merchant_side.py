@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from mall import events
 from mall.checkout.models import Order, OrderLine, Payment, Voucher
 from mall.checkout.payments import gateway
-from mall.checkout.service import CheckoutError, cancel, release
+from mall.checkout.service import CheckoutError, cancel, lock_order_accounts, lock_order_and_stock, release
 from mall.clock import utcnow
 from mall.db import lock
 from mall.errors import Conflict, DomainError, NotFound
@@ -63,7 +63,7 @@ def refund_lines(session: Session, order: Order, quantities: dict[int, int], key
     is refunded in proportion. Replaying ``key`` changes nothing. Returns the points given back.
     Refunding every unit left leaves the order cancelled."""
     now = now or utcnow()
-    order = lock(session, Order, [order.id])[order.id]
+    order = lock_order_and_stock(session, order)
     if session.scalar(select(Transfer.id).where(Transfer.batch_key == f"order:{order.id}:{key}")) is not None:
         return 0  # the same refund again: already done
     if order.status == "cancelled":
@@ -85,6 +85,7 @@ def refund_lines(session: Session, order: Order, quantities: dict[int, int], key
         for voucher in [v for v in line.vouchers if v.status == "active"][:quantity]:
             voucher.status = "cancelled"
     if points and order.transfer_id:
+        lock_order_accounts(session, order)
         ledger.give_back(session, order.transfer_id, points, key=f"order:{order.id}:{key}", kind="refund",
                          memo=f"order #{order.id}", actor_id=order.member_id, now=now)
     if cash and order.payment_id:

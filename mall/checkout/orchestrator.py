@@ -8,7 +8,10 @@ once, on purpose. The card gateway is an outside party that no transaction of ou
 
 A worker killed between 3 and 4 leaves an open authorisation: ``flask payments reconcile`` captures it
 (its order was committed) or voids it. Each step is a service function of ``mall.checkout.service``;
-this module only orders them and owns their transactions (``mall.db.write``)."""
+this module only orders them and owns their transactions: each step is one write transaction run by
+``mall.db.retried``, which re-runs that step on a PostgreSQL deadlock or serialization failure and
+then gives up with ``Busy`` (a 503, nothing of that step written; a failed placing voids the
+authorisation as any other failure does)."""
 from contextlib import suppress
 from datetime import datetime
 
@@ -18,7 +21,7 @@ from mall.account.models import User
 from mall.checkout import service
 from mall.checkout.payments import PaymentDeclined, PaymentTimeout, gateway
 from mall.clock import utcnow
-from mall.db import write
+from mall.db import retried
 from mall.errors import DomainError
 
 
@@ -30,18 +33,22 @@ def checkout(session: Session, member: User, requests: list[service.LineRequest]
     from the member's family pool."""
     now = now or utcnow()
     service.check_request(requests, token, source)
-    with write(session):
+
+    def check():
         done = service.existing_orders(session, member, token)
         if done:
-            return service.Placed(done, replayed=True)
-        cash = service.redeemable(session, member, requests, delivery, now).cash_fen
+            return service.Placed(done, replayed=True), 0
+        return None, service.redeemable(session, member, requests, delivery, now).cash_fen
+
+    replay, cash = retried(session, check)
+    if replay is not None:
+        return replay
     payment_id, ref = (None, None)
     if cash:
         payment_id, ref = _authorise(session, member, token, cash, pay_token)
         service.fault_point(session, "after_authorise")
     try:
-        with write(session):
-            placed = service.place(session, member, requests, delivery, token, payment_id, now, source)
+        placed = retried(session, service.place, session, member, requests, delivery, token, payment_id, now, source)
     except BaseException:
         if ref:
             _settle(session, payment_id, ref, "voided")
@@ -58,19 +65,16 @@ def _authorise(session: Session, member: User, token: str, amount: int, pay_toke
     try:
         ref = gateway().authorise(amount, pay_token, key)
     except (PaymentDeclined, PaymentTimeout) as err:
-        with write(session):
-            service.record_refused_payment(session, member, token, amount,
-                                           "declined" if isinstance(err, PaymentDeclined) else "timed_out")
+        retried(session, service.record_refused_payment, session, member, token, amount,
+                "declined" if isinstance(err, PaymentDeclined) else "timed_out")
         if isinstance(err, PaymentTimeout):
             with suppress(DomainError):  # nothing was authorised after all
                 gateway().void(key)
         raise
-    with write(session):
-        return service.record_authorisation(session, member, token, amount, ref), ref
+    return retried(session, service.record_authorisation, session, member, token, amount, ref), ref
 
 
 def _settle(session: Session, payment_id: int, ref: str, status: str) -> None:
     """Capture or void the authorisation at the gateway, then record it."""
     (gateway().capture if status == "captured" else gateway().void)(ref)
-    with write(session):
-        service.set_payment_status(session, payment_id, status)
+    retried(session, service.set_payment_status, session, payment_id, status)

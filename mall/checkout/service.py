@@ -23,7 +23,7 @@ from mall.db import lock, unique_code
 from mall.errors import Conflict, DomainError, InsufficientPoints, NotFound
 from mall.family import service as family
 from mall.ledger import service as ledger
-from mall.ledger.models import Account
+from mall.ledger.models import Account, Transfer
 from mall.settings import settings_of
 from mall.validation import is_whole
 
@@ -478,7 +478,7 @@ def cancel(session: Session, order: Order, by: str, reason: str, now: datetime |
     days if that has passed), stock, slots and nights released, vouchers void, cash refunded. A
     merchant cancellation adds compensation from the programme at the published rate."""
     now = now or utcnow()
-    order = lock(session, Order, [order.id])[order.id]
+    order = lock_order_and_stock(session, order)
     if order.status != "placed":
         raise Conflict(_l("Only an order that has not been fulfilled or cancelled can be cancelled."), code="not-cancellable")
     if by == "member":
@@ -486,6 +486,8 @@ def cancel(session: Session, order: Order, by: str, reason: str, now: datetime |
         if ends is None or now > ends:
             raise DomainError(_l("This order can no longer be cancelled by you."), code="window-closed")
     remaining = order.points - (ledger.returned(session, order.transfer_id) if order.transfer_id else 0)
+    if remaining > 0:
+        lock_order_accounts(session, order)
     if order.transfer_id and remaining > 0:
         if remaining == order.points:
             refund = ledger.reverse(session, order.transfer_id, key=f"order:{order.id}:refund", kind="refund",
@@ -524,6 +526,23 @@ def cancel(session: Session, order: Order, by: str, reason: str, now: datetime |
                                 by=by, points_returned=remaining if order.transfer_id else 0,
                                 compensation=order.compensation)
     return order
+
+
+def lock_order_and_stock(session: Session, order: Order) -> Order:
+    """The canonical lock order (``mall.db``) for undoing an order: the order, then its listings by id
+    (whose slots and nights only a holder of the listing changes) — before any ledger account."""
+    order = lock(session, Order, [order.id])[order.id]
+    lock(session, Listing, [line.listing_id for line in order.lines])
+    return order
+
+
+def lock_order_accounts(session: Session, order: Order) -> None:
+    """The accounts points go back to, all at once and in id order (``ledger.lock_accounts``): the
+    member's and, for an order paid from a family pool, the pool's (the debit of the redemption)."""
+    ids = {ledger.member_account(session, order.member_id).id}
+    if order.transfer_id:
+        ids.add(session.get(Transfer, order.transfer_id).debit_account_id)
+    ledger.lock_accounts(session, sorted(ids))
 
 
 def cancel_own_order(session: Session, member: User, order_id: int) -> Order:

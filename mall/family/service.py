@@ -467,8 +467,8 @@ def _depart(session, family, member, actor, kind, now) -> int:
     leave_policy = settings_of(session).family_leave_policy
     if leave_policy == "return":
         share = next((s for s in shares(session, family) if s.member.id == member.id), None)
-        pool = ledger.lock_accounts(session, [pool_account(session, family).id])
-        pool = next(iter(pool.values()))
+        pool_id, wallet_id = pool_account(session, family).id, ledger.member_account(session, member.user_id).id
+        pool = ledger.lock_accounts(session, [pool_id, wallet_id])[pool_id]  # both at once, in id order
         back = min(share.unspent if share else 0, ledger.spendable(session, pool, now))
         if back > 0:
             ledger.transfer(session, pool, ledger.member_account(session, member.user_id), back, "pool_out",
@@ -544,7 +544,8 @@ def dissolve(session: Session, user: User, now: datetime | None = None) -> list[
     _require_head(me)
     family = lock(session, Family, [family.id])[family.id]
     pool_id = pool_account(session, family).id
-    pool = ledger.lock_accounts(session, [pool_id])[pool_id]
+    wallets = [ledger.member_account(session, m.user_id).id for m in family.members]
+    pool = ledger.lock_accounts(session, [pool_id, *wallets])[pool_id]  # the pool and every wallet at once
     if family.status != "active":
         raise NotFound(_l("You are not in a family."))
     plan = dissolution_plan(session, family, ledger.spendable(session, pool, now))
@@ -636,7 +637,11 @@ def gift_points(session: Session, user: User, recipient_code: str, points, token
     if not token or len(token) > 64:
         raise DomainError(_l("This form has expired; please try again."), code="token")
     wallet = ledger.member_account(session, user.id)
-    ledger.lock_accounts(session, [wallet.id])
+    code = (recipient_code or "").strip().upper()
+    recipient_id = session.scalar(select(User.id).where(User.member_code == code, User.role == "member")) if code else None
+    # sender and recipient at once, in id order: two members gifting each other cannot deadlock
+    ledger.lock_accounts(session, [wallet.id] + ([ledger.member_account(session, recipient_id).id]
+                                                 if recipient_id not in (None, user.id) else []))
     key = f"gift:{user.id}:{token}"
     done = session.scalar(select(FamilyGift).join(Transfer, Transfer.id == FamilyGift.transfer_id)
                           .where(Transfer.idempotency_key == key))

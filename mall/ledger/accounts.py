@@ -1,9 +1,15 @@
-"""Accounts: opening and finding them, the system accounts, freezing, and the locks every posting takes."""
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+"""Accounts: opening and finding them, the system accounts, freezing, the locks every posting takes,
+and moving a balance (a locked column for exact accounts, a counter shard for sharded ones)."""
+import secrets
 
-from mall.db import is_postgres, lock
-from mall.ledger.models import GUARDED_KINDS, SYSTEM_ACCOUNTS, Account, LedgerHead
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, scoped_session
+
+from mall.db import is_postgres
+from mall.ledger.models import (
+    GUARDED_KINDS, SHARDS, SYSTEM_ACCOUNTS, Account, BalanceShard, LedgerHead, sharded_clause,
+)
 from mall.ledger.seals import GENESIS, seal_new, seal_of
 
 
@@ -46,7 +52,7 @@ def member_account(session: Session, user_id: int) -> Account:
 
 
 def ensure_system_accounts(session: Session) -> None:
-    """Open every system account and the chain's head row (what the migrations seed)."""
+    """Open every system account and the head row (what the migrations seed)."""
     for name in SYSTEM_ACCOUNTS:
         system_account(session, name)
     if session.get(LedgerHead, 1) is None:
@@ -55,7 +61,7 @@ def ensure_system_accounts(session: Session) -> None:
 
 
 def lock_head(session: Session) -> LedgerHead:
-    """The chain's head row, locked for the rest of the transaction: every posting queues here first."""
+    """The head row, locked for the rest of the transaction: the sealer's lock (postings never take it)."""
     stmt = select(LedgerHead).where(LedgerHead.id == 1).execution_options(populate_existing=True)
     if is_postgres(session):
         stmt = stmt.with_for_update()
@@ -66,11 +72,62 @@ def lock_head(session: Session) -> LedgerHead:
 
 
 def lock_accounts(session: Session, account_ids) -> dict[int, Account]:
-    """Take the ledger's locks for the rest of the transaction and return the accounts, freshly read.
+    """Lock the exact accounts among ``account_ids`` for the rest of the transaction, in id order, and
+    return all of them, freshly read.
 
-    The ledger head first, then the accounts in id order: the same order every posting uses. A use
-    case that reads a balance before spending it, or that will post and also locks other rows (stock,
-    orders), calls this first, instead of ``mall.db.lock`` on accounts. Any other order can deadlock
-    on PostgreSQL against a posting that holds the head."""
-    lock_head(session)
-    return lock(session, Account, account_ids)
+    Exact accounts (guarded ones, and unguarded ones a caller checks before paying from them, such
+    as the game budget) are locked ``FOR UPDATE`` in id order: the same order every posting uses, so
+    two postings never wait on each other in a cycle. Sharded accounts (the system and merchant
+    accounts nearly every posting touches) are read but not locked: postings add to one of their
+    counter shards instead (``move_balance``), so they are no hot row. A use case that reads a
+    balance before spending it, or that will post and also locks other rows (stock, orders), locks
+    those rows first and calls this last, instead of ``mall.db.lock`` on accounts (the canonical
+    order in ``mall.db``)."""
+    ids = sorted(set(account_ids))
+    if not ids:
+        return {}
+    stmt = (select(Account).where(Account.id.in_(ids), ~sharded_clause()).order_by(Account.id)
+            .execution_options(populate_existing=True))
+    if is_postgres(session):
+        stmt = stmt.with_for_update(of=Account)
+    found = {row.id: row for row in session.scalars(stmt)}
+    rest = [i for i in ids if i not in found]
+    if rest:
+        found.update((row.id, row) for row in session.scalars(
+            select(Account).where(Account.id.in_(rest)).execution_options(populate_existing=True)))
+    return found
+
+
+def move_balance(session: Session, deltas: dict[int, int], accounts: dict[int, Account]) -> None:
+    """Apply a posting's net change per account: an exact account's balance column (locked by
+    ``lock_accounts``), or one counter shard of a sharded account, chosen at random and added to in
+    the database (``INSERT … ON CONFLICT DO UPDATE SET amount = amount + delta``): no lock on the
+    account, and concurrent transactions meet on the same row only one time in SHARDS. A transaction
+    uses one shard for all its postings, and a posting writes its shard rows in account order, so a
+    transaction never holds two shard rows of one account and two postings never lock shards in a
+    cycle (two use cases posting to two sharded accounts in opposite orders on the same shard still
+    can: the edge retries that rare deadlock)."""
+    shard = _transaction_shard(session)
+    dialect = postgresql if is_postgres(session) else sqlite
+    for account_id in sorted(deltas):
+        delta = deltas[account_id]
+        if not delta:
+            continue
+        account = accounts[account_id]
+        if not account.sharded:
+            account.stored_balance += delta
+            continue
+        stmt = dialect.insert(BalanceShard).values(account_id=account_id, shard=shard, amount=delta)
+        stmt = stmt.on_conflict_do_update(index_elements=[BalanceShard.account_id, BalanceShard.shard],
+                                          set_={"amount": BalanceShard.amount + stmt.excluded.amount})
+        session.execute(stmt)
+
+
+def _transaction_shard(session: Session) -> int:
+    """The shard this transaction adds to (chosen at random on its first posting)."""
+    session = session() if isinstance(session, scoped_session) else session
+    transaction = session.get_transaction()
+    chosen = session.info.get("ledger_shard")
+    if chosen is None or chosen[0] is not transaction:
+        chosen = session.info["ledger_shard"] = (transaction, secrets.randbelow(SHARDS))
+    return chosen[1]

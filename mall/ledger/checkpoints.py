@@ -1,5 +1,7 @@
-"""Checkpoints: sealed records of the chain head, appended to a file outside the database
-(LEDGER_CHECKPOINT_FILE), so ``verify`` notices the newest postings removed or rewritten."""
+"""Checkpoints: sealed records of the block chain's tip, appended to a file outside the database
+(LEDGER_CHECKPOINT_FILE), so ``verify`` notices the newest blocks removed or rewritten. Records written
+before blocks existed name the legacy chain's last transfer instead (``transfer_id``); ``verify`` still
+holds the transfers to them."""
 import fcntl
 import hmac
 import json
@@ -10,11 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mall.ledger.errors import LedgerError
-from mall.ledger.models import LedgerHead, Transfer
+from mall.ledger.models import Block, LedgerHead
 from mall.ledger.seals import SEALED, as_utc, hash_time, ledger_key, seal, seal_of
 from mall.settings import settings_of
 
-CHAIN_HEAD = select(LedgerHead.last_hash, LedgerHead.last_transfer_id).where(LedgerHead.id == 1)
+LEGACY_END = select(LedgerHead.last_hash, LedgerHead.last_transfer_id).where(LedgerHead.id == 1)
 
 
 def record_of(text: str) -> dict | None:
@@ -23,14 +25,15 @@ def record_of(text: str) -> dict | None:
         record = json.loads(text)
     except ValueError:
         return None
-    if (isinstance(record, dict) and type(record.get("transfer_id")) is int
+    if (isinstance(record, dict) and (type(record.get("block_id")) is int or type(record.get("transfer_id")) is int)
             and all(isinstance(record.get(name), str) for name in ("hash", "at", "seal"))):
         return record
     return None
 
 
 def _checkpoint_seal(key: bytes, record: dict) -> str:
-    return seal(key, "checkpoint", [record[column] for column in SEALED["checkpoint"]])
+    table = "block_checkpoint" if "block_id" in record else "checkpoint"
+    return seal(key, table, [record[column] for column in SEALED[table]])
 
 
 def is_sealed(key: bytes, record: dict) -> bool:
@@ -67,35 +70,34 @@ def latest_checkpoints(session: Session, count: int = 5) -> list[dict]:
 
 
 def checkpoint(session: Session, now: datetime | None = None) -> tuple[dict | None, bool]:
-    """Append a sealed record of the chain head (its transfer id and hash, and the time) to the
+    """Append a sealed record of the block chain's tip (its block id and hash, and the time) to the
     checkpoint file, outside the database; returns (the newest record, whether it was written).
 
-    Run it every few minutes: a record that leaves the database lets ``verify`` notice the chain's
-    newest postings removed or rewritten, which no seal inside it can show. Idempotent: nothing is
-    written while the head has not moved. Refused when the head's transfer is not sealed by this
+    Run it every few minutes, after the sealer: a record that leaves the database lets ``verify``
+    notice the newest blocks removed or rewritten, which no seal inside it can show. Idempotent:
+    nothing is written while the tip has not moved. Refused when the tip block is not sealed by this
     ledger or the chain is behind the newest checkpoint (``verify`` says more)."""
     path = settings_of(session).checkpoint_file
     if not path:
         raise LedgerError("No checkpoint file is configured (LEDGER_CHECKPOINT_FILE).", code="no-checkpoint-file")
-    head = session.execute(CHAIN_HEAD).first()
-    if head is None or head.last_transfer_id == 0:
+    tip = session.scalar(select(Block).order_by(Block.id.desc()).limit(1))
+    if tip is None:
         return None, False
-    t = session.get(Transfer, head.last_transfer_id)
-    if t is None or t.hash != head.last_hash or t.mac != seal_of(t):
-        raise LedgerError(f"The chain head (transfer {head.last_transfer_id}) is not a transfer sealed by this "
-                          f"ledger: run `flask ledger verify`.", code="head-unsealed")
-    record = {"transfer_id": t.id, "hash": t.hash, "at": hash_time(as_utc(now))}
+    if tip.mac != seal_of(tip):
+        raise LedgerError(f"The chain's tip (block {tip.id}) is not a block sealed by this ledger: run "
+                          f"`flask ledger verify`.", code="head-unsealed")
+    record = {"block_id": tip.id, "hash": tip.hash, "at": hash_time(as_utc(now))}
     key = ledger_key(session)
     record["seal"] = _checkpoint_seal(key, record)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "a+b") as f:
         fcntl.flock(f, fcntl.LOCK_EX)  # two runs at once: the second sees the first's record
-        newest = next((r for r in _tail(f, 3) if is_sealed(key, r)), None)  # a forged line decides nothing
-        if newest is not None and newest["transfer_id"] == t.id and newest["hash"] == t.hash:
+        newest = next((r for r in _tail(f, 3) if is_sealed(key, r) and "block_id" in r), None)  # forged: ignored
+        if newest is not None and newest["block_id"] == tip.id and newest["hash"] == tip.hash:
             return newest, False
-        if newest is not None and newest["transfer_id"] > t.id:
-            raise LedgerError(f"The chain ends at transfer {t.id}, before the newest checkpoint's transfer "
-                              f"{newest['transfer_id']}: run `flask ledger verify`.", code="chain-behind")
+        if newest is not None and newest["block_id"] > tip.id:
+            raise LedgerError(f"The chain ends at block {tip.id}, before the newest checkpoint's block "
+                              f"{newest['block_id']}: run `flask ledger verify`.", code="chain-behind")
         end = f.seek(0, os.SEEK_END)
         if end and (f.seek(end - 1), f.read(1))[1] != b"\n":
             f.write(b"\n")  # a record cut short by a crash stays a line of its own

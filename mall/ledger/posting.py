@@ -1,6 +1,7 @@
 """Posting: the only way points move. ``post`` writes one or more legs that succeed or fail together,
-each an append-only transfer on the hash chain; ``reverse`` and ``give_back`` mirror an earlier one;
-``expire`` posts the remainder of lots past their date to the expiry account."""
+each an append-only transfer carrying its own content hash (the sealer later chains it into a block);
+``reverse`` and ``give_back`` mirror an earlier one; ``expire`` posts the remainder of lots past their
+date to the expiry account."""
 import hashlib
 import json
 from dataclasses import dataclass
@@ -9,13 +10,12 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from mall.db import lock
 from mall.errors import Conflict, NotFound
-from mall.ledger.accounts import lock_accounts, lock_head, system_account
+from mall.ledger.accounts import lock_accounts, move_balance, system_account
 from mall.ledger.errors import FROZEN_MESSAGE, AccountFrozen, IdempotencyConflict, InsufficientPoints, LedgerError
 from mall.ledger.lots import Plan, Share, credit_lots, draw_lots
-from mall.ledger.models import KINDS, Account, LedgerHead, Lot, LotDraw, Transfer
-from mall.ledger.seals import as_utc, chain_hash, seal_new, seal_of
+from mall.ledger.models import KINDS, Account, Lot, LotDraw, Transfer
+from mall.ledger.seals import as_utc, content_hash, seal_new, seal_of
 from mall.validation import is_whole
 
 MAX_AMOUNT = 10**12  # far above any real balance; refuses absurd numbers before they reach SQL
@@ -110,10 +110,10 @@ def post(session: Session, *, key: str, legs: list[Leg], actor_id: int | None = 
     ref = _ref(ref)
     print_ = fingerprint(legs, ref)
 
-    # The head first, then the accounts in id order: every writer queues on the same row before it
-    # locks anything else, so two postings (or an expiry run) can never wait on each other in a cycle.
-    head = lock_head(session)
-    accounts = lock(session, Account, [a.id for leg in legs for a in (leg.debit, leg.credit)])
+    # The exact accounts in id order (sharded ones are not locked: see lock_accounts), so two postings
+    # (or an expiry run) never wait on each other in a cycle. No row every posting shares: the hash
+    # chain is the sealer's (mall.ledger.sealing), system accounts' balances are sharded.
+    accounts = lock_accounts(session, [a.id for leg in legs for a in (leg.debit, leg.credit)])
 
     keys = [_leg_key(key, index) for index in range(len(legs))]
     found = session.scalars(select(Transfer).where(
@@ -132,22 +132,27 @@ def post(session: Session, *, key: str, legs: list[Leg], actor_id: int | None = 
             raise Conflict("This transfer has already been reversed.", code="already-reversed")
     for account_id in sorted({leg.debit.id for leg in legs}):
         if accounts[account_id].lotted:
-            _expire_due_lots(session, accounts[account_id], head, now)
+            _expire_due_lots(session, accounts[account_id], now)
 
-    balances = {account_id: account.balance for account_id, account in accounts.items()}
+    balances = {account_id: account.stored_balance for account_id, account in accounts.items()
+                if account.guarded}
     for leg in legs:  # check every leg before writing any, so a refusal leaves nothing half-posted
         if accounts[leg.debit.id].frozen and leg.kind not in FROZEN_DEBITS:
             raise AccountFrozen(FROZEN_MESSAGE)
         if accounts[leg.debit.id].guarded and balances[leg.debit.id] < leg.amount:
             raise InsufficientPoints("Not enough points.", needed=leg.amount - balances[leg.debit.id])
-        balances[leg.debit.id] -= leg.amount
-        balances[leg.credit.id] += leg.amount
+        if leg.debit.id in balances:
+            balances[leg.debit.id] -= leg.amount
+        if leg.credit.id in balances:
+            balances[leg.credit.id] += leg.amount
 
     plans = _plans or [Plan() for _ in legs]
-    transfers, new_rows = [], []
+    transfers, new_rows, deltas = [], [], {}
     for index, (leg, plan) in enumerate(zip(legs, plans)):
         debit, credit = accounts[leg.debit.id], accounts[leg.credit.id]
-        transfer = _append(session, head, debit, credit, leg.amount, leg.kind, keys[index], key, print_,
+        deltas[debit.id] = deltas.get(debit.id, 0) - leg.amount
+        deltas[credit.id] = deltas.get(credit.id, 0) + leg.amount
+        transfer = _append(session, debit, credit, leg.amount, leg.kind, keys[index], key, print_,
                            actor_id, ref, leg.memo, now, _reverses)
         draws = draw_lots(session, debit, transfer, plan) if debit.lotted else []
         new_rows += draws
@@ -155,6 +160,7 @@ def post(session: Session, *, key: str, legs: list[Leg], actor_id: int | None = 
             new_rows += credit_lots(session, credit, transfer, draws or plan.mirror_draws, now)
         transfers.append(transfer)
     seal_new(session, new_rows)
+    move_balance(session, deltas, accounts)
     session.flush()
     return Posting(transfers)
 
@@ -238,9 +244,9 @@ def give_back(session: Session, transfer_id: int, amount: int, *, key: str, kind
                 ref=(RETURNS, str(original.id)), now=now, _plans=[plan])
 
 
-def _append(session, head, debit, credit, amount, kind, idem_key, batch_key, print_, actor_id, ref,
+def _append(session, debit, credit, amount, kind, idem_key, batch_key, print_, actor_id, ref,
             memo, now, reverses) -> Transfer:
-    """Write one transfer at the end of the chain (hashed on the head, sealed) and move the two balances."""
+    """Write one transfer with its content hash and seal; the caller moves the balances (``move_balance``)."""
     t = Transfer(
         debit_account_id=debit.id, credit_account_id=credit.id, amount=amount, kind=kind,
         idempotency_key=idem_key, batch_key=batch_key, fingerprint=print_, actor_id=actor_id,
@@ -250,37 +256,35 @@ def _append(session, head, debit, credit, amount, kind, idem_key, batch_key, pri
     )
     session.add(t)
     session.flush()  # assigns the id the hash covers
-    t.hash = chain_hash(head.last_hash, t)
+    t.hash = content_hash(t)
     t.mac = seal_of(t)
-    head.last_hash, head.last_transfer_id = t.hash, t.id
-    debit.balance -= amount
-    credit.balance += amount
     session.flush()
     return t
 
 
 # ---------------------------------------------------------------- expiry
-# Expiring a lot is a posting (a transfer on the chain), and every posting expires the debited
+# Expiring a lot is a posting (a transfer like any other), and every posting expires the debited
 # account's due lots first: so expiry lives here, beside ``post``.
 
-def _expire_due_lots(session: Session, account: Account, head: LedgerHead, now: datetime) -> int:
-    """Expire the account's lots that are due (called under the head's and the account's locks)."""
+def _expire_due_lots(session: Session, account: Account, now: datetime) -> int:
+    """Expire the account's lots that are due (called under the account's lock)."""
     due = session.scalars(select(Lot).where(
         Lot.account_id == account.id, Lot.remaining > 0, Lot.expires_at <= now,
     ).order_by(Lot.expires_at, Lot.id).execution_options(populate_existing=True)).all()
     if not due:
         return 0
-    sink_id = system_account(session, "expiry").id
-    sink = lock(session, Account, [sink_id])[sink_id]  # fresh: its balance is written back below
-    draws = []
+    sink = system_account(session, "expiry")  # sharded: not locked, its shard is added to below
+    draws, total = [], 0
     for lot in due:
         key = f"{EXPIRY_KEY}{lot.id}"
         ref = ("lot", str(lot.id))
         legs = [Leg(account, sink, lot.remaining, "expire")]
-        t = _append(session, head, account, sink, lot.remaining, "expire", key, key,
+        total += lot.remaining
+        t = _append(session, account, sink, lot.remaining, "expire", key, key,
                     fingerprint(legs, ref), None, ref, "", now, None)
         draws += draw_lots(session, account, t, Plan(only_lots=[lot.id]))
     seal_new(session, draws)
+    move_balance(session, {account.id: -total, sink.id: total}, {account.id: account, sink.id: sink})
     session.flush()
     return len(due)
 
@@ -291,12 +295,11 @@ def expire(session: Session, now: datetime | None = None, batch: int = 100) -> i
     Handles up to ``batch`` accounts per call, so each call is one short transaction; call again
     until it returns 0. Idempotent, and safe beside redemptions: it takes the same locks as a post."""
     now = as_utc(now)
-    head = lock_head(session)
     account_ids = session.scalars(select(Lot.account_id).where(
         Lot.remaining > 0, Lot.expires_at <= now).distinct().order_by(Lot.account_id).limit(batch)).all()
     total = 0
     for account_id in account_ids:
-        account = lock(session, Account, [account_id])[account_id]
-        total += _expire_due_lots(session, account, head, now)
+        account = lock_accounts(session, [account_id])[account_id]
+        total += _expire_due_lots(session, account, now)
     session.flush()
     return total

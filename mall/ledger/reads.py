@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import Session
 
-from mall.ledger.models import Account, Transfer
+from mall.ledger.models import Account, Block, Transfer
 
 
 def member_balance(session: Session, user_id: int) -> int | None:
@@ -70,6 +70,6 @@ def totals_by_kind(session: Session) -> dict[str, int]:
 
 
 def daily_digest(session: Session, day_end: datetime) -> str | None:
-    """The chain hash of the last transfer before ``day_end``: publishing it commits to all history."""
-    return session.scalar(select(Transfer.hash).where(Transfer.created_at < day_end)
-                          .order_by(Transfer.id.desc()).limit(1))
+    """The hash of the last block sealed before ``day_end``: publishing it commits to all history sealed
+    by then (``verify`` recomputes every block from its transfers and the block before it)."""
+    return session.scalar(select(Block.hash).where(Block.sealed_at < day_end).order_by(Block.id.desc()).limit(1))

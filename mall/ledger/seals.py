@@ -1,5 +1,6 @@
-"""Tamper evidence: the hash chain that links every transfer to the one before it, and the keyed seal
-each ledger row carries. Both cover instants as UTC text, so no result depends on the server's zone."""
+"""Tamper evidence: each transfer's content hash, the hash chain of blocks the sealer links transfers
+into (``mall.ledger.sealing``), and the keyed seal each ledger row carries. All cover instants as UTC
+text, so no result depends on the server's zone."""
 import hashlib
 import hmac
 from datetime import datetime, timezone
@@ -9,7 +10,7 @@ from sqlalchemy.orm import Session, object_session
 from mall.clock import utcnow
 from mall.settings import settings_of
 
-GENESIS = "0" * 64  # the hash "before" the first transfer
+GENESIS = "0" * 64  # the hash "before" the first transfer (of the legacy chain) and the first block
 
 # The columns each row's seal covers, the row's id first and the one free-text column last.
 SEALED = {
@@ -17,7 +18,9 @@ SEALED = {
     "ledger_transfer": ("id", "hash", "fingerprint", "batch_key"),
     "ledger_lot": ("id", "account_id", "transfer_id", "amount", "expires_at", "origin_lot_id"),
     "ledger_lot_draw": ("id", "transfer_id", "lot_id", "amount"),
-    "checkpoint": ("transfer_id", "hash", "at"),
+    "ledger_block": ("id", "prev_hash", "hash", "first_transfer_id", "last_transfer_id", "transfers", "sealed_at"),
+    "checkpoint": ("transfer_id", "hash", "at"),  # a checkpoint of the legacy chain's end (before blocks)
+    "block_checkpoint": ("block_id", "hash", "at"),  # a checkpoint of the block chain's tip
 }
 
 
@@ -59,6 +62,29 @@ def chain_hash(prev: str, t) -> str:
                      t.actor_id, t.ref_type, t.ref_id, t.memo, t.reverses_id, t.created_at)
 
 
+def content_hash(t) -> str:
+    """A transfer's own hash: its fields alone (the chain hash on a fixed predecessor), computed when it
+    is posted, so postings share nothing; the sealer chains these into blocks."""
+    return chain_hash(GENESIS, t)
+
+
+def block_hasher(prev: str, block_id: int):
+    """A running hash of a block: ``add_member`` feeds its transfers in id order."""
+    return hashlib.sha256(f"ledger_block|{prev}|{block_id}|".encode())
+
+
+def add_member(hasher, transfer_id: int, transfer_hash: str) -> None:
+    hasher.update(f"{transfer_id}:{transfer_hash}|".encode())
+
+
+def block_hash(prev: str, block_id: int, members) -> str:
+    """The hash of a block: the previous block's hash, its id and its members' (id, hash) in id order."""
+    hasher = block_hasher(prev, block_id)
+    for transfer_id, transfer_hash in members:
+        add_member(hasher, transfer_id, transfer_hash)
+    return hasher.hexdigest()
+
+
 def ledger_key(session: Session) -> bytes:
     """The key that seals rows, from the settings of the session's app."""
     return settings_of(session).ledger_key
@@ -74,34 +100,34 @@ _BODIES = {
         f"{id_}|{account}|{transfer}|{amount}|{'' if expires is None else hash_time(expires)}|"
         f"{'' if origin is None else origin}",
     "ledger_lot_draw": lambda id_, transfer, lot, amount: f"{id_}|{transfer}|{lot}|{amount}",
+    "ledger_block": lambda id_, prev, hash_, first, last, count, sealed:
+        f"{id_}|{prev}|{hash_}|{first}|{last}|{count}|{hash_time(sealed)}",
     "checkpoint": lambda transfer, hash_, at: f"{transfer}|{hash_}|{at}",
+    "block_checkpoint": lambda block, hash_, at: f"{block}|{hash_}|{at}",
 }
 
 
 def seal(key: bytes, table: str, values) -> str:
     """The keyed seal (HMAC-SHA256) of a row of ``table``: ``values`` are its SEALED columns, in order.
 
-    Why a seal per row, beside the hash chain: the chain's hashing is public, so whoever can write
-    the database can rewrite a row and every hash after it, or append a posting with a correct hash,
-    head, balance and lot, and the chain alone still looks whole. A seal needs LEDGER_KEY, which the
-    database never holds. Every field that decides whose points they are or when they expire is
-    sealed: an account's owner, name, guard and freeze; a lot's account, transfer, amount, expiry and
-    origin; a draw's transfer, lot and amount; a transfer's hash (which covers all its other fields),
-    fingerprint and batch key. The id is sealed too, so a seal cannot be moved to another row. What
-    changes in normal use is left out and derived instead (balances from transfers, a lot's remainder
-    from its draws), or changes only through the ledger, which renews the seal (``set_frozen``;
-    nothing moves a lot's expiry). A seal depends on its own row alone, so postings share no more
-    state than the chain head they already lock. Sealing lots and draws inside the chained transfer
-    hash instead would change the published hashes, still need a key against forged appends and
-    leave the account's freeze, which changes later, uncovered. What a seal cannot show is a row that
-    is missing: removing the newest postings (and rolling back head, balances and lots) leaves every
-    other seal valid. Checkpoints catch that: sealed chain heads kept outside the database
-    (``mall.ledger.checkpoints``), which ``verify`` holds the chain to."""
+    Why a seal per row, beside the hashes: hashing is public, so whoever can write the database can
+    rewrite a transfer and its hash, or append a posting with a correct hash, balance and lot, and
+    the hashes alone still look whole. A seal needs LEDGER_KEY, which the database never holds. Every
+    field that decides whose points they are or when they expire is sealed: an account's owner, name,
+    guard and freeze; a lot's account, transfer, amount, expiry and origin; a draw's transfer, lot and
+    amount; a transfer's hash (which covers all its other fields), fingerprint and batch key; a
+    block's links and members' range. The id is sealed too, so a seal cannot be moved to another row.
+    What changes in normal use is left out and derived instead (balances from transfers, a lot's
+    remainder from its draws), or changes only through the ledger, which renews the seal
+    (``set_frozen``; nothing moves a lot's expiry). A seal depends on its own row alone, so postings
+    share no state at all. What a seal cannot show is a row that is missing: that is what blocks
+    (a transfer's block is hashed over all its members) and checkpoints (sealed block tips kept
+    outside the database, ``mall.ledger.checkpoints``) show, and what ``verify`` holds them to."""
     return hmac.digest(key, f"{table}|{_BODIES[table](*values)}".encode(), "sha256").hex()
 
 
 def seal_of(row) -> str:
-    """The seal an Account, Transfer, Lot or LotDraw should carry."""
+    """The seal an Account, Transfer, Lot, LotDraw or Block should carry."""
     table = row.__tablename__
     return seal(ledger_key(object_session(row)), table, [getattr(row, column) for column in SEALED[table]])
 

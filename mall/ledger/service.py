@@ -9,7 +9,9 @@ from mall.ledger.errors import FROZEN_MESSAGE, AccountFrozen, IdempotencyConflic
 from mall.ledger.lots import expiring_lots, expiring_summary, open_lots, spendable
 from mall.ledger.posting import Leg, Posting, expire, give_back, post, returned, reverse, transfer
 from mall.ledger.reads import StatementRow, daily_digest, member_balance, statement, totals_by_kind
-from mall.ledger.seals import GENESIS, SEALED, chain_hash, seal
+from mall.ledger.sealing import seal as seal_block
+from mall.ledger.sealing import seal_all, tip
+from mall.ledger.seals import GENESIS, SEALED, block_hash, chain_hash, content_hash, link_hash, seal
 from mall.ledger.verify import Report, verify
 
 __all__ = [
@@ -25,5 +27,8 @@ __all__ = [
     # reads
     "member_balance", "StatementRow", "statement", "totals_by_kind", "daily_digest",
     # tamper evidence
-    "GENESIS", "SEALED", "chain_hash", "seal", "checkpoint", "latest_checkpoints", "Report", "verify",
+    "GENESIS", "SEALED", "chain_hash", "content_hash", "link_hash", "block_hash", "seal", "checkpoint",
+    "latest_checkpoints", "Report", "verify",
+    # sealing transfers into blocks
+    "seal_block", "seal_all", "tip",
 ]

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from mall import events
 from mall.account.models import User
 from mall.clock import SHANGHAI, utcnow
+from mall.db import lock
 from mall.errors import Conflict, DomainError, NotFound
 from mall.family import service as family
 from mall.ledger import service as ledger
@@ -323,6 +324,7 @@ def refund_purchase(session: Session, merchant: Merchant, purchase_id: int, amou
     if errors:
         raise InvalidPurchase(errors)
     row = get_purchase_for(session, merchant, purchase_id)
+    row = lock(session, Purchase, [row.id])[row.id]  # the purchase, then the member's account
     if row.refunded_fen + amount > row.total_fen:
         raise Conflict(_l("The refund is larger than what is left of the purchase."), code="refund-too-large",
                        refundable_fen=row.total_fen - row.refunded_fen)

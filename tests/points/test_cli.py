@@ -59,3 +59,26 @@ def test_points_remind_window_is_configurable_and_ignores_spent_lots(runner, mem
     assert "sent 0 reminder(s)" in runner.invoke(args=["points", "remind"]).output
     assert "sent 1 reminder(s)" in runner.invoke(args=["points", "remind", "--days", "90"]).output
     assert runner.invoke(args=["points", "remind", "--days", "0"]).exit_code != 0
+
+
+def test_ledger_seal_chains_what_was_posted_into_blocks_once_or_following(runner, app, member, points, monkeypatch):
+    points.earn(member, 100, at(2026, 3, 1))
+    points.redeem(member, 30, at(2026, 3, 2))
+    once = runner.invoke(args=["ledger", "seal"])
+    assert once.exit_code == 0, once.output
+    assert "sealed block 1:" in once.output and "sealed 2 transfer(s) in 1 block(s)" in once.output
+    again = runner.invoke(args=["ledger", "seal"])
+    assert again.exit_code == 0 and "sealed 0 transfer(s) in 0 block(s)" in again.output
+
+    points.earn(member, 5, at(2026, 3, 3))
+    points.earn(member, 6, at(2026, 3, 4))
+    naps = []
+    monkeypatch.setattr("mall.points.cli.time.sleep", naps.append)
+    follow = runner.invoke(args=["ledger", "seal", "--follow", "--interval", "0.5", "--limit", "1", "--max-rounds", "4"])
+    assert follow.exit_code == 0, follow.output
+    assert "sealed 2 transfer(s) in 2 block(s)" in follow.output and naps == [0.5]  # rounds: 2 blocks, a nap, a last look
+    with app.app_context():
+        report = ledger.verify(db.session)
+        assert report.ok and (report.blocks, report.unsealed) == (3, 0), report.problems
+    verified = runner.invoke(args=["ledger", "verify"])
+    assert verified.exit_code == 0 and "3 block(s), tip 3" in verified.output

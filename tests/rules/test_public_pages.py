@@ -101,8 +101,10 @@ def test_daily_digest_is_the_chain_hash_at_the_end_of_the_day(app):
     with app.app_context(), write(db.session):
         issuance = ledger.open_account(db.session, "merchant", shop, "issuance")
         wallet = ledger.member_account(db.session, member)
-        first = ledger.transfer(db.session, issuance, wallet, 10, "earn", key="a", now=day).transfer.hash
+        ledger.transfer(db.session, issuance, wallet, 10, "earn", key="a", now=day)
+        first = ledger.seal_block(db.session, day + timedelta(minutes=1)).hash  # the digest is the last block's
         ledger.transfer(db.session, issuance, wallet, 10, "earn", key="b", now=day + timedelta(hours=8))  # next day
+        ledger.seal_block(db.session, day + timedelta(hours=8, minutes=1))
     with app.app_context():
         digests = dict(rules.daily_digests(db.session, 3, now=day + timedelta(days=2)))
     from datetime import date
