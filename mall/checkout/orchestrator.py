@@ -1,6 +1,8 @@
 """Checkout, a NAMED ORCHESTRATOR (see ``mall.edge``): one of the only use cases that commits more than
 once, on purpose. The card gateway is an outside party that no transaction of ours can include, so:
 
+0. refuse a sold-out listing at once, on a plain read before any transaction or lock (a flash sale's
+   losers do not queue behind its winners);
 1. check the lines and the delivery (a short transaction; a replayed form ends here with its orders);
 2. authorise the cash part at the gateway, then record the authorisation (committed);
 3. place the orders — stock, slots, nights, limits and points — in ONE transaction;
@@ -33,6 +35,7 @@ def checkout(session: Session, member: User, requests: list[service.LineRequest]
     from the member's family pool."""
     now = now or utcnow()
     service.check_request(requests, token, source)
+    service.refuse_sold_out(session, member, requests, token)
 
     def check():
         done = service.existing_orders(session, member, token)

@@ -49,6 +49,22 @@ class OutOfStock(Conflict):
     code = "out-of-stock"
 
 
+class SoldOut(OutOfStock):
+    """Every unit of a listing is gone: the one clear answer a flash sale's losers get (409)."""
+
+    code = "sold-out"
+
+
+class OverMemberLimit(Conflict):
+    """The member already redeemed as many units as the listing allows per member (409)."""
+
+    code = "member-limit"
+
+
+def sold_out() -> SoldOut:
+    return SoldOut(_l("Sold out: every unit has been redeemed."))
+
+
 @dataclass
 class LineRequest:
     listing_id: int
@@ -74,6 +90,8 @@ class PricedLine:
     unit_points: int
     unit_cash_fen: int
     problems: list[str] = field(default_factory=list)
+    sold_out: bool = False  # no unit left
+    over_limit: bool = False  # more than the member may still redeem
 
     @property
     def points(self) -> int:
@@ -196,10 +214,12 @@ def price(session: Session, member: User, requests: list[LineRequest], now: date
                              "early_access_only": _l("Early access is for members in good credit standing.")}[state])
         if listing.stock is not None and req.quantity > listing.stock:
             problems.append(_l("Not enough stock left."))
+        over_limit = False
         if listing.limit_per_member:
             used = already_redeemed(session, member, listing, now)
             if used + req.quantity > listing.limit_per_member:
                 problems.append(_l("This exceeds the limit per member."))
+                over_limit = True
         if listing.kind == "stay":
             unit_points = _price_nights(session, listing, req, problems) if req.option == "points" else unit_points
         if listing.kind == "service":
@@ -208,7 +228,8 @@ def price(session: Session, member: User, requests: list[LineRequest], now: date
                 problems.append(_l("Choose an open time."))
             elif slot.booked + req.quantity > slot.capacity:
                 problems.append(_l("That time is fully booked."))
-        lines.append(PricedLine(req, listing, unit_points, unit_cash, problems))
+        lines.append(PricedLine(req, listing, unit_points, unit_cash, problems, sold_out=listing.stock == 0,
+                                over_limit=over_limit))
     if balance is None:
         balance = ledger.member_balance(session, member.id) or 0
     return Quote(lines, balance, now)
@@ -277,10 +298,32 @@ def check_request(requests: list[LineRequest], token: str, source: str) -> None:
         raise CheckoutError(_l("Your cart is empty."), code="empty")
 
 
+def refuse_sold_out(session: Session, member: User, requests: list[LineRequest], token: str) -> None:
+    """A flash sale's losers are answered at once: before any write transaction or lock, one cheap read
+    refuses a listing with no unit left (``SoldOut``, 409) unless ``token`` already placed its orders (a
+    replay still finds them). Only a hint: the conditional stock update in ``place`` stays the guard."""
+    ids = [r.listing_id for r in requests]
+    if session.scalar(select(Listing.id).where(Listing.id.in_(ids), Listing.stock == 0).limit(1)) is None:
+        return
+    if not existing_orders(session, member, token):
+        raise sold_out()
+
+
+def _refuse_lost_race(quote: Quote) -> None:
+    """The two refusals a limited listing's race ends in, each a 409 with its own clear message:
+    no unit left, or the member already has what the listing allows (a second tab of a winner)."""
+    if any(line.sold_out for line in quote.lines):
+        raise sold_out()
+    if any(line.over_limit for line in quote.lines):
+        raise OverMemberLimit(_l("This exceeds the limit per member."))
+
+
 def redeemable(session: Session, member: User, requests: list[LineRequest], delivery: Delivery,
                now: datetime) -> Quote:
-    """The quote of lines that can be redeemed as asked, or a refusal naming every reason they cannot."""
+    """The quote of lines that can be redeemed as asked, or a refusal naming every reason they cannot
+    (sold out and the per-member limit each alone, as a 409)."""
     quote = price(session, member, requests, now)
+    _refuse_lost_race(quote)
     problems = quote.problems + validate_delivery(quote.kinds, delivery)
     if problems:
         raise CheckoutError(" ".join(dict.fromkeys(str(p) for p in problems)), code="not-redeemable")
@@ -355,6 +398,7 @@ def place(session: Session, member: User, requests: list[LineRequest], delivery:
     listings = lock(session, Listing, [r.listing_id for r in requests])
     quote = price(session, member, requests, now, listings={
         i: l for i, l in listings.items() if l.status == "active" and l.merchant.status == "approved"})
+    _refuse_lost_race(quote)  # counted under the listings' locks: two tabs of one member cannot both pass
     if quote.problems:
         raise OutOfStock(" ".join(dict.fromkeys(str(p) for p in quote.problems)))
     for line in quote.lines:

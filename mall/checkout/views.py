@@ -1,6 +1,7 @@
 """Cart, checkout, the member's orders and vouchers, and till bills to approve."""
 import secrets
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
@@ -100,7 +101,10 @@ def _context(form, items, extra):
 
 
 def _checkout_refused(err):
-    """The checkout page again with the reason; the card gateway's own failures answer 502."""
+    """The checkout page again with the reason; the card gateway's own failures answer 502. Sold out is
+    answered at once with the message alone (a flash sale's losers need no prices or lots)."""
+    if isinstance(err, service.SoldOut):
+        return render_template("errors/error.html", error=SimpleNamespace(code=409), message=message_of(err)), 409
     flash(message_of(err), "error")
     items, extra = _items()
     page = render_template("checkout/checkout.html", **_context(CheckoutForm(), items, extra))
@@ -119,8 +123,11 @@ def index():
     form = CheckoutForm()
     if request.method == "GET":
         form.token.data = secrets.token_urlsafe(24)
+    confirmed = request.method == "POST" and form.validate_on_submit()
+    if confirmed:  # sold out: 409 at once, before pricing anything
+        service.refuse_sold_out(db.session, current_user, line_requests(items, request.form), form.token.data)
     context = _context(form, items, extra)
-    if request.method == "POST" and form.validate_on_submit():
+    if confirmed:
         placed = orchestrator.checkout(db.session, current_user, line_requests(items, request.form), form.delivery(),
                                        form.token.data, form.pay_token.data or "",
                                        source="family" if request.form.get("source") == "family" else "own")
