@@ -12,7 +12,7 @@ from mall.catalog.models import Listing, ServiceSlot, StayNight
 from mall.charity.demo import seed_charity
 from mall.clock import SHANGHAI, utcnow
 from mall.demo.data import DEMO_CAMPAIGNS, DEMO_PASSWORD, LISTINGS, MEMBERS, MERCHANTS, PURCHASES
-from mall.edge import command, transaction
+from mall.edge import command, run, transaction
 from mall.engage import demo as engage_demo
 from mall.extensions import db
 from mall.ledger import service as ledger
@@ -77,6 +77,7 @@ def seed_demo(extra):
     engage_demo.seed_history(session)
     if extra:
         add_generated_listings(extra, [m.id for m in by_slug.values()])
+    run(ledger.seal_all, session)  # the demo's history in blocks, as a running sealer would have left it
     click.echo("Demo mall ready. Sign in with password %s as:" % DEMO_PASSWORD)
     for email, role in [("member@demo.test", "member"), ("merchant@demo.test", "merchant staff"),
                         ("operator@demo.test", "operator"), ("auditor@demo.test", "second operator")]:
