@@ -8,7 +8,6 @@ One listing has 100 units of stock to race for; the others are unlimited.
 """
 import argparse
 import http.client
-import os
 import re
 import secrets
 import subprocess
@@ -20,7 +19,7 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import Result, flask, gunicorn, scratch_database  # noqa: E402
+from bench.harness import Result, environment, flask, gunicorn, scratch_database  # noqa: E402
 
 LIMITED_STOCK = 100
 
@@ -57,7 +56,7 @@ with app.app_context(), transaction():
     print(limited.id, unlimited.id)
 """
     out = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parent.parent,
-                         env={**os.environ, "DATABASE_URL": url}, check=True, capture_output=True, text=True).stdout
+                         env=environment(url), check=True, capture_output=True, text=True).stdout
     limited, unlimited = (int(x) for x in out.split())
     return emails, limited, unlimited
 
@@ -136,7 +135,7 @@ with app.app_context():
           f"negative guarded balances {{negative}}")
 """
     out = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parent.parent,
-                         env={**os.environ, "DATABASE_URL": url}, check=True, capture_output=True, text=True).stdout
+                         env=environment(url), check=True, capture_output=True, text=True).stdout
     return out.strip()
 
 
@@ -159,7 +158,10 @@ def main() -> None:
                     done = result.statuses.get(303, 0) / result.seconds
                     print(f"{kind:<9}" + result.row() + f"  completed checkouts {done:.1f}/s")
             print(f"{kind:<9}{audit(url, limited)}")
-            print(f"{kind:<9}ledger verify: {flask(url, 'ledger', 'verify').strip().splitlines()[-1]}")
+            try:
+                print(f"{kind:<9}ledger verify: {flask(url, 'ledger', 'verify').strip().splitlines()[-1]}")
+            except subprocess.CalledProcessError as failed:  # show what verify found, not just its exit status
+                print(f"{kind:<9}ledger verify exited {failed.returncode}:\n{failed.stdout}{failed.stderr}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.checkout import Shopper, prepare  # noqa: E402
-from bench.harness import flask, gunicorn, scratch_database  # noqa: E402
+from bench.harness import environment, flask, gunicorn, scratch_database  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CROSS_CHECK = """
@@ -74,7 +74,7 @@ def main() -> None:
                 time.sleep(1.0)  # the new worker boots
         verify = flask(url, "ledger", "verify").strip().splitlines()[-1]
         check = subprocess.run([sys.executable, "-c", CROSS_CHECK.replace("LIMITED", str(limited))], cwd=ROOT,
-                               env={**os.environ, "DATABASE_URL": url}, capture_output=True, text=True)
+                               env=environment(url), capture_output=True, text=True)
         print(f"{args.db} {args.point:<13} workers killed {killed:>3}/{args.rounds}; ledger verify: {verify}; "
               f"{check.stdout.strip()}")
         if check.returncode or "OK" not in verify:

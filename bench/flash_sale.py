@@ -11,7 +11,6 @@ its session cookie and a CSRF token, and all are released together when the list
 """
 import argparse
 import http.client
-import os
 import re
 import secrets
 import subprocess
@@ -24,7 +23,7 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import Result, flask, gunicorn, scratch_database  # noqa: E402
+from bench.harness import Result, environment, flask, gunicorn, scratch_database  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "bench-password-1"
@@ -32,7 +31,7 @@ POINTS, PRICE = 1000, 100
 
 
 def script(url: str, code: str) -> str:
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "DATABASE_URL": url},
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=environment(url),
                           check=True, capture_output=True, text=True).stdout
 
 

@@ -52,14 +52,21 @@ def scratch_database(kind: str):
         admin.dispose()
 
 
+def environment(url: str) -> dict:
+    """The app's environment for one scratch database: its URL, and a checkpoint file of its own (the
+    instance folder's file belongs to the developer's database; another database's blocks never match it)."""
+    name = "bench-checkpoints-" + "".join(c if c.isalnum() else "_" for c in url)[-80:] + ".jsonl"
+    return {**os.environ, "DATABASE_URL": url, "LEDGER_CHECKPOINT_FILE": os.path.join(tempfile.gettempdir(), name)}
+
+
 def migrate(url: str) -> None:
-    env = {**os.environ, "DATABASE_URL": url}
+    env = environment(url)
     subprocess.run([sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"], cwd=ROOT, env=env,
                    check=True, capture_output=True)
 
 
 def flask(url: str, *args: str) -> str:
-    env = {**os.environ, "DATABASE_URL": url}
+    env = environment(url)
     done = subprocess.run([sys.executable, "-m", "flask", "--app", "app", *args], cwd=ROOT, env=env,
                           check=True, capture_output=True, text=True)
     return done.stdout
@@ -69,8 +76,7 @@ def flask(url: str, *args: str) -> str:
 def gunicorn(url: str, workers: int = 4, app: str = "app:app", extra_env: dict | None = None):
     """Serve ``app`` with gunicorn on a free 127.0.0.1 port; yield the port; always stop it."""
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench", "LOGIN_RATE_LIMIT": "100000 per minute",
-           **(extra_env or {})}
+    env = {**environment(url), "SECRET_KEY": "bench", "LOGIN_RATE_LIMIT": "100000 per minute", **(extra_env or {})}
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
                              "--log-level", "warning", app], cwd=ROOT, env=env)
     try:
