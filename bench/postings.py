@@ -3,10 +3,12 @@ PostgreSQL database, at 1 and 8 connections (time-bounded rounds).
 
     python bench/postings.py [--connections 1,8] [--seconds 10] [--tree PATH]
 
-The service side: ``--connections`` threads, each with its own session, post "redeem" transfers of
-1 point from one of 200 funded members (enough points for every attempt) to the redemption system
-account, each in its own ``mall.db.write`` transaction, exactly as ``bench/ledger.py`` spends; the
-ledger tables live in that script's private schema ``bench_ledger``.
+The service side: ``--connections`` processes (``--threads``: threads of this one), each with its own
+connection and session, post "redeem" transfers of 1 point from one of 200 funded members (enough
+points for every attempt) to the redemption system account, each in its own ``mall.db.write``
+transaction, exactly as ``bench/ledger.py`` spends; the ledger tables live in that script's private
+schema ``bench_ledger``. Processes, because the mall serves from processes (gunicorn workers): threads
+of one interpreter measure its lock more than the database.
 
 The pgbench side (``pgbench -n -c N -j 2 -T seconds``) runs, on scratch tables in a schema ``pgb`` of
 the same database, one transaction per posting: lock the member's balance row, UPDATE it with a
@@ -111,6 +113,50 @@ def service_round(bench_ledger, ledger, write, Account, Session, ids, sink, thre
     return counts["posted"], counts["refused"], time.perf_counter() - started
 
 
+def process_round(bench_ledger, ledger, write, Account, url, ids, sink, processes, seconds, tag):
+    """``processes`` processes (one connection each, as gunicorn's workers have) spend 1 point at a time
+    for ``seconds``; (postings, refused, seconds). Threads of one process share one interpreter lock,
+    so they measure Python, not the database; the mall runs as processes."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    start, results = context.Barrier(processes + 1), context.Queue()
+
+    def work(t):
+        engine = bench_ledger.make_engine(url, 1)  # its own, never the parent's connections
+        Session = bench_ledger.sessions(engine)
+        rng = Random(t)
+        posted = refused = i = 0
+        with Session() as session:
+            session.get(Account, sink)
+            start.wait()
+            stop_at = time.perf_counter() + seconds
+            while time.perf_counter() < stop_at:
+                member = ids[rng.randrange(len(ids))]
+                try:
+                    with write(session):
+                        ledger.transfer(session, session.get(Account, member), session.get(Account, sink), 1,
+                                        "redeem", key=f"{tag}:{t}:{i}",
+                                        now=bench_ledger.START + timedelta(hours=1))
+                    posted += 1
+                except ledger.InsufficientPoints:
+                    refused += 1
+                i += 1
+        engine.dispose()
+        results.put((posted, refused))
+
+    pool = [context.Process(target=work, args=(t,)) for t in range(processes)]
+    for process in pool:
+        process.start()
+    start.wait()
+    started = time.perf_counter()
+    counts = [results.get() for _ in pool]
+    elapsed = time.perf_counter() - started
+    for process in pool:
+        process.join()
+    return sum(c[0] for c in counts), sum(c[1] for c in counts), elapsed
+
+
 def pgbench_round(dbname: str, script: str, clients: int, seconds: int) -> tuple[float, str]:
     command = ["pgbench", "-h", "127.0.0.1", "-U", "postgres", "-n", "-c", str(clients), "-j", str(min(2, clients)),
                "-T", str(seconds), "-f", script, dbname]
@@ -126,6 +172,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--tree", default=str(HERE), help="checkout whose bench.ledger and mall are measured")
     parser.add_argument("--no-pgbench", action="store_true")
+    parser.add_argument("--threads", action="store_true",
+                        help="connections as threads of this process (one interpreter lock) instead of processes")
     args = parser.parse_args()
     tree = str(Path(args.tree).resolve())
     sys.path.insert(0, tree)
@@ -163,9 +211,14 @@ def main() -> None:
                 subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-v", "ON_ERROR_STOP=1",
                                 "-d", dbname, "-c", PGBENCH_SETUP.format(members=MEMBERS)],
                                check=True, capture_output=True, text=True)
+            engine.dispose()  # the processes fork with no connection of this one's open
             for clients in levels:
-                posted, refused, seconds = service_round(bench_ledger, ledger, write, Account, Session, ids, sink,
-                                                         clients, args.seconds, f"spend{clients}")
+                if args.threads:
+                    posted, refused, seconds = service_round(bench_ledger, ledger, write, Account, Session, ids,
+                                                             sink, clients, args.seconds, f"spend{clients}")
+                else:
+                    posted, refused, seconds = process_round(bench_ledger, ledger, write, Account, url, ids, sink,
+                                                             clients, args.seconds, f"spend{clients}")
                 service = posted / seconds
                 line = (f"{clients:>2} connections  service {service:>8.1f} postings/s "
                         f"({posted} posted, {refused} refused, {seconds:.1f} s)")

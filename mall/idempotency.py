@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mall.clock import utcnow
-from mall.db import retried
+from mall.db import is_postgres, retried
 from mall.errors import Conflict, DomainError
 from mall.models import Base, UTCDateTime
 
@@ -69,20 +69,19 @@ def claim(session: Session, merchant_id: int, operation: str, key: str, body: by
     """
     now = now or utcnow()
     request_hash = hashlib.sha256(body).hexdigest()
+    # One statement for the usual case, a new key: INSERT … ON CONFLICT DO NOTHING RETURNING id. A key
+    # already held (a retry, or a concurrent duplicate that claimed it first) returns no row, and the
+    # request is judged against the record that holds it.
+    dialect = postgresql if is_postgres(session) else sqlite
+    values = dict(merchant_id=merchant_id, operation=operation, key=key, request_hash=request_hash,
+                  state="in_flight", created_at=now)
+    new_id = session.execute(dialect.insert(IdempotencyRecord).values(**values).on_conflict_do_nothing(
+        index_elements=["merchant_id", "operation", "key"]).returning(IdempotencyRecord.id)).scalar()
+    if new_id is not None:
+        return Claim(IdempotencyRecord(id=new_id, **values), replay=False)
     record = session.scalar(select(IdempotencyRecord).where(
         IdempotencyRecord.merchant_id == merchant_id, IdempotencyRecord.operation == operation,
         IdempotencyRecord.key == key))
-    if record is None:
-        fresh = IdempotencyRecord(merchant_id=merchant_id, operation=operation, key=key,
-                                  request_hash=request_hash, created_at=now)
-        try:
-            with session.begin_nested():
-                session.add(fresh)
-            return Claim(fresh, replay=False)
-        except IntegrityError:  # a concurrent duplicate claimed it first: judge against that one
-            record = session.scalar(select(IdempotencyRecord).where(
-                IdempotencyRecord.merchant_id == merchant_id, IdempotencyRecord.operation == operation,
-                IdempotencyRecord.key == key))
     if record.request_hash != request_hash:
         raise IdempotencyMismatch("This Idempotency-Key was already used with a different request body.")
     if record.state == "done":

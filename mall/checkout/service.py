@@ -396,8 +396,10 @@ def place(session: Session, member: User, requests: list[LineRequest], delivery:
     if done:
         return Placed(done, replayed=True)
     listings = lock(session, Listing, [r.listing_id for r in requests])
+    # No balance read here: the ledger checks the points under the wallet's lock, and a shortfall is
+    # read back only when it refuses (one statement less inside the write).
     quote = price(session, member, requests, now, listings={
-        i: l for i, l in listings.items() if l.status == "active" and l.merchant.status == "approved"})
+        i: l for i, l in listings.items() if l.status == "active" and l.merchant.status == "approved"}, balance=0)
     _refuse_lost_race(quote)  # counted under the listings' locks: two tabs of one member cannot both pass
     if quote.problems:
         raise OutOfStock(" ".join(dict.fromkeys(str(p) for p in quote.problems)))
@@ -443,8 +445,9 @@ def place(session: Session, member: User, requests: list[LineRequest], delivery:
                 needed = err.params.get("needed", 0)
                 raise InsufficientPoints(_l("Not enough points in the family pool: it needs %(num)s more.",
                                             num=needed), needed=needed) from err
-            raise InsufficientPoints(_l("Not enough points: you need %(num)s more.", num=quote.shortfall),
-                                     needed=quote.shortfall) from err
+            shortfall = max(0, quote.points - (ledger.member_balance(session, member.id) or 0))
+            raise InsufficientPoints(_l("Not enough points: you need %(num)s more.", num=shortfall),
+                                     needed=shortfall) from err
         for (order, _), transfer in zip(legs, posting.transfers):
             order.transfer_id = transfer.id
         fault_point(session, "after_points")

@@ -123,18 +123,16 @@ def index():
     form = CheckoutForm()
     if request.method == "GET":
         form.token.data = secrets.token_urlsafe(24)
-    confirmed = request.method == "POST" and form.validate_on_submit()
-    if confirmed:  # sold out: 409 at once, before pricing anything
-        service.refuse_sold_out(db.session, current_user, line_requests(items, request.form), form.token.data)
-    context = _context(form, items, extra)
-    if confirmed:
+    if request.method == "POST" and form.validate_on_submit():
+        # Nothing is priced for the page first: the orchestrator refuses a sold-out listing at once and
+        # prices under the locks; a refusal renders the page with its reason (_checkout_refused).
         placed = orchestrator.checkout(db.session, current_user, line_requests(items, request.form), form.delivery(),
                                        form.token.data, form.pay_token.data or "",
                                        source="family" if request.form.get("source") == "family" else "own")
         if not placed.replayed:
             flash(_("Redeemed! Your order is confirmed."), "success")
         return redirect(url_for("checkout.order", order_id=placed.orders[0].id), code=303)
-    return render_template("checkout/checkout.html", **context), 422 if form.errors else 200
+    return render_template("checkout/checkout.html", **_context(form, items, extra)), 422 if form.errors else 200
 
 
 @checkout.route("/checkout/summary", methods=["POST"])

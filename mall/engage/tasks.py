@@ -76,19 +76,20 @@ def update_task(session: Session, operator: User, task_id: int, *, points, free_
 def complete(session: Session, member: User, code: str, period_key: str, now: datetime | None = None) -> TaskCompletion:
     """Record a completion detected from a real event and pay its reward, within the task's limits.
 
-    The ledger's locks are taken before anything is read, so concurrent attempts queue; the unique
-    (task, member, period) row is the last line of defence. Refusals write nothing."""
+    A completion already committed is refused on a plain read, before any lock: completions are never
+    removed, and the budget account every reward is paid from must not become a row that every green
+    purchase queues on. Otherwise the ledger's locks are taken before anything else is read, so
+    concurrent attempts queue, and the check is made again under them; the unique (task, member,
+    period) row is the last line of defence. Refusals write nothing."""
     now = now or utcnow()
     require_member(member)
     task = session.scalar(select(Task).where(Task.code == code))
     if task is None or not task.active:
         raise NotFound(_l("This task is not running."), code="task-inactive")
+    _refuse_done(session, task, member, period_key)
     budget, wallet = budget_account(session), ledger.member_account(session, member.id)
     locked = ledger.lock_accounts(session, [budget.id, wallet.id])
-    if session.scalar(select(TaskCompletion.id).where(
-            TaskCompletion.task_id == task.id, TaskCompletion.member_id == member.id,
-            TaskCompletion.period_key == period_key)) is not None:
-        raise Conflict(_l("You have already completed this task."), code="already-done")
+    _refuse_done(session, task, member, period_key)
     if task.member_limit is not None and session.scalar(select(func.count(TaskCompletion.id)).where(
             TaskCompletion.task_id == task.id, TaskCompletion.member_id == member.id)) >= task.member_limit:
         raise Conflict(_l("You have reached this task's limit."), code="limit-reached")
@@ -104,6 +105,13 @@ def complete(session: Session, member: User, code: str, period_key: str, now: da
         session.add(FreePlay(member_id=member.id, completion_id=done.id, created_at=now))
     session.flush()
     return done
+
+
+def _refuse_done(session: Session, task: Task, member: User, period_key: str) -> None:
+    if session.scalar(select(TaskCompletion.id).where(
+            TaskCompletion.task_id == task.id, TaskCompletion.member_id == member.id,
+            TaskCompletion.period_key == period_key)) is not None:
+        raise Conflict(_l("You have already completed this task."), code="already-done")
 
 
 def try_complete(session: Session, member: User, code: str, period_key: str) -> TaskCompletion | None:

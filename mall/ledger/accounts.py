@@ -2,9 +2,10 @@
 and moving a balance (a locked column for exact accounts, a counter shard for sharded ones)."""
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.orm.util import identity_key
 
 from mall.db import is_postgres
 from mall.ledger.models import (
@@ -86,16 +87,39 @@ def lock_accounts(session: Session, account_ids) -> dict[int, Account]:
     ids = sorted(set(account_ids))
     if not ids:
         return {}
-    stmt = (select(Account).where(Account.id.in_(ids), ~sharded_clause()).order_by(Account.id)
+    stmt = (select(Account).where(Account.id.in_(ids), _EXACT).order_by(Account.id)
             .execution_options(populate_existing=True))
     if is_postgres(session):
         stmt = stmt.with_for_update(of=Account)
     found = {row.id: row for row in session.scalars(stmt)}
-    rest = [i for i in ids if i not in found]
+    rest = []
+    for i in ids:  # sharded accounts this transaction already read need no second read: no posting
+        if i in found:  # changes their row (their balance moves in the shards)
+            continue
+        known = session.identity_map.get(identity_key(Account, i))
+        if known is not None and not inspect(known).expired:
+            found[i] = known
+        else:
+            rest.append(i)
     if rest:
         found.update((row.id, row) for row in session.scalars(
             select(Account).where(Account.id.in_(rest)).execution_options(populate_existing=True)))
     return found
+
+
+_EXACT = ~sharded_clause()  # built once: the clause is the same for every posting
+
+
+def _shard_upsert(dialect):
+    """``INSERT … ON CONFLICT (account_id, shard) DO UPDATE SET amount = amount + excluded.amount``, built
+    once per dialect with bound parameters (a posting only supplies the values)."""
+    stmt = dialect.insert(BalanceShard.__table__).values(account_id=bindparam("account_id"),
+                                                         shard=bindparam("shard"), amount=bindparam("amount"))
+    return stmt.on_conflict_do_update(index_elements=["account_id", "shard"],
+                                      set_={"amount": BalanceShard.__table__.c.amount + stmt.excluded.amount})
+
+
+_SHARD_UPSERT = {"postgresql": _shard_upsert(postgresql), "sqlite": _shard_upsert(sqlite)}
 
 
 def move_balance(session: Session, deltas: dict[int, int], accounts: dict[int, Account]) -> None:
@@ -108,7 +132,7 @@ def move_balance(session: Session, deltas: dict[int, int], accounts: dict[int, A
     cycle (two use cases posting to two sharded accounts in opposite orders on the same shard still
     can: the edge retries that rare deadlock)."""
     shard = _transaction_shard(session)
-    dialect = postgresql if is_postgres(session) else sqlite
+    upsert = _SHARD_UPSERT["postgresql" if is_postgres(session) else "sqlite"]
     for account_id in sorted(deltas):
         delta = deltas[account_id]
         if not delta:
@@ -117,10 +141,8 @@ def move_balance(session: Session, deltas: dict[int, int], accounts: dict[int, A
         if not account.sharded:
             account.stored_balance += delta
             continue
-        stmt = dialect.insert(BalanceShard).values(account_id=account_id, shard=shard, amount=delta)
-        stmt = stmt.on_conflict_do_update(index_elements=[BalanceShard.account_id, BalanceShard.shard],
-                                          set_={"amount": BalanceShard.amount + stmt.excluded.amount})
-        session.execute(stmt)
+        # Core, on the session's connection: no ORM object is involved, so no flush is needed first.
+        session.connection().execute(upsert, {"account_id": account_id, "shard": shard, "amount": delta})
 
 
 def _transaction_shard(session: Session) -> int:

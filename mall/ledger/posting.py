@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from mall.db import next_ids
 from mall.errors import Conflict, NotFound
 from mall.ledger.accounts import lock_accounts, move_balance, system_account
 from mall.ledger.errors import FROZEN_MESSAGE, AccountFrozen, IdempotencyConflict, InsufficientPoints, LedgerError
@@ -148,17 +149,21 @@ def post(session: Session, *, key: str, legs: list[Leg], actor_id: int | None = 
 
     plans = _plans or [Plan() for _ in legs]
     transfers, new_rows, deltas = [], [], {}
-    for index, (leg, plan) in enumerate(zip(legs, plans)):
+    ids = next_ids(session, Transfer, len(legs))
+    for index, leg in enumerate(legs):
         debit, credit = accounts[leg.debit.id], accounts[leg.credit.id]
         deltas[debit.id] = deltas.get(debit.id, 0) - leg.amount
         deltas[credit.id] = deltas.get(credit.id, 0) + leg.amount
-        transfer = _append(session, debit, credit, leg.amount, leg.kind, keys[index], key, print_,
-                           actor_id, ref, leg.memo, now, _reverses)
+        transfers.append(_append(session, debit, credit, leg.amount, leg.kind, keys[index], key, print_,
+                                 actor_id, ref, leg.memo, now, _reverses, ids[index] if ids else None))
+    if ids:
+        session.flush()  # the transfers, whole, before the lots and draws that refer to them
+    for leg, plan, transfer in zip(legs, plans, transfers):
+        debit, credit = accounts[leg.debit.id], accounts[leg.credit.id]
         draws = draw_lots(session, debit, transfer, plan) if debit.lotted else []
         new_rows += draws
         if credit.lotted:
             new_rows += credit_lots(session, credit, transfer, draws or plan.mirror_draws, now)
-        transfers.append(transfer)
     seal_new(session, new_rows)
     move_balance(session, deltas, accounts)
     session.flush()
@@ -245,20 +250,22 @@ def give_back(session: Session, transfer_id: int, amount: int, *, key: str, kind
 
 
 def _append(session, debit, credit, amount, kind, idem_key, batch_key, print_, actor_id, ref,
-            memo, now, reverses) -> Transfer:
-    """Write one transfer with its content hash and seal; the caller moves the balances (``move_balance``)."""
+            memo, now, reverses, id_: int | None = None) -> Transfer:
+    """Add one transfer with its content hash and seal; the caller moves the balances (``move_balance``).
+    Given its id (drawn beforehand, ``next_ids``), it is sealed at once and goes out whole with the next
+    flush; without one (SQLite), a flush assigns the id that the hash and seal cover first."""
     t = Transfer(
-        debit_account_id=debit.id, credit_account_id=credit.id, amount=amount, kind=kind,
+        id=id_, debit_account_id=debit.id, credit_account_id=credit.id, amount=amount, kind=kind,
         idempotency_key=idem_key, batch_key=batch_key, fingerprint=print_, actor_id=actor_id,
         ref_type=ref[0] if ref else None, ref_id=str(ref[1]) if ref else None, memo=(memo or "")[:200],
         reverses_id=reverses.id if reverses is not None else None,
         created_at=now, hash="",
     )
     session.add(t)
-    session.flush()  # assigns the id the hash covers
+    if id_ is None:
+        session.flush()  # assigns the id the hash covers
     t.hash = content_hash(t)
     t.mac = seal_of(t)
-    session.flush()
     return t
 
 
@@ -275,13 +282,14 @@ def _expire_due_lots(session: Session, account: Account, now: datetime) -> int:
         return 0
     sink = system_account(session, "expiry")  # sharded: not locked, its shard is added to below
     draws, total = [], 0
+    ids = next_ids(session, Transfer, len(due))
     for lot in due:
         key = f"{EXPIRY_KEY}{lot.id}"
         ref = ("lot", str(lot.id))
         legs = [Leg(account, sink, lot.remaining, "expire")]
         total += lot.remaining
         t = _append(session, account, sink, lot.remaining, "expire", key, key,
-                    fingerprint(legs, ref), None, ref, "", now, None)
+                    fingerprint(legs, ref), None, ref, "", now, None, ids.pop(0) if ids else None)
         draws += draw_lots(session, account, t, Plan(only_lots=[lot.id]))
     seal_new(session, draws)
     move_balance(session, {account.id: -total, sink.id: total}, {account.id: account, sink.id: sink})

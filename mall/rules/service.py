@@ -197,17 +197,17 @@ def _day_bounds(at: datetime) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def points_last_12_months(session: Session, member_id: int, at: datetime) -> int:
-    return int(session.scalar(select(func.coalesce(func.sum(Purchase.points), 0)).where(
-        Purchase.member_id == member_id, Purchase.occurred_at > at - timedelta(days=365),
-        Purchase.occurred_at <= at)) or 0)
-
-
 def member_context(session: Session, member: User, merchant: Merchant, at: datetime,
                    config: engine.RuleConfig) -> engine.MemberContext:
     start, end = _day_bounds(at)
-    earned_today = session.scalar(select(func.coalesce(func.sum(Purchase.points), 0)).where(
-        Purchase.member_id == member.id, Purchase.occurred_at >= start, Purchase.occurred_at < end))
+    # One read of the member's purchases for three facts: earned today, earned in the last 12 months
+    # (the tier), and whether this is the first purchase at this merchant.
+    year_ago = at - timedelta(days=365)
+    earned_today, earned_year, here = session.execute(select(
+        func.coalesce(func.sum(Purchase.points).filter(Purchase.occurred_at >= start, Purchase.occurred_at < end), 0),
+        func.coalesce(func.sum(Purchase.points).filter(Purchase.occurred_at > year_ago, Purchase.occurred_at <= at), 0),
+        func.count(Purchase.id).filter(Purchase.merchant_id == merchant.id),
+    ).where(Purchase.member_id == member.id)).one()
     local = at.astimezone(SHANGHAI)
     birthday = False
     if member.birthday and member.birthday.month == local.month:
@@ -215,11 +215,9 @@ def member_context(session: Session, member: User, merchant: Merchant, at: datet
         birthday = not session.scalar(select(Purchase.id).where(
             Purchase.member_id == member.id, Purchase.birthday_bonus.is_(True),
             Purchase.occurred_at >= year_start).limit(1))
-    first = not session.scalar(select(Purchase.id).where(
-        Purchase.member_id == member.id, Purchase.merchant_id == merchant.id).limit(1))
-    tier = config.tier_for(points_last_12_months(session, member.id, at)).name
+    tier = config.tier_for(int(earned_year or 0)).name
     return engine.MemberContext(tier=tier, good_credit=member.good_credit, birthday_month=birthday,
-                                first_at_merchant=first, earned_today=int(earned_today or 0))
+                                first_at_merchant=not here, earned_today=int(earned_today or 0))
 
 
 def _issuing_merchant(merchant: Merchant) -> None:

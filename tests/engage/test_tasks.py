@@ -2,6 +2,7 @@
 moderated reviews; badges and set rewards."""
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import func, select
 
 from mall.db import write
@@ -278,3 +279,33 @@ def test_other_roles_do_not_get_member_pages(world, client):
     Auth(client).login("op@example.com")
     assert client.get("/rewards").status_code == 404
     assert client.get("/account/impact").status_code == 404
+
+
+def test_a_completed_task_is_refused_before_any_lock(world):
+    """Every task reward is paid from the game budget's one row. A member who already completed a
+    once-only task is refused on a plain read, before any lock, so that the green purchases of members
+    who have the reward already do not queue on the budget (issue 16, "no hot rows")."""
+    from sqlalchemy import event
+
+    world.fund(1000)
+    member = world.member(points=0)
+    world.buy_groceries(member, green=True)
+    assert completions(world, "first_green_purchase", member) == 1
+    with world.app.app_context():
+        sent = []
+        engine = db.session.get_bind()
+
+        def record(conn, cursor, sql, *_):
+            sent.append(sql.upper())
+
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            with pytest.raises(DomainError) as refused, write(db.session):
+                tasks.complete(db.session, world.user(member), "first_green_purchase", "once")
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        assert refused.value.code == "already-done"
+        assert sent and not any("FOR UPDATE" in s for s in sent)
+    world.buy_groceries(member, green=True)
+    assert completions(world, "first_green_purchase", member) == 1
+    assert world.budget() == 900
