@@ -79,11 +79,11 @@ def write(session: Session):
     refusal that records something (``DomainError.commits``, e.g. a wrong one-time code counted)."""
     session = session() if isinstance(session, scoped_session) else session
     if session.in_transaction():
-        _commit_keeping(session)  # end the read snapshot a view may have opened (e.g. loading the user)
+        commit_keeping(session)  # end the read snapshot a view may have opened (e.g. loading the user)
     session.connection(execution_options={WRITE: True})  # BEGIN IMMEDIATE on SQLite; no lock on PostgreSQL
     try:
         yield session
-        _commit_keeping(session)
+        commit_keeping(session)
     except BaseException as err:
         if getattr(err, "commits", False):  # a refusal whose record stands (see DomainError.commits)
             try:
@@ -96,7 +96,7 @@ def write(session: Session):
         raise
 
 
-def _commit_keeping(session: Session) -> None:
+def commit_keeping(session: Session) -> None:
     """Commit without expiring what the session holds. What a request loaded (the signed-in member, the
     merchant of an API key, listings) and what its use case wrote stay usable by the next step of the
     same request without reading every row again after each commit (a checkout or an API purchase

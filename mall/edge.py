@@ -37,7 +37,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from mall.db import Busy, retried, write
+from mall.db import Busy, commit_keeping, retried, write
 from mall.errors import DomainError, NotFound
 from mall.extensions import MallSession, db
 from mall.problems import domain_problem, http_problem, problem
@@ -114,7 +114,7 @@ def flash_and_redirect(err: DomainError, target: str):
 
 def answer_refusal(err: DomainError):
     """The application's handler for ``mall.errors.DomainError``: one place maps every refusal."""
-    db.session.rollback()
+    _end_refused()
     if request.path.startswith("/api/"):
         return domain_problem(err)
     respond = g.pop("mall_refusal", None)
@@ -129,6 +129,18 @@ def answer_refusal(err: DomainError):
     back = safe_next(referrer[len(request.host_url) - 1:] if referrer.startswith(request.host_url) else "",
                      url_for("catalog.home"))
     return flash_and_redirect(err, back)
+
+
+def _end_refused() -> None:
+    """A refusal leaves nothing behind: what its transaction wrote is rolled back (a use case run through
+    ``run`` was rolled back already). A refusal met on a plain read, with nothing written or pending (a
+    sold-out listing refused before any transaction, a flash sale's losers), only ends the read and
+    keeps what the session holds, so the answer's page does not read the member and the header again."""
+    session = db.session()
+    if session.info.get("uncommitted") or session.new or session.dirty or session.deleted:
+        session.rollback()
+    else:
+        commit_keeping(session)
 
 
 class _Status:
@@ -175,6 +187,12 @@ def command(view=None, *, heading: str = ""):
 
 def _mark_flushed(session, _context):
     session.info["uncommitted"] = True
+
+
+def _mark_written(state):
+    """An INSERT, UPDATE or DELETE statement run through the session writes without a flush: marked too."""
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info["uncommitted"] = True
 
 
 def _mark_ended(session, *_args):
@@ -229,6 +247,7 @@ def register(app) -> None:
     app.register_error_handler(Exception, answer_error)
     if not event.contains(MallSession, "after_flush", _mark_flushed):
         event.listen(MallSession, "after_flush", _mark_flushed)
+        event.listen(MallSession, "do_orm_execute", _mark_written)
         event.listen(MallSession, "after_commit", _mark_ended)
         event.listen(MallSession, "after_rollback", _mark_ended)
 

@@ -303,9 +303,9 @@ def refuse_sold_out(session: Session, member: User, requests: list[LineRequest],
     refuses a listing with no unit left (``SoldOut``, 409) unless ``token`` already placed its orders (a
     replay still finds them). Only a hint: the conditional stock update in ``place`` stays the guard."""
     ids = [r.listing_id for r in requests]
-    if session.scalar(select(Listing.id).where(Listing.id.in_(ids), Listing.stock == 0).limit(1)) is None:
-        return
-    if not existing_orders(session, member, token):
+    placed = select(Order.id).where(Order.member_id == member.id, Order.checkout_token == token).exists()
+    row = session.execute(select(Listing.id, placed).where(Listing.id.in_(ids), Listing.stock == 0).limit(1)).first()
+    if row is not None and not row[1]:  # one read: a listing with no unit left, and no order of this token
         raise sold_out()
 
 

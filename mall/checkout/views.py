@@ -102,9 +102,11 @@ def _context(form, items, extra):
 
 def _checkout_refused(err):
     """The checkout page again with the reason; the card gateway's own failures answer 502. Sold out is
-    answered at once with the message alone (a flash sale's losers need no prices or lots)."""
+    answered at once with the message alone: a flash sale's losers need no prices or lots, and their
+    page reads no balance or banners (``quiet_header``), as the crowd is answered from the one cheap read."""
     if isinstance(err, service.SoldOut):
-        return render_template("errors/error.html", error=SimpleNamespace(code=409), message=message_of(err)), 409
+        return render_template("errors/error.html", error=SimpleNamespace(code=409), message=message_of(err),
+                               quiet_header=True), 409
     flash(message_of(err), "error")
     items, extra = _items()
     page = render_template("checkout/checkout.html", **_context(CheckoutForm(), items, extra))

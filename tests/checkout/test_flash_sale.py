@@ -117,6 +117,8 @@ def test_flash_sale_sells_exactly_the_stock_one_per_member(app, world, serve):
     later = sign_in(app, serve, MEMBERS - 1)
     status, page = redeem(serve, item, *later)  # after the sale: sold out, at once
     assert status == 409 and SOLD_OUT in message_of(page)
+    assert 'id="header-balance"' not in page  # the crowd's answer reads no balance (quiet header)
+    assert 'id="header-balance"' in later[0].get(f"{serve}/account", timeout=30).text
 
 
 def test_early_access_window_is_for_good_credit_members_only(app, world, serve):
