@@ -74,6 +74,24 @@ END;
 """
 
 
+def spend(bench_ledger, ledger, write, Account, session, ids, sink, t, stop_at, tag) -> tuple[int, int]:
+    """One connection's postings until ``stop_at``: 1 point from a random member to ``sink``, each in its
+    own write transaction; (posted, refused)."""
+    rng = Random(t)
+    posted = refused = i = 0
+    while time.perf_counter() < stop_at:
+        member = ids[rng.randrange(len(ids))]
+        try:
+            with write(session):
+                ledger.transfer(session, session.get(Account, member), session.get(Account, sink), 1,
+                                "redeem", key=f"{tag}:{t}:{i}", now=bench_ledger.START + timedelta(hours=1))
+            posted += 1
+        except ledger.InsufficientPoints:
+            refused += 1
+        i += 1
+    return posted, refused
+
+
 def service_round(bench_ledger, ledger, write, Account, Session, ids, sink, threads, seconds, tag):
     """``threads`` threads spend 1 point at a time for ``seconds``; (postings, refused, seconds)."""
     barrier = threading.Barrier(threads + 1)
@@ -82,22 +100,9 @@ def service_round(bench_ledger, ledger, write, Account, Session, ids, sink, thre
     stop = {"at": None}
 
     def work(t):
-        rng = Random(t)
-        posted = refused = 0
-        i = 0
         with Session() as session:
             barrier.wait()
-            while time.perf_counter() < stop["at"]:
-                member = ids[rng.randrange(len(ids))]
-                try:
-                    with write(session):
-                        ledger.transfer(session, session.get(Account, member), session.get(Account, sink), 1,
-                                        "redeem", key=f"{tag}:{t}:{i}",
-                                        now=bench_ledger.START + timedelta(hours=1))
-                    posted += 1
-                except ledger.InsufficientPoints:
-                    refused += 1
-                i += 1
+            posted, refused = spend(bench_ledger, ledger, write, Account, session, ids, sink, t, stop["at"], tag)
         with lock:
             counts["posted"] += posted
             counts["refused"] += refused
@@ -125,23 +130,11 @@ def process_round(bench_ledger, ledger, write, Account, url, ids, sink, processe
     def work(t):
         engine = bench_ledger.make_engine(url, 1)  # its own, never the parent's connections
         Session = bench_ledger.sessions(engine)
-        rng = Random(t)
-        posted = refused = i = 0
         with Session() as session:
             session.get(Account, sink)
             start.wait()
-            stop_at = time.perf_counter() + seconds
-            while time.perf_counter() < stop_at:
-                member = ids[rng.randrange(len(ids))]
-                try:
-                    with write(session):
-                        ledger.transfer(session, session.get(Account, member), session.get(Account, sink), 1,
-                                        "redeem", key=f"{tag}:{t}:{i}",
-                                        now=bench_ledger.START + timedelta(hours=1))
-                    posted += 1
-                except ledger.InsufficientPoints:
-                    refused += 1
-                i += 1
+            posted, refused = spend(bench_ledger, ledger, write, Account, session, ids, sink, t,
+                                    time.perf_counter() + seconds, tag)
         engine.dispose()
         results.put((posted, refused))
 
