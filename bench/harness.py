@@ -27,29 +27,34 @@ def free_port() -> int:
 
 
 @contextmanager
-def scratch_database(kind: str):
-    """Yield a DATABASE_URL for an empty, migrated database (SQLite file or a PostgreSQL database)."""
+def empty_database(kind: str, prefix: str = "mall_bench"):
+    """Yield the URL of a new, empty database (a SQLite file, or a PostgreSQL database named after
+    ``prefix`` and this process); it is dropped afterwards."""
     if kind == "sqlite":
         with tempfile.TemporaryDirectory() as tmp:
-            url = f"sqlite:///{tmp}/bench.sqlite3"
-            migrate(url)
-            yield url
+            yield f"sqlite:///{tmp}/{prefix}.sqlite3"
         return
     from sqlalchemy import create_engine, text
 
-    name = f"mall_bench_{os.getpid()}"
+    name = f"{prefix}_{os.getpid()}"
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
     try:
-        migrate(url)
-        yield url
+        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def scratch_database(kind: str):
+    """Yield a DATABASE_URL for an empty, migrated database (SQLite file or a PostgreSQL database)."""
+    with empty_database(kind) as url:
+        migrate(url)
+        yield url
 
 
 def environment(url: str) -> dict:

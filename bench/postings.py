@@ -32,7 +32,9 @@ from pathlib import Path
 from random import Random
 
 HERE = Path(__file__).resolve().parent.parent
-ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+sys.path.insert(0, str(HERE))
+
+from bench.harness import empty_database  # noqa: E402  (this checkout's: the database, whatever the tree)
 MEMBERS = 200
 
 PGBENCH_SETUP = """
@@ -173,22 +175,15 @@ def main() -> None:
     for name in [m for m in sys.modules if m == "bench" or m.startswith("bench.")]:
         del sys.modules[name]  # this file's own package is not the tree measured
 
-    from sqlalchemy import create_engine, text
-
     import bench.ledger as bench_ledger
     from mall.db import write
     from mall.ledger import service as ledger
     from mall.ledger.models import Account
 
     levels = [int(c) for c in args.connections.split(",")]
-    dbname = f"mall_postings_{os.getpid()}"
-    admin = create_engine(ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{dbname}"'))
-        conn.execute(text(f'CREATE DATABASE "{dbname}"'))
-    url = ADMIN.rsplit("/", 1)[0] + f"/{dbname}"
-    print(f"postings bench: tree {tree}, database {dbname}, {args.seconds} s per round, {MEMBERS} members")
-    try:
+    with empty_database("postgres", "mall_postings") as url:
+        dbname = url.rsplit("/", 1)[1]
+        print(f"postings bench: tree {tree}, database {dbname}, {args.seconds} s per round, {MEMBERS} members")
         engine, Session = bench_ledger.fresh(url, max(levels) + 4)
         issuer, sink, ids = bench_ledger.open_accounts(Session, MEMBERS)
         with Session() as session:
@@ -226,10 +221,6 @@ def main() -> None:
         except Exception as error:  # a figure-printing bench: report it, still drop the database
             print(f"ledger verify failed: {error!r}")
         engine.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
-        admin.dispose()
 
 
 if __name__ == "__main__":

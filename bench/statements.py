@@ -28,8 +28,11 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import empty_database  # noqa: E402
+
 HERE = Path(__file__).resolve().parent.parent
-ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 WRITES = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b|\bFOR UPDATE\b|pg_advisory_xact_lock|BEGIN IMMEDIATE", re.I)
 
 
@@ -97,21 +100,9 @@ def main() -> None:
     args = parser.parse_args()
     tree = str(Path(args.tree).resolve())
 
-    tmp = tempfile.TemporaryDirectory()
-    if args.db == "sqlite":
-        url = f"sqlite:///{tmp.name}/statements.sqlite3"
-    else:
-        from sqlalchemy import create_engine, text
-
-        dbname = f"mall_statements_{os.getpid()}"
-        admin = create_engine(ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{dbname}"'))
-            conn.execute(text(f'CREATE DATABASE "{dbname}"'))
-        url = ADMIN.rsplit("/", 1)[0] + f"/{dbname}"
-    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench", "LOGIN_RATE_LIMIT": "100000 per minute",
-           "LEDGER_CHECKPOINT_FILE": os.path.join(tmp.name, "checkpoints.jsonl")}
-    try:
+    with empty_database(args.db, "mall_statements") as url, tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench", "LOGIN_RATE_LIMIT": "100000 per minute",
+               "LEDGER_CHECKPOINT_FILE": os.path.join(tmp, "checkpoints.jsonl")}
         flask(tree, env, "db", "upgrade")
         flask(tree, env, "seed-demo")
         flask(tree, env, "user", "create", "--email", "counted@example.com", "--password", "bench-password-1")
@@ -120,12 +111,6 @@ def main() -> None:
         sys.path.insert(0, tree)
         os.chdir(tree)
         measure(args, tree, key)
-    finally:
-        if args.db == "postgres":
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
-            admin.dispose()
-        tmp.cleanup()
 
 
 def measure(args, tree: str, key: str) -> None:
