@@ -6,7 +6,7 @@ from datetime import datetime, time, timedelta, timezone
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from mall import events
 from mall.account.models import User
@@ -200,14 +200,18 @@ def _day_bounds(at: datetime) -> tuple[datetime, datetime]:
 def member_context(session: Session, member: User, merchant: Merchant, at: datetime,
                    config: engine.RuleConfig) -> engine.MemberContext:
     start, end = _day_bounds(at)
-    # One read of the member's purchases for three facts: earned today, earned in the last 12 months
-    # (the tier), and whether this is the first purchase at this merchant.
+    # One read for three facts: earned today and in the last 12 months (the tier), over the member's
+    # purchases of the last year only (the index on member and time), and whether any purchase at this
+    # merchant exists at all (a first purchase earns a bonus).
     year_ago = at - timedelta(days=365)
+    earlier = aliased(Purchase)  # its own FROM: not correlated with the outer read of purchases
+    been_here = select(earlier.id).where(earlier.member_id == member.id, earlier.merchant_id == merchant.id).exists()
     earned_today, earned_year, here = session.execute(select(
-        func.coalesce(func.sum(Purchase.points).filter(Purchase.occurred_at >= start, Purchase.occurred_at < end), 0),
-        func.coalesce(func.sum(Purchase.points).filter(Purchase.occurred_at > year_ago, Purchase.occurred_at <= at), 0),
-        func.count(Purchase.id).filter(Purchase.merchant_id == merchant.id),
-    ).where(Purchase.member_id == member.id)).one()
+        func.coalesce(func.sum(Purchase.points).filter(Purchase.occurred_at >= start), 0),
+        func.coalesce(func.sum(Purchase.points).filter(Purchase.occurred_at <= at), 0),
+        been_here,
+    ).where(Purchase.member_id == member.id, Purchase.occurred_at > min(year_ago, start),
+            Purchase.occurred_at < end)).one()
     local = at.astimezone(SHANGHAI)
     birthday = False
     if member.birthday and member.birthday.month == local.month:
