@@ -41,7 +41,7 @@ import secrets
 import time
 from contextlib import contextmanager
 
-from sqlalchemy import event, select, text
+from sqlalchemy import event, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, scoped_session
 
@@ -160,19 +160,6 @@ def _name(step) -> str:
 
 def is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
-
-
-def next_ids(session: Session, model, count: int) -> list[int] | None:
-    """``count`` ids drawn from ``model``'s id sequence in one statement, on PostgreSQL, so rows whose
-    seal covers their id can be written whole, in one INSERT, instead of inserted and then updated.
-    None on SQLite: there the single writer's INSERT assigns the id (a sequence there would be a row
-    every writer updates)."""
-    if not count or not is_postgres(session):
-        return None
-    table = model.__table__.name
-    return list(session.connection().execute(
-        text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :count)"),
-        {"table": table, "count": count}).scalars())
 
 
 def lock(session: Session, model, ids) -> dict:

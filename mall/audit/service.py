@@ -139,7 +139,10 @@ def _after_flush(session: Session, _context) -> None:
 
 
 def _bulk_statements(orm_execute_state) -> None:
-    if not (orm_execute_state.is_update or orm_execute_state.is_delete):
+    """Statements run through the session rather than a flush: an INSERT of rows (e.g. the ledger's
+    transfers, written in one statement) is recorded row by row like a flushed insert; a bulk UPDATE
+    or DELETE with its parameters."""
+    if not (orm_execute_state.is_insert or orm_execute_state.is_update or orm_execute_state.is_delete):
         return
     actor = current_actor()
     if actor is None:
@@ -149,8 +152,17 @@ def _bulk_statements(orm_execute_state) -> None:
     name = getattr(table, "name", "")
     if name in SKIP_TABLES:
         return
+    action = _action()
+    if orm_execute_state.is_insert:
+        rows = orm_execute_state.parameters
+        rows = [rows] if isinstance(rows, dict) else list(rows or [])
+        rows = [row for row in rows if row] or [statement.compile().params]  # or the statement's own values
+        _append(orm_execute_state.session, [
+            _entry(actor, action, name, row.get("id", ""), None,
+                   {k: v for k, v in row.items() if k not in SECRET_COLUMNS}, "insert") for row in rows])
+        return
     params = {k: v for k, v in statement.compile().params.items() if k not in SECRET_COLUMNS}
-    record(orm_execute_state.session, _action(), name, "", after=params,
+    record(orm_execute_state.session, action, name, "", after=params,
            note="bulk update" if orm_execute_state.is_update else "bulk delete", actor=actor)
 
 

@@ -1,17 +1,15 @@
 """Lots: the dated parcels a member's or family's points are held in. A credit opens lots, a debit draws
-on them (the earliest-expiring first), and what a lot still holds past its date is expired by
-``mall.ledger.posting.expire``. Also the reads of lots: what expires soon, what can be spent."""
+on them (the earliest-expiring first; ``mall.ledger.batch`` plans and writes both), and what a lot
+still holds past its date is expired by ``mall.ledger.posting.expire``. Also the reads of lots: what
+expires soon, what can be spent."""
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from mall.ledger import policy
-from mall.ledger.errors import InsufficientPoints
-from mall.ledger.models import Account, Lot, LotDraw, Transfer
+from mall.ledger.models import Account, Lot
 from mall.ledger.seals import as_utc
-from mall.settings import settings_of
 
 REFUND_GRACE = timedelta(days=30)  # points coming back after their date live this much longer
 
@@ -31,50 +29,6 @@ class Share:
 
     lot_id: int
     amount: int
-
-
-def draw_lots(session: Session, account: Account, t: Transfer, plan: Plan) -> list[LotDraw]:
-    """Consume lots for a debit: preferred lots first, then the earliest-expiring (never-expiring last)."""
-    stmt = select(Lot).where(Lot.account_id == account.id, Lot.remaining > 0)
-    if plan.only_lots is not None:
-        stmt = stmt.where(Lot.id.in_(plan.only_lots))
-    lots = session.scalars(stmt.order_by(Lot.expires_at.is_(None), Lot.expires_at, Lot.id)
-                           .execution_options(populate_existing=True)).all()
-    preferred = set(plan.prefer_lots)
-    lots.sort(key=lambda lot: lot.id not in preferred)  # stable: keeps expiry order within each group
-    need, draws = t.amount, []
-    for lot in lots:
-        if need == 0:
-            break
-        take = min(need, lot.remaining)
-        lot.remaining -= take
-        need -= take
-        draw = LotDraw(transfer_id=t.id, lot_id=lot.id, amount=take)
-        session.add(draw)
-        draws.append(draw)
-    if need:
-        # Only reachable if lots and balance disagree, which verify() reports as a breach.
-        raise InsufficientPoints("Not enough points.", needed=need)
-    return draws
-
-
-def credit_lots(session: Session, account: Account, t: Transfer, source_draws, now: datetime) -> list[Lot]:
-    """New lots for a credit: mirroring the source lots' expiry when points move between members
-    (gift, pool, refund), else dated by the expiry policy from now."""
-    if not source_draws:
-        lots = [Lot(account_id=account.id, transfer_id=t.id, amount=t.amount, remaining=t.amount,
-                    expires_at=policy.expiry_for(now, settings_of(session).expiry_policy))]
-    else:
-        lots = []
-        for draw in source_draws:
-            origin = session.get(Lot, draw.lot_id)
-            expires_at = origin.expires_at
-            if expires_at is not None and expires_at <= now:
-                expires_at = now + REFUND_GRACE
-            lots.append(Lot(account_id=account.id, transfer_id=t.id, amount=draw.amount,
-                            remaining=draw.amount, expires_at=expires_at, origin_lot_id=origin.id))
-    session.add_all(lots)
-    return lots
 
 
 def expiring_lots(session: Session, now: datetime, days: int, account_ids=None, limit: int = 1000,

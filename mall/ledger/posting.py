@@ -7,16 +7,16 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
-from mall.db import next_ids
 from mall.errors import Conflict, NotFound
-from mall.ledger.accounts import lock_accounts, move_balance, system_account
+from mall.ledger.accounts import lock_accounts, system_account
+from mall.ledger.batch import Batch
 from mall.ledger.errors import FROZEN_MESSAGE, AccountFrozen, IdempotencyConflict, InsufficientPoints, LedgerError
-from mall.ledger.lots import Plan, Share, credit_lots, draw_lots
+from mall.ledger.lots import Plan, Share
 from mall.ledger.models import KINDS, Account, Lot, LotDraw, Transfer
-from mall.ledger.seals import as_utc, content_hash, seal_new, seal_of
+from mall.ledger.seals import as_utc
 from mall.validation import is_whole
 
 MAX_AMOUNT = 10**12  # far above any real balance; refuses absurd numbers before they reach SQL
@@ -116,28 +116,25 @@ def post(session: Session, *, key: str, legs: list[Leg], actor_id: int | None = 
     # chain is the sealer's (mall.ledger.sealing), system accounts' balances are sharded.
     accounts = lock_accounts(session, [a.id for leg in legs for a in (leg.debit, leg.credit)])
 
+    # A posting's first leg always carries its key itself, so any earlier use of ``key`` (as a batch or
+    # a leg) shows in the unique index of idempotency keys: one probe of it, no row read.
     keys = [_leg_key(key, index) for index in range(len(legs))]
-    found = session.scalars(select(Transfer).where(
-        or_(Transfer.batch_key == key, Transfer.idempotency_key.in_(keys))).order_by(Transfer.id)).all()
-    existing = [t for t in found if t.batch_key == key]
-    if existing:
-        if not _same_request(existing, legs, print_, actor_id, _reverses):
-            raise IdempotencyConflict("This idempotency key was already used for a different request.")
-        return Posting(existing, replayed=True)
-    if found:  # e.g. "k#1" given as a key when "k" was a two-leg posting
-        raise IdempotencyConflict("This idempotency key was already used for a different request.")
+    if session.connection().execute(_KEY_USED, {"keys": keys}).first() is not None:
+        return _replay(session, key, legs, print_, actor_id, _reverses)
 
     if _reverses is not None:
         already = session.scalar(select(Transfer.id).where(Transfer.reverses_id == _reverses.id))
         if already is not None:
             raise Conflict("This transfer has already been reversed.", code="already-reversed")
+
+    batch = Batch(session, accounts, now)
     for account_id in sorted({leg.debit.id for leg in legs}):
         if accounts[account_id].lotted:
-            _expire_due_lots(session, accounts[account_id], now)
+            _expire_due_lots(batch, accounts[account_id])
 
-    balances = {account_id: account.stored_balance for account_id, account in accounts.items()
-                if account.guarded}
-    for leg in legs:  # check every leg before writing any, so a refusal leaves nothing half-posted
+    balances = {account_id: account.stored_balance + batch.deltas.get(account_id, 0)
+                for account_id, account in accounts.items() if account.guarded}
+    for leg in legs:  # check every leg before planning any, so a refusal leaves nothing half-posted
         if accounts[leg.debit.id].frozen and leg.kind not in FROZEN_DEBITS:
             raise AccountFrozen(FROZEN_MESSAGE)
         if accounts[leg.debit.id].guarded and balances[leg.debit.id] < leg.amount:
@@ -147,27 +144,34 @@ def post(session: Session, *, key: str, legs: list[Leg], actor_id: int | None = 
         if leg.credit.id in balances:
             balances[leg.credit.id] += leg.amount
 
-    plans = _plans or [Plan() for _ in legs]
-    transfers, new_rows, deltas = [], [], {}
-    ids = next_ids(session, Transfer, len(legs))
-    for index, leg in enumerate(legs):
-        debit, credit = accounts[leg.debit.id], accounts[leg.credit.id]
-        deltas[debit.id] = deltas.get(debit.id, 0) - leg.amount
-        deltas[credit.id] = deltas.get(credit.id, 0) + leg.amount
-        transfers.append(_append(session, debit, credit, leg.amount, leg.kind, keys[index], key, print_,
-                                 actor_id, ref, leg.memo, now, _reverses, ids[index] if ids else None))
-    if ids:
-        session.flush()  # the transfers, whole, before the lots and draws that refer to them
-    for leg, plan, transfer in zip(legs, plans, transfers):
-        debit, credit = accounts[leg.debit.id], accounts[leg.credit.id]
-        draws = draw_lots(session, debit, transfer, plan) if debit.lotted else []
-        new_rows += draws
-        if credit.lotted:
-            new_rows += credit_lots(session, credit, transfer, draws or plan.mirror_draws, now)
-    seal_new(session, new_rows)
-    move_balance(session, deltas, accounts)
-    session.flush()
-    return Posting(transfers)
+    plans = _plans or [None] * len(legs)
+    reverses_id = _reverses.id if _reverses is not None else None
+    for index, (leg, plan) in enumerate(zip(legs, plans)):
+        batch.add(accounts[leg.debit.id], accounts[leg.credit.id], leg.amount, _fields(
+            leg.kind, keys[index], key, print_, actor_id, ref, leg.memo, reverses_id), plan)
+    return Posting(batch.write()[-len(legs):])
+
+
+_KEY_USED = select(Transfer.id).where(Transfer.idempotency_key.in_(bindparam("keys", expanding=True))).limit(1)
+
+
+def _replay(session: Session, key: str, legs: list[Leg], print_: str, actor_id, reverses) -> Posting:
+    """The posting a reused key names, if it is this very request; else IdempotencyConflict."""
+    keys = [_leg_key(key, index) for index in range(len(legs))]
+    found = session.scalars(select(Transfer).where(
+        or_(Transfer.batch_key == key, Transfer.idempotency_key.in_(keys))).order_by(Transfer.id)).all()
+    existing = [t for t in found if t.batch_key == key]
+    if existing and _same_request(existing, legs, print_, actor_id, reverses):
+        return Posting(existing, replayed=True)
+    # another request's key, or e.g. "k#1" given as a key when "k" was a two-leg posting
+    raise IdempotencyConflict("This idempotency key was already used for a different request.")
+
+
+def _fields(kind, idem_key, batch_key, print_, actor_id, ref, memo, reverses_id) -> dict:
+    """A transfer's columns besides its accounts and amount (``Batch.add`` sets those)."""
+    return {"kind": kind, "idempotency_key": idem_key, "batch_key": batch_key, "fingerprint": print_,
+            "actor_id": actor_id, "ref_type": ref[0] if ref else None, "ref_id": str(ref[1]) if ref else None,
+            "memo": (memo or "")[:200], "reverses_id": reverses_id}
 
 
 def transfer(session: Session, debit: Account, credit: Account, amount: int, kind: str, *, key: str,
@@ -249,51 +253,23 @@ def give_back(session: Session, transfer_id: int, amount: int, *, key: str, kind
                 ref=(RETURNS, str(original.id)), now=now, _plans=[plan])
 
 
-def _append(session, debit, credit, amount, kind, idem_key, batch_key, print_, actor_id, ref,
-            memo, now, reverses, id_: int | None = None) -> Transfer:
-    """Add one transfer with its content hash and seal; the caller moves the balances (``move_balance``).
-    Given its id (drawn beforehand, ``next_ids``), it is sealed at once and goes out whole with the next
-    flush; without one (SQLite), a flush assigns the id that the hash and seal cover first."""
-    t = Transfer(
-        id=id_, debit_account_id=debit.id, credit_account_id=credit.id, amount=amount, kind=kind,
-        idempotency_key=idem_key, batch_key=batch_key, fingerprint=print_, actor_id=actor_id,
-        ref_type=ref[0] if ref else None, ref_id=str(ref[1]) if ref else None, memo=(memo or "")[:200],
-        reverses_id=reverses.id if reverses is not None else None,
-        created_at=now, hash="",
-    )
-    session.add(t)
-    if id_ is None:
-        session.flush()  # assigns the id the hash covers
-    t.hash = content_hash(t)
-    t.mac = seal_of(t)
-    return t
-
-
 # ---------------------------------------------------------------- expiry
 # Expiring a lot is a posting (a transfer like any other), and every posting expires the debited
 # account's due lots first: so expiry lives here, beside ``post``.
 
-def _expire_due_lots(session: Session, account: Account, now: datetime) -> int:
-    """Expire the account's lots that are due (called under the account's lock)."""
-    due = session.scalars(select(Lot).where(
-        Lot.account_id == account.id, Lot.remaining > 0, Lot.expires_at <= now,
-    ).order_by(Lot.expires_at, Lot.id).execution_options(populate_existing=True)).all()
+def _expire_due_lots(batch: Batch, account: Account) -> int:
+    """Plan the expiry of the account's lots that are due (called under the account's lock), each its
+    own transfer to the expiry account, before anything else the batch takes from the account."""
+    due = batch.due_lots(account.id)
     if not due:
         return 0
-    sink = system_account(session, "expiry")  # sharded: not locked, its shard is added to below
-    draws, total = [], 0
-    ids = next_ids(session, Transfer, len(due))
+    sink = system_account(batch.session, "expiry")  # sharded: not locked, its shard is added to
+    batch.accounts.setdefault(sink.id, sink)
     for lot in due:
-        key = f"{EXPIRY_KEY}{lot.id}"
-        ref = ("lot", str(lot.id))
-        legs = [Leg(account, sink, lot.remaining, "expire")]
-        total += lot.remaining
-        t = _append(session, account, sink, lot.remaining, "expire", key, key,
-                    fingerprint(legs, ref), None, ref, "", now, None, ids.pop(0) if ids else None)
-        draws += draw_lots(session, account, t, Plan(only_lots=[lot.id]))
-    seal_new(session, draws)
-    move_balance(session, {account.id: -total, sink.id: total}, {account.id: account, sink.id: sink})
-    session.flush()
+        key, ref = f"{EXPIRY_KEY}{lot.id}", ("lot", str(lot.id))
+        print_ = fingerprint([Leg(account, sink, lot.remaining, "expire")], ref)
+        batch.add(account, sink, lot.remaining, _fields("expire", key, key, print_, None, ref, "", None),
+                  Plan(only_lots=[lot.id]))
     return len(due)
 
 
@@ -307,7 +283,10 @@ def expire(session: Session, now: datetime | None = None, batch: int = 100) -> i
         Lot.remaining > 0, Lot.expires_at <= now).distinct().order_by(Lot.account_id).limit(batch)).all()
     total = 0
     for account_id in account_ids:
-        account = lock_accounts(session, [account_id])[account_id]
-        total += _expire_due_lots(session, account, now)
-    session.flush()
+        accounts = lock_accounts(session, [account_id])
+        batch = Batch(session, accounts, now)
+        expired = _expire_due_lots(batch, accounts[account_id])
+        if expired:
+            batch.write()
+            total += expired
     return total

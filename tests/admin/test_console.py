@@ -124,6 +124,13 @@ def test_suspension_needs_a_reason_and_stops_issuing_and_listing(app, world):
         api = db.session.scalars(db.select(AuditEntry).where(AuditEntry.actor_role == "api")).all()
         assert api and {e.merchant_id for e in api} == {world.merchant_id}
         assert "purchase" in {e.target_type for e in api}
+        # and so are the points it issued: the ledger writes its transfers in one INSERT, recorded row by row
+        from mall.ledger import service as ledger
+        from mall.ledger.models import Transfer
+        earned = [e for e in api if e.target_type == "ledger_transfer"]
+        transfer = db.session.get(Transfer, int(earned[0].target_id))
+        assert [(e.note, e.after["kind"], e.after["amount"]) for e in earned] == [("insert", "earn", transfer.amount)]
+        assert transfer.credit_account_id == ledger.member_account(db.session, member).id and "hash" not in earned[0].after
 
 
 def test_pending_merchant_is_approved(app, world):
