@@ -69,6 +69,9 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)
+    from mall import transport
+
+    transport.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=lambda: "Asia/Shanghai")
     from mall.checkout import payments
 
@@ -193,7 +196,9 @@ def register_template_helpers(app: Flask) -> None:
             "locale": locale,
             "lang": "en" if locale.startswith("en") else "zh-CN",
             "languages": app.config["LANGUAGES"],
-            "language_form": LanguageForm(),
+            # signed out, switching language changes only the visitor's own session: no token, so a
+            # public page sets no cookie and can be cached and revalidated (mall.transport)
+            "language_form": LanguageForm(meta={"csrf": current_user.is_authenticated}),
         }
 
 

@@ -6,6 +6,7 @@ from flask_login import current_user
 
 from mall.account import service as accounts
 from mall.extensions import db
+from mall.family import service as family
 from mall.fraud import service as fraud
 from mall.ledger import service as ledger
 
@@ -24,6 +25,25 @@ def header_balance():
     """The signed-in member's balance for the header (None when there is none to show)."""
     account = member_account()
     return account.balance if account is not None else None
+
+
+def spending_power(with_pool: bool = False):
+    """What the signed-in member can spend on one redemption (None signed out): their balance, or with
+    ``with_pool`` the larger of it and what they may redeem from their family pool (a redemption is
+    paid from one or the other)."""
+    balance = header_balance()
+    if balance is None or not with_pool:
+        return balance
+    return max(balance, family_pool())
+
+
+def family_pool() -> int:
+    """Points of the family pool the signed-in member may redeem from now (0 without one)."""
+    if not current_user.is_authenticated:
+        return 0
+    if "family_pool" not in g:
+        g.family_pool = family.pool_spendable(db.session, current_user)
+    return g.family_pool
 
 
 def frozen_case():
@@ -46,5 +66,6 @@ def banner_notification():
 
 def register(app: Flask) -> None:
     """Make the helpers template globals; templates call them only where they are shown."""
-    app.jinja_env.globals.update(header_balance=header_balance, frozen_case=frozen_case, fraud_cases=fraud_cases,
+    app.jinja_env.globals.update(header_balance=header_balance, family_pool=family_pool, frozen_case=frozen_case,
+                                 fraud_cases=fraud_cases,
                                  banner_notification=banner_notification)

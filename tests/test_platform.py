@@ -96,7 +96,7 @@ def test_the_only_script_is_the_vendored_htmx():
 def test_rendered_page_loads_only_htmx(client):
     html = client.get("/catalog").get_data(as_text=True)
     [script] = re.findall(r"<script\b[^>]*>", html)
-    assert re.search(r'\ssrc="/static/js/htmx-[0-9.]+\.min\.js"', script), script
+    assert re.search(r'\ssrc="/static/js/htmx-[0-9.]+\.min\.js\?v=[0-9a-f]{12}"', script), script
 
 
 # --- language -------------------------------------------------------------------------------
@@ -115,26 +115,37 @@ def test_accept_language_picks_the_language_for_an_anonymous_visitor(app):
     assert lang_of(browser.get("/", headers={"Accept-Language": "fr-FR,fr"})) == "zh-CN"
 
 
-def test_switching_language_is_a_csrf_protected_post_that_redirects(app):
+def test_a_visitor_switches_language_with_a_post_that_needs_no_token_and_redirects(app):
+    """Signed out, the switch changes only the visitor's own session, so public pages carry no CSRF
+    token (and set no cookie: they can be cached, see tests/test_transport.py)."""
     browser = app.test_client()
     assert lang_of(browser.get("/")) == "zh-CN"
-    assert browser.post("/account/language/en").status_code == 400  # no CSRF token
-    assert lang_of(browser.get("/")) == "zh-CN"
-    response = browser.post("/account/language/en",
-                            data={"csrf_token": csrf_token(browser, "/catalog"), "next": "/catalog?kind=stay"})
+    assert 'name="csrf_token"' not in browser.get("/catalog").get_data(as_text=True)
+    assert browser.get("/account/language/en").status_code == 405  # a POST, never a link a crawler follows
+    response = browser.post("/account/language/en", data={"next": "/catalog?kind=stay"})
     assert response.status_code == 303
     assert response.headers["Location"] == "/catalog?kind=stay"
     assert lang_of(browser.get("/")) == "en"
     assert lang_of(browser.get("/", headers={"Accept-Language": "zh-CN"})) == "en"  # the choice wins
-    back = browser.post("/account/language/zh_Hans_CN", data={"csrf_token": csrf_token(browser, "/")})
+    back = browser.post("/account/language/zh_Hans_CN")
     assert back.status_code == 303
     assert lang_of(browser.get("/")) == "zh-CN"
 
 
+def test_a_members_language_switch_is_csrf_protected(app, client):
+    """Signed in, the choice is stored on the account: the form carries a token and the switch needs it."""
+    make_user(app, "ada@example.com")
+    Auth(client).login()
+    assert client.post("/account/language/zh_Hans_CN").status_code == 400  # no CSRF token
+    assert lang_of(client.get("/")) == "en"
+    assert client.post("/account/language/zh_Hans_CN",
+                       data={"csrf_token": csrf_token(client, "/")}).status_code == 303
+    assert lang_of(client.get("/")) == "zh-CN"
+
+
 def test_switching_language_refuses_unknown_languages_and_offsite_next(client):
-    token = csrf_token(client, "/")
-    assert client.post("/account/language/fr", data={"csrf_token": token}).status_code == 400
-    response = client.post("/account/language/en", data={"csrf_token": token, "next": "//evil.example/"})
+    assert client.post("/account/language/fr").status_code == 400
+    response = client.post("/account/language/en", data={"next": "//evil.example/"})
     assert response.status_code == 303
     assert response.headers["Location"] == "/"
 

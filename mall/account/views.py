@@ -11,7 +11,7 @@ from mall.account.forms import (EmptyForm, LanguageForm, LoginForm, PasswordForm
 from mall.account.qr import qr_svg
 from mall.edge import message_of, on_refusal, page_or_fragment, run, submitted
 from mall.errors import DomainError
-from mall.extensions import db, limiter
+from mall.extensions import csrf, db, limiter
 from mall.web import safe_next
 
 auth = Blueprint("auth", __name__, url_prefix="/auth")
@@ -154,9 +154,14 @@ def profile():
 
 
 @account.route("/language/<lang>", methods=["POST"])
+@csrf.exempt  # checked below for a signed-in member; signed out, only the visitor's own session changes
 def language(lang):
-    """Switch the interface language, remembered in the session and on the account."""
-    form = submitted(LanguageForm())
+    """Switch the interface language, remembered in the session and on the account. A signed-in member's
+    choice is stored on the account, so it needs the form's CSRF token; a visitor's switch needs none
+    (a forged one could only change the language of the page they see), so public pages carry no token."""
+    if current_user.is_authenticated:
+        csrf.protect()
+    form = LanguageForm(meta={"csrf": False})
     if lang not in current_app.config["LANGUAGES"]:
         abort(400)
     session["lang"] = lang

@@ -26,6 +26,7 @@ class CatalogFilterForm(MallForm):
     min_points = IntegerField(_l("Points from"), validators=[Optional(), NumberRange(0, 10**8)])
     max_points = IntegerField(_l("Points to"), validators=[Optional(), NumberRange(0, 10**8)])
     affordable = BooleanField(_l("I can afford it now"))
+    with_pool = BooleanField(_l("Count the family pool I may spend"))
     green = BooleanField(_l("Green only"))
     in_stock = BooleanField(_l("In stock"))
     merchant = IntegerField(validators=[Optional(), NumberRange(1, 2**31 - 1)])
@@ -40,5 +41,5 @@ class CatalogFilterForm(MallForm):
             q=(value(self.q) or "").strip(), kind=self.kind.data or None,
             group=self.group.data if self.group.data in CATEGORY_GROUPS else None,
             merchant=value(self.merchant), min_points=value(self.min_points), max_points=value(self.max_points),
-            affordable=bool(self.affordable.data), green=bool(self.green.data), in_stock=bool(self.in_stock.data),
+            affordable=bool(self.affordable.data), with_pool=bool(self.with_pool.data), green=bool(self.green.data), in_stock=bool(self.in_stock.data),
             sort=self.sort.data or "popular", page=value(self.page) or 1)

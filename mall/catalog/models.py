@@ -1,7 +1,7 @@
 """Listings members can redeem: goods, services, top-ups, hotel stays and coupons."""
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mall.models import Base, UTCDateTime, utcnow
@@ -29,6 +29,9 @@ class Listing(Base):
         Index("ix_listing_browse_kind", "status", "kind", "id"),
         Index("ix_listing_browse_category", "status", "category", "id"),
         Index("ix_listing_browse_green", "status", "green", "id"),
+        # the few listings with a sale: a page ordered by the price in force adds them to the list-price order
+        Index("ix_listing_on_sale", "status", "sale_ends_at", sqlite_where=text("sale_points_price IS NOT NULL"),
+              postgresql_where=text("sale_points_price IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

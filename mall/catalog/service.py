@@ -9,11 +9,12 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import and_, case, func, or_, select, text, union_all, update
 from sqlalchemy.orm import Session, contains_eager
 
 from mall.account.models import User
 from mall.catalog.models import KINDS, LIMIT_PERIODS, Listing, ListingImage, ServiceSlot, StayNight
+from mall.clock import utcnow
 from mall.errors import Conflict, DomainError, NotFound
 from mall.coalition.models import Merchant
 from mall.validation import is_whole, strict_int, strict_text
@@ -66,6 +67,7 @@ class CatalogQuery:
     min_points: int | None = None
     max_points: int | None = None
     affordable: bool = False
+    with_pool: bool = False  # "I can afford it" counts the family pool the member may spend
     green: bool = False
     in_stock: bool = False
     sort: str = "popular"
@@ -107,10 +109,27 @@ def _search_clause(session: Session, q: str):
     return or_(Listing.title_zh.like(like), Listing.title_en.like(like))
 
 
+def effective_points(now: datetime):
+    """``Listing.cheapest_points(now)`` in SQL: (whether the sale is in force, the fewest points any
+    option needs). One notion of the price in force for filters, sorts and the home page, as the
+    listing page and checkout compute it in Python."""
+    on_sale = and_(Listing.sale_points_price.is_not(None), Listing.points_price.is_not(None),
+                   Listing.sale_starts_at.is_not(None), Listing.sale_ends_at.is_not(None),
+                   Listing.sale_starts_at <= now, Listing.sale_ends_at > now)
+    sale_cheapest = case((Listing.mix_points < Listing.sale_points_price, Listing.mix_points),
+                         else_=Listing.sale_points_price)
+    return on_sale, case((on_sale, sale_cheapest), else_=Listing.sort_points)
+
+
 def browse(session: Session, query: CatalogQuery, balance: int | None = None, per_page: int = 24,
-           count: bool = True) -> Page:
+           count: bool = True, now: datetime | None = None) -> Page:
     """One page of the catalog: search, filters and sort, using an index for every path.
+    Prices are the prices in force at ``now`` (a sale inside its window): ``sort_points``, the
+    indexed list price, is never below them, so a bound is that index's range widened by the
+    listings on sale. ``balance`` is what the member can spend (for "I can afford it").
     ``count=False`` skips the total (for short lists such as the home page's)."""
+    now = now or utcnow()
+    on_sale, price = effective_points(now)
     stmt = visible()
     clause = _search_clause(session, query.q)
     if clause is not None:
@@ -123,35 +142,61 @@ def browse(session: Session, query: CatalogQuery, balance: int | None = None, pe
         stmt = stmt.where(Listing.category.in_(CATEGORY_GROUPS[query.group]))
     if query.merchant:
         stmt = stmt.where(Listing.merchant_id == query.merchant)
+    # Bounds on the price in force: on the indexed list price for listings not on sale, on the sale
+    # price for the few that are (the page ordered by price walks the two apart, ``_by_price``).
+    ceilings = [c for c in (query.max_points, balance if query.affordable else None) if c is not None]
+    plain, sale = [], []
     if query.min_points is not None:
-        stmt = stmt.where(Listing.sort_points >= query.min_points)
-    if query.max_points is not None:
-        stmt = stmt.where(Listing.sort_points <= query.max_points)
-    if query.affordable and balance is not None:
-        stmt = stmt.where(Listing.sort_points <= balance)
+        plain.append(Listing.sort_points >= query.min_points)
+        sale.append(price >= query.min_points)
+    if ceilings:
+        plain.append(Listing.sort_points <= min(ceilings))
+        sale.append(price <= min(ceilings))
     if query.green:
         stmt = stmt.where(Listing.green.is_(True))
     if query.in_stock:
         stmt = stmt.where(or_(Listing.stock.is_(None), Listing.stock > 0))
-    order = {
-        "newest": (Listing.id.desc(),),
-        "points_asc": (Listing.sort_points.asc(), Listing.id.asc()),
-        "points_desc": (Listing.sort_points.desc(), Listing.id.desc()),
-    }.get(query.sort, (Listing.redemptions.desc(), Listing.id.desc()))
+    bounded = stmt.where(or_(and_(~on_sale, *plain), and_(on_sale, *sale))) if plain else stmt
     counted = session.scalar(select(func.count()).select_from(
-        stmt.with_only_columns(Listing.id).limit(COUNT_CAP + 1).subquery())) if count else per_page
+        bounded.with_only_columns(Listing.id).limit(COUNT_CAP + 1).subquery())) if count else per_page
     last_page = max(1, min(MAX_PAGE, -(-min(counted, COUNT_CAP) // per_page)))
     page = max(1, min(query.page, last_page))
-    rows = session.scalars(stmt.order_by(*order).limit(per_page).offset((page - 1) * per_page)).all()
+    offset = (page - 1) * per_page
+    if query.sort in ("points_asc", "points_desc"):
+        rows = _by_price(session, stmt.where(~on_sale, *plain), stmt.where(on_sale, *sale), price,
+                         query.sort == "points_desc", offset, per_page)
+    else:
+        order = ((Listing.id.desc(),) if query.sort == "newest"
+                 else (Listing.redemptions.desc(), Listing.id.desc()))
+        rows = session.scalars(bounded.order_by(*order).limit(per_page).offset(offset)).all()
     return Page(list(rows), min(counted, COUNT_CAP), counted > COUNT_CAP, page, per_page)
 
 
-def home_sections(session: Session, balance: int | None) -> dict:
-    """Green picks, newest, and (for a member) picks within their points."""
+def _by_price(session: Session, plain, sale, price, descending: bool, offset: int, limit: int) -> list[Listing]:
+    """A page in order of the price in force, walking the index of list prices: the listings not on
+    sale (``plain``) come in ``sort_points`` order straight from it (only as many as the page needs),
+    the few on sale now (``sale``, their own index) are added with their sale price, and the two are
+    merged. Ordering every row by the price expression instead would sort the whole catalog."""
+    def ordered(*columns):
+        return [c.desc() for c in columns] if descending else list(columns)
+
+    plain = (plain.with_only_columns(Listing.id, Listing.sort_points.label("price"))
+             .order_by(*ordered(Listing.sort_points, Listing.id)).limit(offset + limit).subquery())
+    sale = (sale.with_only_columns(Listing.id, price.label("price"))
+            .with_hint(Listing, "INDEXED BY ix_listing_on_sale", "sqlite"))  # not the list-price range
+    merged = union_all(select(plain.c.id, plain.c.price), sale).subquery()
+    ids = session.scalars(select(merged.c.id).order_by(*ordered(merged.c.price, merged.c.id))
+                          .limit(limit).offset(offset)).all()
+    found = {row.id: row for row in session.scalars(visible().where(Listing.id.in_(ids)))} if ids else {}
+    return [found[i] for i in ids if i in found]
+
+
+def home_sections(session: Session, balance: int | None, now: datetime | None = None) -> dict:
+    """Green picks, newest, and (for a member) the dearest picks their points reach at today's prices."""
     green = browse(session, CatalogQuery(green=True, sort="popular"), per_page=8, count=False).listings
     newest = browse(session, CatalogQuery(sort="newest"), per_page=8, count=False).listings
     affordable = (browse(session, CatalogQuery(affordable=True, sort="points_desc"), balance, per_page=4,
-                         count=False).listings if balance else [])
+                         count=False, now=now).listings if balance else [])
     return {"green": green, "newest": newest, "affordable": affordable}
 
 

@@ -9,7 +9,7 @@ from mall.catalog.forms import CatalogFilterForm
 from mall.clock import SHANGHAI, utcnow
 from mall.edge import page_or_fragment
 from mall.extensions import db
-from mall.header import header_balance
+from mall.header import header_balance, spending_power
 from mall.rules import present
 from mall.rules import service as rules
 
@@ -36,7 +36,7 @@ def index():
     """Search and filter the catalog; HTMX swaps only the results, the URL stays shareable."""
     form = CatalogFilterForm(request.args)
     query = form.to_query()
-    page = service.browse(db.session, query, header_balance())
+    page = service.browse(db.session, query, spending_power(query.with_pool))
     args = {k: v for k, v in request.args.items() if k != "page" and v}
     return page_or_fragment("catalog/index.html", "catalog/_results.html", form=form, result=page,
                             args=args, query=query)
@@ -53,7 +53,8 @@ def listing(listing_id):
         images=service.images_of(db.session, item), availability=service.availability(item, user, now),
         slots=service.open_slots(db.session, item, now) if item.kind == "service" else [],
         nights=service.nights(db.session, item, now.astimezone(SHANGHAI).date()) if item.kind == "stay" else [],
-        related=service.related(db.session, item), balance=header_balance(), cart_form=EmptyForm())
+        related=service.related(db.session, item), balance=header_balance(),
+        cart_form=EmptyForm() if user else None)  # a visitor is asked to sign in: no form, no token
 
 
 @catalog.route("/media/<path:path>")

@@ -424,6 +424,23 @@ def award_share(session: Session, member_id: int, points: int) -> tuple[Account,
     return (pool_account(session, member.family), share) if share > 0 else None
 
 
+def pool_spendable(session: Session, user: User, now: datetime | None = None) -> int:
+    """Points of the family pool the user may redeem from now: the pool's balance, within what their
+    monthly limit leaves; 0 without an active family, pool rights or an unfrozen account. A read, for
+    showing what they can afford; ``pool_for_checkout`` checks the same under lock when they redeem."""
+    member = membership(session, user)
+    if member is None or member.family.status != "active" or not (member.role == "head" or member.can_redeem):
+        return 0
+    own = ledger.find_account(session, "member", user.id)
+    pool = ledger.find_account(session, "family", member.family.id, "pool")
+    if pool is None or (own is not None and own.frozen):
+        return 0
+    points = ledger.spendable(session, pool, now or utcnow())
+    if member.monthly_limit is not None:
+        points = min(points, member.monthly_limit - used_this_month(session, member.family, user.id, now))
+    return max(0, points)
+
+
 def pool_for_checkout(session: Session, user: User, points: int, now: datetime | None = None) -> Account:
     """The pool account the user may redeem ``points`` from, locked for the rest of the transaction,
     after checking their pool rights and monthly limit under that lock."""
