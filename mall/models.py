@@ -38,7 +38,7 @@ class Base(DeclarativeBase):
 
 # Search structures that only the migrations define (FTS5 on SQLite, a trigram index on PostgreSQL):
 # model/migration comparisons leave them out.
-SEARCH_OBJECTS = ("listing_fts", "ix_listing_search_trgm")
+SEARCH_OBJECTS = ("listing_fts", "ix_listing_search_trgm", "ix_listing_search_terms")
 
 
 def include_in_autogenerate(obj, name, type_, reflected, compare_to) -> bool:

@@ -8,7 +8,7 @@ from mall.labels import LISTING_KINDS
 
 GROUP_LABELS = {"daily": _l("Daily life"), "home": _l("Home & living"), "travel": _l("Travel"),
                 "digital": _l("Digital"), "services": _l("Services")}
-SORT_LABELS = [("popular", _l("Popular")), ("newest", _l("Newest")),
+SORT_LABELS = [("relevance", _l("Best match")), ("popular", _l("Popular")), ("newest", _l("Newest")),
                ("points_asc", _l("Points: low to high")), ("points_desc", _l("Points: high to low"))]
 
 
@@ -42,4 +42,10 @@ class CatalogFilterForm(MallForm):
             group=self.group.data if self.group.data in CATEGORY_GROUPS else None,
             merchant=value(self.merchant), min_points=value(self.min_points), max_points=value(self.max_points),
             affordable=bool(self.affordable.data), with_pool=bool(self.with_pool.data), green=bool(self.green.data), in_stock=bool(self.in_stock.data),
-            sort=self.sort.data or "popular", page=value(self.page) or 1)
+            sort=self._sort(), page=value(self.page) or 1)
+
+    def _sort(self) -> str:
+        """The sort asked for; by default the best match of a search, else the most popular first."""
+        if not (self.sort.raw_data and self.sort.data) or self.sort.data == "relevance":
+            self.sort.data = "relevance" if (self.q.data or "").strip() else "popular"
+        return self.sort.data

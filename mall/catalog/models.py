@@ -1,9 +1,10 @@
 """Listings members can redeem: goods, services, top-ups, hotel stays and coupons."""
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint, event, inspect, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from mall.catalog import search
 from mall.models import Base, UTCDateTime, utcnow
 
 KINDS = ("goods", "service", "topup", "stay", "coupon")
@@ -60,6 +61,8 @@ class Listing(Base):
     co2e_g: Mapped[int] = mapped_column(default=0)  # grams CO2e saved per unit
     cover_image: Mapped[str | None] = mapped_column(String(200))
     redemptions: Mapped[int] = mapped_column(default=0)
+    # what the listing is found by (mall.catalog.search): kept in step with the titles and descriptions
+    search_terms: Mapped[str] = mapped_column(Text, default="", server_default="")
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -130,3 +133,17 @@ class StayNight(Base):
     night: Mapped[date] = mapped_column(Date)
     points_price: Mapped[int] = mapped_column()
     rooms: Mapped[int] = mapped_column()
+
+
+@event.listens_for(Listing, "before_insert")
+@event.listens_for(Listing, "before_update")
+def _index_words(_mapper, _connection, listing: Listing) -> None:
+    """Every write of a listing's words, by any path of the ORM, writes its search terms with them
+    (a bulk insert passes ``search_terms`` itself)."""
+    state = inspect(listing)
+    words = ("title_zh", "title_en", "description_zh", "description_en")
+    if state.persistent and not any(state.attrs[name].history.has_changes() for name in words):
+        return
+    listing.search_terms = search.index_terms(listing.title_zh, listing.title_en, listing.description_zh or "",
+                                              listing.description_en or "")
+

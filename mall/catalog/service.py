@@ -9,10 +9,12 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, func, or_, select, text, union_all, update
+from sqlalchemy import and_, case, cast, column, func, or_, select, table, text, union_all, update
+from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.orm import Session, contains_eager
 
 from mall.account.models import User
+from mall.catalog import search
 from mall.catalog.models import KINDS, LIMIT_PERIODS, Listing, ListingImage, ServiceSlot, StayNight
 from mall.clock import utcnow
 from mall.errors import Conflict, DomainError, NotFound
@@ -27,7 +29,7 @@ MAX_IMAGE_BYTES = 5 * 1024 * 1024
 IMAGE_SIZES = {"large": 1200, "thumb": 480}
 COUNT_CAP = 1000  # "more than 1,000" rather than counting a whole table for every page
 MAX_PAGE = 200
-SORTS = ("popular", "newest", "points_asc", "points_desc")
+SORTS = ("relevance", "popular", "newest", "points_asc", "points_desc")
 CATEGORY_GROUPS = {
     "daily": ("grocery", "refills", "second_hand", "convenience"),
     "home": ("appliances", "textiles"),
@@ -95,18 +97,21 @@ def visible():
             .options(contains_eager(Listing.merchant)))
 
 
-def _search_clause(session: Session, q: str):
-    q = q.strip()[:100]
-    if not q:
+def _search(session: Session, stmt, q: str):
+    """``stmt`` narrowed to the listings that have every term of the query, through the terms index
+    (``mall.catalog.search``: FTS5 on SQLite, the terms' tsvector on PostgreSQL), and their relevance
+    in SQL (lower first); or None when the query has no terms."""
+    groups = search.query_terms(q[:100])
+    if not groups:
         return None
-    like = f"%{q.replace('%', '').replace('_', '')}%"
-    if session.get_bind().dialect.name == "sqlite" and len(q) >= 3:
-        phrase = '"' + q.replace('"', '""') + '"'
-        return Listing.id.in_(select(text("rowid")).select_from(text("listing_fts"))
-                              .where(text("listing_fts MATCH :phrase").bindparams(phrase=phrase)))
     if session.get_bind().dialect.name == "postgresql":
-        return (Listing.title_zh + " " + Listing.title_en).ilike(like)
-    return or_(Listing.title_zh.like(like), Listing.title_en.like(like))
+        vector = func.array_to_tsvector(func.string_to_array(Listing.search_terms, " "))
+        query = cast(search.tsquery(groups), TSQUERY)
+        return stmt.where(vector.op("@@")(query)), -func.ts_rank(vector, query)
+    fts = table("listing_fts", column("rowid"), column("rank"))
+    hits = (select(fts.c.rowid.label("id"), fts.c.rank.label("rank"))
+            .where(text("listing_fts MATCH :terms").bindparams(terms=search.fts5_query(groups))).subquery("hits"))
+    return stmt.join(hits, hits.c.id == Listing.id), hits.c.rank  # rank: FTS5's bm25
 
 
 def effective_points(now: datetime):
@@ -131,9 +136,9 @@ def browse(session: Session, query: CatalogQuery, balance: int | None = None, pe
     now = now or utcnow()
     on_sale, price = effective_points(now)
     stmt = visible()
-    clause = _search_clause(session, query.q)
-    if clause is not None:
-        stmt = stmt.where(clause)
+    found = _search(session, stmt, query.q)
+    if found is not None:
+        stmt = found[0]
     if query.kind in KINDS:
         stmt = stmt.where(Listing.kind == query.kind)
     if query.category:
@@ -167,7 +172,8 @@ def browse(session: Session, query: CatalogQuery, balance: int | None = None, pe
                          query.sort == "points_desc", offset, per_page)
     else:
         order = ((Listing.id.desc(),) if query.sort == "newest"
-                 else (Listing.redemptions.desc(), Listing.id.desc()))
+                 else (found[1], Listing.redemptions.desc(), Listing.id.desc()) if found is not None
+                 and query.sort == "relevance" else (Listing.redemptions.desc(), Listing.id.desc()))
         rows = session.scalars(bounded.order_by(*order).limit(per_page).offset(offset)).all()
     return Page(list(rows), min(counted, COUNT_CAP), counted > COUNT_CAP, page, per_page)
 

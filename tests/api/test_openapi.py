@@ -208,7 +208,10 @@ def follow_prose_rules(case) -> None:
 
 
 def fresh_key(case) -> None:
-    """A real client sends a fresh Idempotency-Key with each request."""
+    """A real client sends a fresh Idempotency-Key with each request. It also decodes a compressed
+    answer (mall/transport.py), which the in-process client does not: it asks for none."""
+    case.headers = case.headers or {}
+    case.headers["Accept-Encoding"] = "identity"
     key = (case.headers or {}).get("Idempotency-Key")
     if isinstance(key, str) and key.strip() and len(key) <= 240:
         case.headers["Idempotency-Key"] = f"{key}.{next(KEYS)}"
