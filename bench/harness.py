@@ -77,6 +77,18 @@ def flask(url: str, *args: str) -> str:
     return done.stdout
 
 
+def wait_for_port(port: int, seconds: float = 30) -> None:
+    """Return once something listens on 127.0.0.1:``port``; RuntimeError after ``seconds``."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
 @contextmanager
 def gunicorn(url: str, workers: int = 4, app: str = "app:app", extra_env: dict | None = None):
     """Serve ``app`` with gunicorn on a free 127.0.0.1 port; yield the port; always stop it."""
@@ -85,15 +97,7 @@ def gunicorn(url: str, workers: int = 4, app: str = "app:app", extra_env: dict |
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
                              "--log-level", "warning", app], cwd=ROOT, env=env)
     try:
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError("gunicorn did not start")
+        wait_for_port(port)
         yield port
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -72,6 +72,9 @@ def register_extensions(app: Flask) -> None:
     from mall import transport
 
     transport.init_app(app)
+    from mall.catalog import pages
+
+    pages.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=lambda: "Asia/Shanghai")
     from mall.checkout import payments
 

@@ -31,6 +31,7 @@ class Listing(Base):
         Index("ix_listing_browse_category", "status", "category", "id"),
         Index("ix_listing_browse_green", "status", "green", "id"),
         # the few listings with a sale: a page ordered by the price in force adds them to the list-price order
+        Index("ix_listing_updated_at", "updated_at"),  # the newest change: the storefront cache's version
         Index("ix_listing_on_sale", "status", "sale_ends_at", sqlite_where=text("sale_points_price IS NOT NULL"),
               postgresql_where=text("sale_points_price IS NOT NULL")),
     )

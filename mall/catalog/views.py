@@ -6,6 +6,7 @@ from flask_login import current_user
 from mall.account.forms import EmptyForm
 from mall.catalog import service
 from mall.catalog.forms import CatalogFilterForm
+from mall.catalog.pages import cached_for_visitors
 from mall.clock import SHANGHAI, utcnow
 from mall.edge import page_or_fragment
 from mall.extensions import db
@@ -17,6 +18,7 @@ catalog = Blueprint("catalog", __name__)
 
 
 @catalog.route("/")
+@cached_for_visitors
 def home():
     """Campaigns, categories, green picks, newest listings and picks within the member's points."""
     config = rules.config_of(rules.rule_set_at(db.session, utcnow()))
@@ -32,6 +34,7 @@ def favicon():
 
 
 @catalog.route("/catalog")
+@cached_for_visitors
 def index():
     """Search and filter the catalog; HTMX swaps only the results, the URL stays shareable."""
     form = CatalogFilterForm(request.args)
