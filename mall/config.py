@@ -23,6 +23,11 @@ class Config:
     LANGUAGES = {"zh_Hans_CN": "中文", "en": "English"}
 
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    # Signed-out storefront pages (mall/catalog/pages.py): in-process by default; in production with
+    # several workers or nodes, RedisCache and CACHE_REDIS_URL share one cache between them.
+    CACHE_TYPE = os.environ.get("CACHE_TYPE", "SimpleCache")
+    CACHE_REDIS_URL = os.environ.get("CACHE_REDIS_URL", "")
+    PAGE_CACHE_SECONDS = int(os.environ.get("PAGE_CACHE_SECONDS", "60"))
     # How many reverse proxies stand in front of the app (their X-Forwarded-For is then trusted).
     PROXY_COUNT = int(os.environ.get("PROXY_COUNT", "0"))
     RATELIMIT_HEADERS_ENABLED = True

@@ -36,9 +36,10 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-# Search structures that only the migrations define (FTS5 on SQLite, a trigram index on PostgreSQL):
+# Search structures that only the migrations define (FTS5 on SQLite, a tsvector column on PostgreSQL):
 # model/migration comparisons leave them out.
-SEARCH_OBJECTS = ("listing_fts", "ix_listing_search_trgm", "ix_listing_search_terms")
+SEARCH_OBJECTS = ("listing_fts", "ix_listing_search_trgm", "ix_listing_search_terms", "ix_listing_search_vector",
+                  "search_vector")
 
 
 def include_in_autogenerate(obj, name, type_, reflected, compare_to) -> bool:

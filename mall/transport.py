@@ -73,6 +73,7 @@ def init_app(app: Flask) -> None:
             else:
                 response.cache_control.public = True
             response.cache_control.no_cache = True
-            response.add_etag()
+            if "ETag" not in response.headers:  # a cached page carries its own (mall.catalog.pages)
+                response.add_etag()
             response.make_conditional(request)
         return response

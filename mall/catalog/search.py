@@ -1,8 +1,8 @@
 """Search terms of a listing, and the query a shopper's words become, alike on SQLite and PostgreSQL.
 
 A listing's titles and descriptions become one line of space-separated terms (``Listing.search_terms``),
-which each database indexes as words: an FTS5 table on SQLite (``listing_fts``), a GIN index of the
-terms as a ``tsvector`` on PostgreSQL (``ix_listing_search_terms``). The terms are:
+which each database indexes as words: an FTS5 table on SQLite (``listing_fts``), a stored ``tsvector``
+column with a GIN index on PostgreSQL (``listing.search_vector``). The terms are:
 
 - Chinese: every character and every pair of neighbouring characters (a bigram index: 空调, 茶叶, 酒店
   of two characters are found through the index, as a longer word is through its pairs), and the

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, cast, column, func, or_, select, table, text, union_all, update
+from sqlalchemy import and_, case, cast, column, func, literal_column, or_, select, table, text, union_all, update
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.orm import Session, contains_eager
 
@@ -105,9 +105,14 @@ def _search(session: Session, q: str):
     if not groups:
         return None
     if session.get_bind().dialect.name == "postgresql":
-        vector = func.array_to_tsvector(func.string_to_array(Listing.search_terms, " "))
+        # listing.search_vector: the terms as a stored tsvector (migration 0017, PostgreSQL only). The
+        # matches are found first, through its GIN index (a MATERIALIZED CTE): the planner cannot know
+        # how rare a word is, and walking the popularity index to test each listing costs a scan.
+        vector = literal_column("listing.search_vector")
         query = cast(search.tsquery(groups), TSQUERY)
-        return vector.op("@@")(query), lambda stmt: stmt.order_by(func.ts_rank(vector, query).desc())
+        hits = select(Listing.id).where(vector.op("@@")(query)).cte("search_hits").prefix_with("MATERIALIZED")
+        return (Listing.id.in_(select(hits.c.id)),
+                lambda stmt: stmt.order_by(func.ts_rank(vector, query).desc()))
     fts = table("listing_fts", column("rowid"), column("rank"))
     match = text("listing_fts MATCH :terms").bindparams(terms=search.fts5_query(groups))
     # The condition is an IN list the full-text index fills once; joining the table instead lets the
@@ -237,6 +242,14 @@ def nights(session: Session, listing: Listing, start: date, days: int = 60) -> l
 def related(session: Session, listing: Listing, limit: int = 4) -> list[Listing]:
     return session.scalars(visible().where(Listing.category == listing.category, Listing.id != listing.id)
                            .order_by(Listing.redemptions.desc(), Listing.id.desc()).limit(limit)).all()
+
+
+def seconds_to_next_change(listing: Listing, now: datetime, cap: int = 3600) -> int:
+    """Seconds until the listing's page changes by the clock alone (it opens, its early access or
+    sale starts or ends), at most ``cap``."""
+    ahead = [at for at in (listing.available_from, listing.early_access_from, listing.sale_starts_at,
+                           listing.sale_ends_at) if at is not None and at > now]
+    return int(min([cap] + [(at - now).total_seconds() for at in ahead]))
 
 
 @dataclass

@@ -6,7 +6,7 @@ from flask_login import current_user
 from mall.account.forms import EmptyForm
 from mall.catalog import service
 from mall.catalog.forms import CatalogFilterForm
-from mall.catalog.pages import cached_for_visitors
+from mall.catalog.pages import cache_at_most, cached_for_visitors
 from mall.clock import SHANGHAI, utcnow
 from mall.edge import page_or_fragment
 from mall.extensions import db
@@ -46,11 +46,15 @@ def index():
 
 
 @catalog.route("/catalog/<int:listing_id>")
+@cached_for_visitors
 def listing(listing_id):
     """One listing: images, price options, stock, limits, slots or nights, and related items."""
     item = service.get_listing(db.session, listing_id)
     now = utcnow()
     user = current_user if current_user.is_authenticated else None
+    # Kept for visitors until its next opening or sale instant; never a service's times or a stay's
+    # nights, whose places change without a change to the listing.
+    cache_at_most(0 if item.kind in ("service", "stay") else service.seconds_to_next_change(item, now))
     return page_or_fragment(
         "catalog/listing.html", "catalog/listing.html", item=item, now=now,
         images=service.images_of(db.session, item), availability=service.availability(item, user, now),

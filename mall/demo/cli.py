@@ -121,6 +121,7 @@ def add_generated_listings(count: int, merchant_ids: list[int], chunk: int = 500
     if db.engine.dialect.name == "postgresql":
         with db.engine.begin() as conn:  # fresh planner statistics after a bulk load
             conn.exec_driver_sql("ANALYZE listing")
+            conn.exec_driver_sql("ANALYZE merchant")
     current_app.logger.info("added %d generated listings", count)
 
 

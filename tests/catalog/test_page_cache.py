@@ -83,3 +83,55 @@ def test_a_members_page_is_never_cached_nor_a_visitors_served_to_a_member(app):
     with statements(app) as sent:
         member.get("/catalog")
     assert len(sent) > 1  # rendered for the member, not taken from the cache
+
+
+def test_workers_share_the_cache_in_redis_and_each_sees_a_change_at_once(app, redis_db, tmp_path):
+    """Two apps on one database and one Redis stand for two nodes: what one rendered, the other serves;
+    a change made through either shows on both at the next request."""
+    from mall import create_app
+
+    world = World(app)
+    listing = create_listing(app, world.merchant_id, title_en="Bamboo towel", title_zh="竹纤维毛巾", points_price=2800)
+    nodes = [create_app({**app.config, "CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": redis_db})
+             for _ in range(2)]
+    try:
+        first = nodes[0].test_client().get("/catalog", headers={"Accept-Language": "en"})
+        assert "2,800" in first.get_data(as_text=True)
+        with statements(nodes[1]) as sent:
+            served = nodes[1].test_client().get("/catalog", headers={"Accept-Language": "en"})
+        assert served.data == first.data and len(sent) == 1  # the version read, the page from Redis
+        with nodes[1].app_context(), write(db.session):
+            catalog.update_listing(db.session, db.session.get(Merchant, world.merchant_id), listing,
+                                   {"points_price": 2600})
+        for node in nodes:
+            assert "2,600" in node.test_client().get("/catalog", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    finally:
+        for node in nodes:
+            with node.app_context():
+                db.engine.dispose()
+            node.extensions["payment_gateway"].dispose()
+
+
+def test_a_listing_page_is_cached_until_it_opens_but_never_a_services_times(app):
+    from datetime import timedelta
+
+    from mall.catalog.models import Listing
+    from mall.clock import utcnow
+
+    world = World(app)
+    towel = create_listing(app, world.merchant_id, title_en="Bamboo towel", title_zh="竹纤维毛巾", points_price=2800)
+    massage = create_listing(app, world.merchant_id, title_en="Massage", title_zh="按摩", kind="service",
+                             category="services", points_price=5000)
+    visitor = app.test_client()
+    visitor.get(f"/catalog/{towel}")
+    with statements(app) as sent:
+        assert "2,800" in visitor.get(f"/catalog/{towel}").get_data(as_text=True)
+    assert len(sent) == 1
+    visitor.get(f"/catalog/{massage}")
+    with statements(app) as sent:
+        visitor.get(f"/catalog/{massage}")
+    assert len(sent) > 1  # its open times change with every booking: rendered each time
+    now = utcnow()
+    opening = Listing(available_from=now + timedelta(seconds=90), sale_ends_at=now + timedelta(days=3))
+    assert 88 <= catalog.seconds_to_next_change(opening, now) <= 90
+    assert catalog.seconds_to_next_change(Listing(), now) == 3600
