@@ -95,9 +95,7 @@ def _entry(response) -> dict:
 def _answer(entry: dict):
     """The entry in the encoding the client takes best (brotli, then gzip), with the ETag the
     compression would have given it."""
-    accepted = {part.split(";")[0].strip().lower() for part in request.headers.get("Accept-Encoding", "").split(",")
-                if part.strip() and not part.strip().endswith("q=0")}
-    encoding = "br" if "br" in accepted else "gzip" if "gzip" in accepted else "identity"
+    encoding = request.accept_encodings.best_match(["br", "gzip"]) or "identity"
     response = current_app.response_class(entry[encoding], mimetype=entry["mimetype"])
     response.headers["Vary"] = entry["vary"]
     if encoding != "identity":

@@ -244,6 +244,12 @@ def related(session: Session, listing: Listing, limit: int = 4) -> list[Listing]
                            .order_by(Listing.redemptions.desc(), Listing.id.desc()).limit(limit)).all()
 
 
+def page_lifetime(listing: Listing, now: datetime) -> int:
+    """How long a visitor's copy of the listing's page holds: until its next opening or sale instant;
+    never for a service's times or a stay's nights, whose places change without a change to the listing."""
+    return 0 if listing.kind in ("service", "stay") else seconds_to_next_change(listing, now)
+
+
 def seconds_to_next_change(listing: Listing, now: datetime, cap: int = 3600) -> int:
     """Seconds until the listing's page changes by the clock alone (it opens, its early access or
     sale starts or ends), at most ``cap``."""

@@ -52,9 +52,7 @@ def listing(listing_id):
     item = service.get_listing(db.session, listing_id)
     now = utcnow()
     user = current_user if current_user.is_authenticated else None
-    # Kept for visitors until its next opening or sale instant; never a service's times or a stay's
-    # nights, whose places change without a change to the listing.
-    cache_at_most(0 if item.kind in ("service", "stay") else service.seconds_to_next_change(item, now))
+    cache_at_most(service.page_lifetime(item, now))
     return page_or_fragment(
         "catalog/listing.html", "catalog/listing.html", item=item, now=now,
         images=service.images_of(db.session, item), availability=service.availability(item, user, now),
