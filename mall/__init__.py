@@ -75,6 +75,12 @@ def register_extensions(app: Flask) -> None:
     from mall.catalog import pages
 
     pages.init_app(app)
+    from flask_mailman import Mail
+
+    from mall.messages import delivery
+
+    Mail().init_app(app)
+    delivery.install(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=lambda: "Asia/Shanghai")
     from mall.checkout import payments
 
@@ -123,11 +129,12 @@ def register_blueprints(app: Flask) -> None:
     from mall.impact.views import impact
     from mall.merchant.views import merchant
     from mall.points.views import points
+    from mall.messages.views import messages
     from mall.privacy.views import privacy_pages
     from mall.rules.views import public as rules
 
     for blueprint in (auth, account, privacy_pages, fraud_cases, catalog, checkout, family, points, rules, merchant,
-                      admin, api, charity, impact, engage):
+                      admin, api, charity, impact, engage, messages):
         app.register_blueprint(blueprint)
 
 
@@ -139,7 +146,7 @@ def register_subscribers(app: Flask) -> None:
         import_module(f"mall.{area}.subscribers").connect()
 
 
-SUBSCRIBING_AREAS = ("impact", "engage", "family", "charity", "checkout", "fraud")
+SUBSCRIBING_AREAS = ("impact", "engage", "family", "charity", "checkout", "fraud", "messages")
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -186,6 +193,8 @@ def register_template_helpers(app: Flask) -> None:
         case_status_label=labels.case_status_label,
         fraud_action_label=labels.fraud_action_label,
         fraud_action_status_label=labels.fraud_action_status_label,
+        delivery_status_label=labels.delivery_status_label,
+        channel_label=labels.channel_label,
         utcnow=utcnow,
     )
     header.register(app)
@@ -233,5 +242,8 @@ def register_commands(app: Flask) -> None:
     from mall.merchant.cli import api_key_cli
     from mall.points.cli import ledger_cli, points_cli
 
-    for command in (user_cli, seed_demo, ledger_cli, points_cli, api_key_cli, charity_cli, impact_cli, payments_cli):
+    from mall.messages.cli import messages_cli, worker
+
+    for command in (user_cli, seed_demo, ledger_cli, points_cli, api_key_cli, charity_cli, impact_cli, payments_cli,
+                    messages_cli, worker):
         app.cli.add_command(command)

@@ -28,6 +28,28 @@ class Config:
     CACHE_TYPE = os.environ.get("CACHE_TYPE", "SimpleCache")
     CACHE_REDIS_URL = os.environ.get("CACHE_REDIS_URL", "")
     PAGE_CACHE_SECONDS = int(os.environ.get("PAGE_CACHE_SECONDS", "60"))
+
+    # Messages (mall/messages). The worker (`flask --app app worker`) takes jobs from RQ on REDIS_URL,
+    # or polls the outbox when it is empty. MALL_BASE_URL is where links in e-mails and SMS point.
+    REDIS_URL = os.environ.get("REDIS_URL", "")
+    MALL_BASE_URL = os.environ.get("MALL_BASE_URL", "http://127.0.0.1:5000")
+    MAIL_SERVER = os.environ.get("MAIL_SERVER", "localhost")
+    MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
+    MAIL_USE_TLS = os.environ.get("MAIL_USE_TLS", "").lower() in ("1", "true", "yes")
+    MAIL_USE_SSL = os.environ.get("MAIL_USE_SSL", "").lower() in ("1", "true", "yes")
+    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "绿色积分商城 <no-reply@greenpoints.example>")
+    MAIL_TIMEOUT = int(os.environ.get("MAIL_TIMEOUT", "15"))
+    SMS_PROVIDER = os.environ.get("SMS_PROVIDER", "")  # "module:Class"; empty: the sandbox
+    SMS_SANDBOX_URL = os.environ.get("SMS_SANDBOX_URL", "")
+    SMS_DAILY_CAP = int(os.environ.get("SMS_DAILY_CAP", "5"))
+    MESSAGES_MAX_ATTEMPTS = int(os.environ.get("MESSAGES_MAX_ATTEMPTS", "5"))
+    MESSAGES_RETRY_BASE_SECONDS = float(os.environ.get("MESSAGES_RETRY_BASE_SECONDS", "30"))
+    MESSAGES_LEASE_SECONDS = int(os.environ.get("MESSAGES_LEASE_SECONDS", "60"))
+    WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "10"))
+    # http:// webhook endpoints on this machine (127.0.0.1, localhost), for development; never in production.
+    WEBHOOK_ALLOW_LOCAL_HTTP = os.environ.get("WEBHOOK_ALLOW_LOCAL_HTTP", "").lower() in ("1", "true", "yes")
     # How many reverse proxies stand in front of the app (their X-Forwarded-For is then trusted).
     PROXY_COUNT = int(os.environ.get("PROXY_COUNT", "0"))
     RATELIMIT_HEADERS_ENABLED = True
@@ -98,6 +120,9 @@ class TestingConfig(Config):
     LEDGER_KEY = os.environ.get("LEDGER_KEY", "testing-ledger-key")
     LEDGER_CHECKPOINT_FILE = ""  # none unless a test names its own file
     IMPACT_CACHE_SECONDS = 0  # every read of the programme's figures is fresh
+    REDIS_URL = ""  # a test that wants the queue names its own
+    MAIL_SERVER, MAIL_PORT = "127.0.0.1", 1  # a test that sends mail runs its own SMTP server
+    MAIL_BACKEND = "smtp"  # real SMTP in tests too (Flask-Mailman would keep mail in memory when testing)
 
 
 def database_url(instance_path: str) -> str:

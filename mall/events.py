@@ -23,7 +23,7 @@ The events, with what each carries:
 ``order_cancelled``        order_id, member_id, merchant_id, by ("member"/"merchant"/"system"),
                            points_returned, compensation
 ``order_refunded``         order_id, member_id, merchant_id, points (given back; 0 for cash-only
-                           units) — refunding every unit left cancels the order, with no order_cancelled
+                           units), cash_fen, refund_key (the refund's own key, unique per order) — refunding every unit left cancels the order, with no order_cancelled
 ``voucher_redeemed``       voucher_id, order_id, member_id, merchant_id
 ``profile_updated``        user_id
 ``member_deleting``        user_id, occurred_at — sent first when a member deletes their account: areas
@@ -32,14 +32,23 @@ The events, with what each carries:
 ``member_deleted``         user_id, donate_to (project id or None), donation_token (the form's token,
                            or ""), occurred_at — every area erases its own data (charity first donates
                            the member's spendable points to donate_to); sent before the forfeit
-``gift_sent``              gift_id, sender_id, recipient_id, points (not sent again for a replayed form)
-``family_invitation_sent`` invitation_id, family_id, invitee_id (None for a link)
-``donation_made``          donation_id, donor_id, project_id, points (every donation, a pledge's too)
-``pledge_collected``       pledge_id, donor_id, project_id, points, donation_id, month ("YYYY-MM")
+``gift_sent``              gift_id, sender_id, recipient_id, points, sender_name, note (not sent again
+                           for a replayed form)
+``family_invitation_sent`` invitation_id, family_id, invitee_id (None for a link), family_name,
+                           inviter_name, expires_at
+``donation_made``          donation_id, donor_id, project_id, points, receipt_number, project_zh,
+                           project_en, pledge (True for a pledge's) — every donation, a pledge's too
+``pledge_collected``       pledge_id, donor_id, project_id, points, donation_id, month ("YYYY-MM"),
+                           project_zh, project_en
 ``pledge_skipped``         pledge_id, donor_id, project_id, month, reason ("insufficient-points" or
-                           "frozen"); the pledge runner run again in the month sends it again
+                           "frozen"), project_zh, project_en; the pledge runner run again in the month
+                           sends it again
 ``fraud_case_opened``      case_id, member_id
 ``fraud_case_resolved``    case_id, member_id, outcome ("upheld"/"reversed")
+``points_expiring``        member_id, points, expires_at, days (the reminder's window: 30, 7…),
+                           days_left — once per member, expiry instant and window (``flask points remind``)
+``voucher_expiring``       voucher_id, order_id, member_id, title_zh, title_en, expires_at (once per voucher)
+``birthday``               member_id, name, date ("YYYY-MM-DD", the day in Shanghai; once a year)
 =========================  ==========================================================================
 """
 from blinker import Namespace
@@ -63,7 +72,11 @@ pledge_collected = _events.signal("pledge-collected")
 pledge_skipped = _events.signal("pledge-skipped")
 fraud_case_opened = _events.signal("fraud-case-opened")
 fraud_case_resolved = _events.signal("fraud-case-resolved")
+points_expiring = _events.signal("points-expiring")
+voucher_expiring = _events.signal("voucher-expiring")
+birthday = _events.signal("birthday")
 
 ALL = (purchase_awarded, purchase_refunded, order_placed, order_fulfilled, order_cancelled, order_refunded,
        voucher_redeemed, profile_updated, member_deleting, member_deleted, gift_sent, family_invitation_sent,
-       donation_made, pledge_collected, pledge_skipped, fraud_case_opened, fraud_case_resolved)
+       donation_made, pledge_collected, pledge_skipped, fraud_case_opened, fraud_case_resolved, points_expiring,
+       voucher_expiring, birthday)

@@ -64,8 +64,17 @@ def banner_notification():
     return accounts.unread_banner(db.session, current_user)
 
 
+def unread_count() -> int:
+    """How many of the signed-in user's notifications are unread (the count beside the header's bell)."""
+    if not current_user.is_authenticated:
+        return 0
+    if "unread_count" not in g:
+        g.unread_count = accounts.unread_count(db.session, current_user)
+    return g.unread_count
+
+
 def register(app: Flask) -> None:
     """Make the helpers template globals; templates call them only where they are shown."""
     app.jinja_env.globals.update(header_balance=header_balance, family_pool=family_pool, frozen_case=frozen_case,
                                  fraud_cases=fraud_cases,
-                                 banner_notification=banner_notification)
+                                 banner_notification=banner_notification, unread_count=unread_count)

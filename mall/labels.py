@@ -145,3 +145,16 @@ def fraud_action_label(kind: str) -> str:
 
 def fraud_action_status_label(status: str) -> str:
     return str(FRAUD_ACTION_STATUSES.get(status, status))
+
+
+DELIVERY_STATUSES = {"pending": _l("Waiting"), "sending": _l("Sending"), "sent": _l("Delivered"),
+                     "dead": _l("Failed (dead letter)"), "discarded": _l("Discarded"), "skipped": _l("Not sent")}
+CHANNELS = {"inapp": _l("In the mall"), "email": _l("E-mail"), "sms": _l("SMS"), "webhook": _l("Webhook")}
+
+
+def delivery_status_label(status: str) -> str:
+    return str(DELIVERY_STATUSES.get(status, status))
+
+
+def channel_label(channel: str) -> str:
+    return str(CHANNELS.get(channel, channel))

@@ -8,7 +8,7 @@ when the stored hash must be upgraded to new argon2 parameters."""
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from functools import cache
 
 from argon2 import PasswordHasher
@@ -239,6 +239,13 @@ def notifications(session: Session, user: User, limit: int = 50) -> list[Notific
                            .order_by(Notification.id.desc()).limit(limit)).all()
 
 
+def unread_count(session: Session, user: User) -> int:
+    from sqlalchemy import func
+
+    return int(session.scalar(select(func.count(Notification.id)).where(
+        Notification.user_id == user.id, Notification.read_at.is_(None))) or 0)
+
+
 def unread_banner(session: Session, user: User) -> Notification | None:
     """The newest unread notification, shown as a banner on every page."""
     return session.scalar(select(Notification).where(Notification.user_id == user.id,
@@ -277,3 +284,20 @@ def search_members(session: Session, query: str, limit: int = 20) -> list[User]:
 def member_code_of(session: Session, user_id: int) -> str:
     """The member code of a user, by id."""
     return session.scalar(select(User.member_code).where(User.id == user_id))
+
+
+def greet_birthdays(session: Session, now: datetime, limit: int = 5000) -> int:
+    """Send ``birthday`` for members whose birthday is today in Shanghai (the messages area greets each
+    once a year however often this runs). Returns how many."""
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import extract
+
+    today = now.astimezone(ZoneInfo("Asia/Shanghai")).date()
+    rows = session.execute(select(User.id, User.display_name).where(
+        User.role == "member", User.deleted_at.is_(None), User.birthday.is_not(None),
+        extract("month", User.birthday) == today.month, extract("day", User.birthday) == today.day)
+        .order_by(User.id).limit(limit)).all()
+    for user_id, name in rows:
+        events.birthday.send(session, member_id=user_id, name=name, date=today.isoformat())
+    return len(rows)

@@ -21,9 +21,9 @@ from mall.audit.models import AuditEntry
 from mall.clock import utcnow
 
 SKIP_TABLES = {"audit_log", "ledger_lot", "ledger_lot_draw", "ledger_head", "ledger_account", "notification",
-               "idempotency_record"}
+               "idempotency_record", "outbox_message", "delivery_attempt"}
 SECRET_COLUMNS = {"password_hash", "secret_hash", "token_hash", "session_token", "request_hash", "hash",
-                  "prev_hash", "fingerprint", "batch_key", "response_body"}
+                  "prev_hash", "fingerprint", "batch_key", "response_body", "secret"}
 PAGE = 50
 
 

@@ -345,7 +345,8 @@ def donate(session: Session, member: User, project_id: int, points, *, anonymous
         campaign.matched_points += match
     session.flush()
     events.donation_made.send(session, donation_id=donation.id, donor_id=member.id, project_id=project.id,
-                              points=points)
+                              points=points, receipt_number=donation.receipt_number, project_zh=project.title_zh,
+                              project_en=project.title_en, pledge=_pledge is not None)
     return Donated(donation)
 
 
@@ -472,14 +473,17 @@ def collect_pledge(session: Session, pledge_id: int, month: str, now: datetime |
     if donated.replayed:
         return "already"
     events.pledge_collected.send(session, pledge_id=pledge.id, donor_id=member.id, project_id=project.id,
-                                 points=donated.donation.points, donation_id=donated.donation.id, month=month)
+                                 points=donated.donation.points, donation_id=donated.donation.id, month=month,
+                                 project_zh=project.title_zh, project_en=project.title_en)
     return "collected"
 
 
 def _skipped(session: Session, pledge: Pledge, month: str, reason: str) -> None:
     session.flush()
+    project = session.get(Project, pledge.project_id)
     events.pledge_skipped.send(session, pledge_id=pledge.id, donor_id=pledge.member_id,
-                               project_id=pledge.project_id, reason=reason, month=month)
+                               project_id=pledge.project_id, reason=reason, month=month,
+                               project_zh=project.title_zh, project_en=project.title_en)
 
 
 # ---------------------------------------------------------------- a member deleting their account

@@ -1,7 +1,7 @@
 """Redemption, the merchant's side: the orders to fulfil, fulfilment, cancellation with compensation,
 partial refunds, vouchers accepted at the till, and the settlement of points redeemed. The back office
 and the JSON API share these. Functions flush, never commit."""
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
@@ -97,7 +97,7 @@ def refund_lines(session: Session, order: Order, quantities: dict[int, int], key
         order.cancel_reason = order.cancel_reason or "refunded"
     session.flush()
     events.order_refunded.send(session, order_id=order.id, member_id=order.member_id, merchant_id=order.merchant_id,
-                               points=points)
+                               points=points, refund_key=key, cash_fen=cash)
     return points
 
 
@@ -139,3 +139,18 @@ def settlement(session: Session, merchant: Merchant, start: datetime, end: datet
         Transfer.debit_account_id == account.id, Transfer.created_at >= start, Transfer.created_at < end))
     points = int(credited or 0) - int(debited or 0)
     return {"points": points, "owed_fen": points * settings_of(session).redemption_value_fen_per_point}
+
+
+def remind_vouchers(session: Session, now: datetime, days: int = 7, limit: int = 1000) -> int:
+    """Tell the holders of active vouchers that lapse within ``days`` days (``voucher_expiring``; the
+    messages area sends each voucher's reminder once however often this runs). Returns how many."""
+    rows = session.execute(
+        select(Voucher.id, Voucher.valid_until, OrderLine.order_id, OrderLine.title_zh, OrderLine.title_en,
+               Order.member_id)
+        .join(OrderLine, OrderLine.id == Voucher.order_line_id).join(Order, Order.id == OrderLine.order_id)
+        .where(Voucher.status == "active", Voucher.valid_until > now, Voucher.valid_until <= now + timedelta(days=days))
+        .order_by(Voucher.valid_until, Voucher.id).limit(limit)).all()
+    for row in rows:
+        events.voucher_expiring.send(session, voucher_id=row.id, order_id=row.order_id, member_id=row.member_id,
+                                     title_zh=row.title_zh, title_en=row.title_en, expires_at=row.valid_until)
+    return len(rows)

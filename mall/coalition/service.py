@@ -67,3 +67,9 @@ def set_status(session: Session, operator, merchant_id: int, action: str, reason
     merchant.status_changed_at = utcnow()
     session.flush()
     return merchant
+
+
+def get_names_for(session: Session, merchant_id: int) -> tuple[str, str]:
+    """A merchant's (Chinese, English) names, for messages written before their reader's language is known."""
+    merchant = session.get(Merchant, merchant_id)
+    return (merchant.name_zh, merchant.name_en) if merchant else ("", "")

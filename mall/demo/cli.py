@@ -17,6 +17,7 @@ from mall.edge import command, run, transaction
 from mall.engage import demo as engage_demo
 from mall.extensions import db
 from mall.ledger import service as ledger
+from mall.messages.demo import seed_messages
 from mall.coalition import service as merchants
 from mall.rules import service as rules
 from mall.rules.models import Purchase, RuleSet
@@ -76,6 +77,7 @@ def seed_demo(extra):
                 rules.award_purchase(session, merchants.get_by_slug(session, slug), rules.parse_purchase(doc, now))
     seed_charity(session)
     engage_demo.seed_history(session)
+    run(seed_messages, session, [email for email, _ in MEMBERS])
     if extra:
         add_generated_listings(extra, [m.id for m in by_slug.values()])
     run(ledger.seal_all, session)  # the demo's history in blocks, as a running sealer would have left it

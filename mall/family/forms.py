@@ -44,3 +44,4 @@ class GiftForm(MallForm):
     token = HiddenField()
     recipient = StringField(_l("Recipient's member code"), validators=[DataRequired(), Length(max=12)])
     points = IntegerField(_l("Points"), validators=[DataRequired(), NumberRange(1, 10**9)])
+    note = StringField(_l("A note for them (optional)"), validators=[Optional(), Length(max=140)])

@@ -80,6 +80,7 @@ class FamilyGift(Base):
     recipient_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
     family_id: Mapped[int | None] = mapped_column(ForeignKey("family.id"))
     points: Mapped[int] = mapped_column(BigInteger)
+    note: Mapped[str] = mapped_column(String(140), default="")
     transfer_id: Mapped[int] = mapped_column(ForeignKey("ledger_transfer.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -246,7 +246,8 @@ def invite(session: Session, user: User, member_code: str = "", now: datetime | 
     _log(session, family, "invited", actor=user.id, now=now, member_code=mask_code(code) if code else "")
     session.flush()
     family_invitation_sent.send(session, invitation_id=row.id, family_id=family.id,
-                                invitee_id=invitee.id if invitee else None)
+                                invitee_id=invitee.id if invitee else None, family_name=family.name,
+                                inviter_name=user.display_name, expires_at=row.expires_at)
     return row, token
 
 
@@ -647,7 +648,7 @@ def preview_gift(session: Session, user: User, recipient_code: str, points, now:
 
 
 def gift_points(session: Session, user: User, recipient_code: str, points, token: str,
-                now: datetime | None = None) -> FamilyGift:
+                now: datetime | None = None, note: str = "") -> FamilyGift:
     """Gift points to a family member (after confirmation). The lots move with their expiry dates.
     Limits are checked under the sender's account lock, so parallel gifts cannot exceed them."""
     now = now or utcnow()
@@ -671,14 +672,16 @@ def gift_points(session: Session, user: User, recipient_code: str, points, token
                                   "gift", key=key, memo="gift", actor_id=user.id, ref=("gift", token), now=now)
     except ledger.InsufficientPoints as err:
         raise InsufficientPoints(_l("You do not have that many points."), **err.params) from err
-    gift = FamilyGift(sender_id=user.id, recipient_id=preview.recipient.id, points=preview.points,
+    note = " ".join((note or "").split())[:140]
+    gift = FamilyGift(sender_id=user.id, recipient_id=preview.recipient.id, points=preview.points, note=note,
                       family_id=mine.family_id if mine else None, transfer_id=posting.transfer.id, created_at=now)
     session.add(gift)
     if mine is not None:
         _log(session, mine.family, "gift", actor=user.id, subject=preview.recipient.id, points=preview.points,
              transfer=posting.transfer, now=now)
     session.flush()
-    gift_sent.send(session, gift_id=gift.id, sender_id=user.id, recipient_id=gift.recipient_id, points=gift.points)
+    gift_sent.send(session, gift_id=gift.id, sender_id=user.id, recipient_id=gift.recipient_id, points=gift.points,
+                   sender_name=user.display_name, note=note)
     return gift
 
 

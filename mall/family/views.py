@@ -364,6 +364,7 @@ def gift():
 def send_gift():
     """Send a confirmed gift (a double submit sends it once)."""
     form = submitted(GiftForm())
-    sent = run(service.gift_points, db.session, current_user, form.recipient.data, form.points.data, form.token.data)
+    sent = run(service.gift_points, db.session, current_user, form.recipient.data, form.points.data, form.token.data,
+              note=form.note.data or "")
     flash(_("Gift sent: %(num)s points.", num=f"{sent.points:,}"), "success")
     return redirect(url_for("family.gift"), code=303)

@@ -20,7 +20,8 @@ def test_a_gift_sends_gift_sent_once(app, home):
         assert got == []
         gift_id = home.run(a, family.gift_points, home.code(b), 700, "g1", then=lambda gift: gift.id)
         home.run(a, family.gift_points, home.code(b), 700, "g1")  # a double submit: one gift, one event
-    assert got == [{"gift_id": gift_id, "sender_id": a, "recipient_id": b, "points": 700}]
+    assert got == [{"gift_id": gift_id, "sender_id": a, "recipient_id": b, "points": 700, "sender_name": "a",
+                    "note": ""}]
 
 
 def test_an_invitation_sends_family_invitation_sent_once(app, home):
@@ -35,8 +36,10 @@ def test_an_invitation_sends_family_invitation_sent_once(app, home):
         assert got == []
         by_code = home.run(head, family.invite, home.code(kid), then=lambda made: made[0].id)
         by_link = home.run(head, family.invite, "", then=lambda made: made[0].id)
-    assert got == [{"invitation_id": by_code, "family_id": family_id, "invitee_id": kid},
-                   {"invitation_id": by_link, "family_id": family_id, "invitee_id": None}]
+    assert [{k: v for k, v in d.items() if k in ("invitation_id", "family_id", "invitee_id")} for d in got] == [
+        {"invitation_id": by_code, "family_id": family_id, "invitee_id": kid},
+        {"invitation_id": by_link, "family_id": family_id, "invitee_id": None}]
+    assert {d["inviter_name"] for d in got} == {"head"} and all(d["expires_at"] and d["family_name"] for d in got)
 
 
 def deleting(app, user_id):
