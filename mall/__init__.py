@@ -146,7 +146,7 @@ def register_subscribers(app: Flask) -> None:
         import_module(f"mall.{area}.subscribers").connect()
 
 
-SUBSCRIBING_AREAS = ("impact", "engage", "family", "charity", "checkout", "fraud", "messages")
+SUBSCRIBING_AREAS = ("account", "impact", "engage", "family", "charity", "checkout", "fraud", "messages")
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -195,6 +195,7 @@ def register_template_helpers(app: Flask) -> None:
         fraud_action_status_label=labels.fraud_action_status_label,
         delivery_status_label=labels.delivery_status_label,
         channel_label=labels.channel_label,
+        application_status_label=labels.application_status_label,
         utcnow=utcnow,
     )
     header.register(app)

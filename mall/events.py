@@ -49,6 +49,8 @@ The events, with what each carries:
                            days_left — once per member, expiry instant and window (``flask points remind``)
 ``voucher_expiring``       voucher_id, order_id, member_id, title_zh, title_en, expires_at (once per voucher)
 ``birthday``               member_id, name, date ("YYYY-MM-DD", the day in Shanghai; once a year)
+``merchant_application_decided`` application_id, applicant_id, outcome ("approved", "refused",
+                           "needs_info"), reason, name_zh, name_en, merchant_id (None unless approved)
 =========================  ==========================================================================
 """
 from blinker import Namespace
@@ -75,8 +77,9 @@ fraud_case_resolved = _events.signal("fraud-case-resolved")
 points_expiring = _events.signal("points-expiring")
 voucher_expiring = _events.signal("voucher-expiring")
 birthday = _events.signal("birthday")
+merchant_application_decided = _events.signal("merchant-application-decided")
 
 ALL = (purchase_awarded, purchase_refunded, order_placed, order_fulfilled, order_cancelled, order_refunded,
        voucher_redeemed, profile_updated, member_deleting, member_deleted, gift_sent, family_invitation_sent,
        donation_made, pledge_collected, pledge_skipped, fraud_case_opened, fraud_case_resolved, points_expiring,
-       voucher_expiring, birthday)
+       voucher_expiring, birthday, merchant_application_decided)

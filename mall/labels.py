@@ -158,3 +158,11 @@ def delivery_status_label(status: str) -> str:
 
 def channel_label(channel: str) -> str:
     return str(CHANNELS.get(channel, channel))
+
+
+APPLICATION_STATUSES = {"pending": _l("Waiting for review"), "needs_info": _l("More information needed"),
+                        "approved": _l("Approved"), "refused": _l("Not accepted")}
+
+
+def application_status_label(status: str) -> str:
+    return str(APPLICATION_STATUSES.get(status, status))

@@ -29,6 +29,14 @@ NOT_CRAWLED = {
     "family.send_gift": "shown only on the confirmation page a valid gift form answers with (GiftForm, as "
                         "family.gift, which is fuzzed)",
     "engage.claim_set": "shown only once a member holds every badge of a set; a button-only form",
+    "messages.dead_letter": "button-only forms (retry, discard) beside dead letters, which the demo has none of; "
+                            "tests/messages post them",
+    "messages.request_confirmation": "a button-only form shown until the address is confirmed, and the demo's "
+                                     "members have confirmed theirs; tests/messages/test_email posts it",
+    "messages.unsubscribe": "reached only through the signed link in an e-mail; a button-only form whose proof is "
+                            "the token, which tests/messages/test_email tampers with",
+    "messages.webhook_action": "button-only forms on a webhook endpoint's page; the demo merchant registers none "
+                               "(tests/messages/test_webhooks post each, for its own and another merchant)",
 }
 SKIP_PAGES = {"static", "catalog.media", "auth.logout"}
 CRAWL_LIMIT = 600

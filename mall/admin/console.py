@@ -21,6 +21,7 @@ from mall.fraud import service as fraud
 from mall.guards import operator_only
 from mall.ledger import service as ledger
 from mall.coalition import service as merchants
+from mall.coalition.forms import ReviewForm
 from mall.points.describe import describe
 from mall.reports import service as reports
 from mall.settings import settings_of
@@ -312,3 +313,28 @@ def report():
 def report_csv():
     data = reports.programme_report(db.session)
     return csv_response("points-report.csv", reports.csv_rows(data))
+
+
+# --- merchant applications ----------------------------------------------------------------------
+
+@admin.route("/applications")
+@operator_only
+def applications():
+    """The review queue: applications waiting first, then the decided ones."""
+    return render_template("admin/applications.html", rows=merchants.applications(db.session), form=ReviewForm())
+
+
+@admin.route("/applications/<int:application_id>/<any(approve, refuse, ask):action>", methods=["POST"])
+@operator_only
+@on_refusal(back_to("admin.applications"))
+def review_application(application_id, action):
+    form = ReviewForm()
+    if not form.validate_on_submit():
+        flash(_("The form has expired; please try again."), "error")
+        return redirect(url_for("admin.applications"), code=303)
+    row = attempt(("merchant_application", application_id), merchants.review, db.session, _user(), application_id,
+                  action, form.reason.data or "")
+    flash({"approved": _("Approved: %(name)s has joined.", name=row.name_zh),
+           "refused": _("Refused; the applicant is told why."),
+           "needs_info": _("Sent back to the applicant with your question.")}[row.status], "success")
+    return redirect(url_for("admin.applications"), code=303)

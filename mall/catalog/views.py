@@ -1,16 +1,18 @@
 """The storefront: home page, catalog with search and filters, listing pages, listing images."""
 
-from flask import Blueprint, current_app, redirect, request, send_from_directory, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, send_from_directory, url_for
 from flask_login import current_user
 
 from mall.account.forms import EmptyForm
 from mall.catalog import service
 from mall.catalog.forms import CatalogFilterForm
 from mall.catalog.pages import cache_at_most, cached_for_visitors
+from mall.coalition import service as merchants
 from mall.clock import SHANGHAI, utcnow
 from mall.edge import page_or_fragment
 from mall.extensions import db
 from mall.header import header_balance, spending_power
+from mall.labels import CATEGORIES
 from mall.rules import present
 from mall.rules import service as rules
 
@@ -66,3 +68,22 @@ def listing(listing_id):
 def media(path):
     """Uploaded listing images (served by the reverse proxy in production)."""
     return send_from_directory(current_app.config["MEDIA_ROOT"], path, max_age=30 * 24 * 3600)
+
+
+# ---------------------------------------------------------------- the coalition's merchants
+
+@catalog.route("/merchants")
+def merchants_directory():
+    """Every merchant of the coalition, by category."""
+    category = request.args.get("category")
+    category = category if category in CATEGORIES else None
+    return render_template("catalog/merchants.html", merchants=merchants.directory(db.session, category),
+                           category=category, categories=CATEGORIES)
+
+
+@catalog.route("/merchants/<slug>")
+def merchant(slug):
+    """A merchant's public page: who they are, where, when, why green, and what they list."""
+    shop = merchants.get_public_for(db.session, slug)
+    page = service.browse(db.session, service.CatalogQuery(merchant=shop.id), per_page=12)
+    return render_template("catalog/merchant.html", shop=shop, result=page, now=utcnow())

@@ -1,13 +1,16 @@
 """Merchants: creation, their ledger accounts, who works for them, and their status."""
+import re
+
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mall import events
 from mall.clock import utcnow
 from mall.db import lock
 from mall.errors import Conflict, DomainError, NotFound
 from mall.ledger import service as ledger
-from mall.coalition.models import Merchant
+from mall.coalition.models import Merchant, MerchantApplication
 
 
 def create_merchant(session: Session, *, slug: str, name_zh: str, name_en: str, category: str,
@@ -73,3 +76,138 @@ def get_names_for(session: Session, merchant_id: int) -> tuple[str, str]:
     """A merchant's (Chinese, English) names, for messages written before their reader's language is known."""
     merchant = session.get(Merchant, merchant_id)
     return (merchant.name_zh, merchant.name_en) if merchant else ("", "")
+
+
+# ---------------------------------------------------------------- joining the coalition
+
+CREDIT_CODE_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # GB 32100-2015: no I, O, S, V, Z
+CREDIT_CODE_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+
+def credit_code_check(code17: str) -> str:
+    """The check character of a unified social credit code's first 17 characters."""
+    total = sum(CREDIT_CODE_CHARS.index(c) * w for c, w in zip(code17, CREDIT_CODE_WEIGHTS))
+    return CREDIT_CODE_CHARS[(31 - total % 31) % 31]
+
+
+def valid_credit_code(code: str) -> bool:
+    """A 统一社会信用代码: 18 characters of the code's alphabet, its last one the check character."""
+    return (len(code) == 18 and all(c in CREDIT_CODE_CHARS for c in code) and credit_code_check(code[:17]) == code[17])
+
+
+APPLICATION_FIELDS = ("name_zh", "name_en", "category", "credit_code", "contact_name", "phone", "email", "address",
+                      "opening_hours", "green_statement")
+
+
+def application_for(session: Session, user) -> MerchantApplication | None:
+    """The user's newest application, if they made one."""
+    return session.scalar(select(MerchantApplication).where(MerchantApplication.applicant_id == user.id)
+                          .order_by(MerchantApplication.id.desc()).limit(1))
+
+
+def _clean(fields: dict) -> dict:
+    data = {k: " ".join(str(fields.get(k) or "").split()) for k in APPLICATION_FIELDS}
+    data["credit_code"] = data["credit_code"].upper().replace(" ", "")
+    data["green_statement"] = str(fields.get("green_statement") or "").strip()[:1000]
+    return data
+
+
+def apply(session: Session, user, fields: dict, now=None) -> MerchantApplication:
+    """A signed-in member applies for their business (or, asked for more, sends it again)."""
+    now = now or utcnow()
+    if user is None or user.role != "member":
+        raise DomainError(_l("Apply with a member account: it becomes the merchant's owner account."),
+                          code="not-a-member")
+    data = _clean(fields)
+    if not valid_credit_code(data["credit_code"]):
+        raise DomainError(_l("This unified social credit code is not valid: check its 18 characters."),
+                          code="credit-code", field="credit_code")
+    taken = session.scalar(select(Merchant.id).where(Merchant.credit_code == data["credit_code"]))
+    other = session.scalar(select(MerchantApplication.id).where(
+        MerchantApplication.credit_code == data["credit_code"], MerchantApplication.applicant_id != user.id,
+        MerchantApplication.status.in_(("pending", "needs_info"))))
+    if taken or other:
+        raise Conflict(_l("A business with this credit code has already joined or applied."), code="credit-code-taken")
+    current = application_for(session, user)
+    if current is not None and current.status == "pending":
+        raise Conflict(_l("Your application is being reviewed; you will hear from us."), code="already-applied")
+    if current is not None and current.status == "approved":
+        raise Conflict(_l("Your business has already joined."), code="already-joined")
+    if current is not None and current.status == "needs_info":
+        row = current
+    else:
+        row = MerchantApplication(applicant_id=user.id, created_at=now)
+        session.add(row)
+    for key, value in data.items():
+        setattr(row, key, value)
+    row.status, row.reason, row.updated_at = "pending", "", now
+    session.flush()
+    return row
+
+
+def applications(session: Session, status: str | None = None, limit: int = 100) -> list[MerchantApplication]:
+    stmt = select(MerchantApplication).order_by(MerchantApplication.status != "pending", MerchantApplication.id.desc())
+    if status:
+        stmt = stmt.where(MerchantApplication.status == status)
+    return list(session.scalars(stmt.limit(limit)))
+
+
+def _unique_slug(session: Session, name_en: str) -> str:
+    base = re.sub(r"[^a-z0-9]+", "-", name_en.lower()).strip("-")[:50] or "merchant"
+    slug, n = base, 1
+    while session.scalar(select(Merchant.id).where(Merchant.slug == slug)) is not None:
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def review(session: Session, operator, application_id: int, action: str, reason: str = "", now=None):
+    """An operator approves an application (the merchant is created, approved, with the applicant as its
+    owner), refuses it with a reason, or asks for more information (the applicant edits and sends it again)."""
+    now = now or utcnow()
+    if operator is None or not operator.is_operator:
+        raise NotFound(_l("Not found."))
+    row = lock(session, MerchantApplication, [application_id]).get(application_id)
+    if row is None:
+        raise NotFound(_l("No such application."))
+    if action not in ("approve", "refuse", "ask"):
+        raise DomainError(_l("Unknown action."))
+    if row.status != "pending":
+        raise Conflict(_l("This application is not waiting for a review."), code="invalid-transition")
+    reason = (reason or "").strip()[:500]
+    if action in ("refuse", "ask") and len(reason) < 5:
+        raise DomainError(_l("Say why, so that the applicant knows what to do."), field="reason")
+    if action == "approve":
+        if session.scalar(select(Merchant.id).where(Merchant.credit_code == row.credit_code)):
+            raise Conflict(_l("A business with this credit code has already joined or applied."),
+                           code="credit-code-taken")
+        merchant = create_merchant(session, slug=_unique_slug(session, row.name_en), name_zh=row.name_zh,
+                                   name_en=row.name_en, category=row.category, status="approved")
+        merchant.address, merchant.opening_hours, merchant.phone = row.address, row.opening_hours, row.phone
+        merchant.green_statement, merchant.credit_code, merchant.status_changed_at = (row.green_statement,
+                                                                                        row.credit_code, now)
+        row.merchant_id = merchant.id  # the account area makes the applicant its owner (the event below)
+    row.status = {"approve": "approved", "refuse": "refused", "ask": "needs_info"}[action]
+    row.reason = "" if action == "approve" else reason
+    row.reviewed_by, row.decided_at, row.updated_at = operator.id, now, now
+    session.flush()
+    events.merchant_application_decided.send(session, application_id=row.id, applicant_id=row.applicant_id,
+                                             outcome=row.status, reason=row.reason, name_zh=row.name_zh,
+                                             name_en=row.name_en, merchant_id=row.merchant_id)
+    return row
+
+
+def directory(session: Session, category: str | None = None) -> list[Merchant]:
+    """The approved merchants, by name (the public directory)."""
+    stmt = select(Merchant).where(Merchant.status == "approved").order_by(Merchant.category, Merchant.name_en)
+    if category:
+        stmt = stmt.where(Merchant.category == category)
+    return list(session.scalars(stmt))
+
+
+def get_public_for(session: Session, slug: str) -> Merchant:
+    """An approved merchant's public page; a pending or suspended one is not found."""
+    merchant = get_by_slug(session, (slug or "")[:60])
+    if merchant is None or merchant.status != "approved":
+        raise NotFound(_l("No such merchant."))
+    return merchant

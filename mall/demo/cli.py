@@ -62,6 +62,7 @@ def seed_demo(extra):
                 accounts.register(session, email=email, password=DEMO_PASSWORD, display_name=name,
                                   role=role, merchant_id=merchant_id)
         _publish_demo_rules(session)
+        _demo_application(session)
         engage_demo.prepare(session)
     now = utcnow()
     for email, history in PURCHASES.items():
@@ -125,6 +126,18 @@ def add_generated_listings(count: int, merchant_ids: list[int], chunk: int = 500
             conn.exec_driver_sql("ANALYZE listing")
             conn.exec_driver_sql("ANALYZE merchant")
     current_app.logger.info("added %d generated listings", count)
+
+
+def _demo_application(session) -> None:
+    """A business waiting for the console's review, made by its owner's member account."""
+    owner = accounts.find_by_email(session, "owner@demo.test") or accounts.register(
+        session, email="owner@demo.test", password=DEMO_PASSWORD, display_name="周青禾", role="member")
+    if merchants.application_for(session, owner) is None:
+        merchants.apply(session, owner, {
+            "name_zh": "青禾零废弃商店", "name_en": "Qinghe Zero Waste", "category": "refills",
+            "credit_code": "91330106MA2H0QH15R", "contact_name": "周青禾", "phone": "13800138123",
+            "email": "owner@demo.test", "address": "杭州市西湖区文三路 90 号", "opening_hours": "每天 09:00–21:00",
+            "green_statement": "散装称重，自带容器立减；所有包装可回收或可堆肥。"})
 
 
 def _publish_demo_rules(session) -> None:

@@ -1,11 +1,11 @@
 """Merchant back office: issuance dashboard, recording purchases with a live quote, listings, orders and
-vouchers, till bills, API keys."""
+vouchers, till bills, API keys; and the application of a business that wants to join (/merchant/apply)."""
 import secrets
 from datetime import timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
+from flask_login import current_user, login_required
 
 from mall.account.forms import EmptyForm
 from mall.api import service as api_service
@@ -21,6 +21,8 @@ from mall.guards import staff_only
 from mall.idempotency import run_once
 from mall.merchant.forms import (ApiKeyForm, BillConfirmForm, BillForm, ImageForm, ListingForm, NightsForm,
                                  PurchaseForm, SlotsForm, VoucherForm, yuan_to_fen)
+from mall.coalition import service as merchants
+from mall.coalition.forms import ApplicationForm
 from mall.coalition.service import staff_merchant
 from mall.rules import service as rules
 from mall.settings import settings_of
@@ -389,3 +391,30 @@ def confirm_bill(shop, bill_id):
     flash(_("Paid %(points)s points. Cash still due: %(cash)s.", points=bill.points_used,
             cash=format_fen(bill.cash_due_fen)), "success")
     return redirect(url_for("merchant.bills"), code=303)
+
+
+# ---------------------------------------------------------------- joining the coalition
+
+def _apply_refused(err, **_):
+    form = ApplicationForm()
+    field = getattr(form, err.params.get("field", ""), None)
+    if field is not None:
+        field.errors = [message_of(err)]
+    else:
+        flash(message_of(err), "error")
+    return render_template("merchant/apply.html", form=form,
+                           application=merchants.application_for(db.session, current_user)), 422
+
+
+@merchant.route("/apply", methods=["GET", "POST"])
+@login_required
+@on_refusal(_apply_refused)
+def apply():
+    """Apply for a business to join (or see how the application stands, and send it again if asked)."""
+    application = merchants.application_for(db.session, current_user)
+    form = ApplicationForm(obj=application if request.method == "GET" and application else None)
+    if form.validate_on_submit():
+        run(merchants.apply, db.session, current_user, {k: getattr(form, k).data for k in merchants.APPLICATION_FIELDS})
+        flash(_("Thank you: your application is sent. We usually answer within two working days."), "success")
+        return redirect(url_for("merchant.apply"), code=303)
+    return render_template("merchant/apply.html", form=form, application=application), 422 if form.errors else 200

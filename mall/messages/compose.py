@@ -145,7 +145,25 @@ def _confirm(data) -> Composed:
                     _("Confirm my address"), data["url"])
 
 
+def _application(data) -> Composed:
+    name = _named(data, "name")
+    if data["outcome"] == "approved":
+        return Composed(_("Welcome to the coalition, %(name)s", name=name),
+                        [_("Your application for %(name)s is approved. Your account is now its owner account: list "
+                           "what members can redeem, report purchases and set up your API keys in the back office.",
+                           name=name)], _("Open the back office"), _link("merchant.dashboard"))
+    if data["outcome"] == "needs_info":
+        return Composed(_("Your application for %(name)s needs more information", name=name),
+                        [_("We need more information to review your application for %(name)s: %(reason)s",
+                           name=name, reason=data["reason"]), _("Change the application and send it again.")],
+                        _("See the application"), _link("merchant.apply"))
+    return Composed(_("Your application for %(name)s was not accepted", name=name),
+                    [_("We could not accept your application for %(name)s: %(reason)s", name=name,
+                       reason=data["reason"])], _("See the application"), _link("merchant.apply"))
+
+
 COMPOSERS = {
+    "merchant_application": _application,
     "points_expiring": _expiring, "gift_received": _gift, "family_invitation": _invitation,
     "order_fulfilled": _fulfilled, "order_cancelled": _cancelled, "order_refunded": _refunded,
     "voucher_expiring": _voucher, "donation_receipt": _donation, "pledge_collected": _pledge_collected,

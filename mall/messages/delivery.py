@@ -174,7 +174,7 @@ def render(row: OutboxMessage) -> tuple[str, str, str, str | None]:
         context = {"message": composed, "unsubscribe_url": unsubscribe, "topic_label": str(spec.label),
                    "settings_url": None if spec.transactional else _settings_url(),
                    "lang": "en" if row.locale.startswith("en") else "zh-CN"}
-        return (render_template("messages/email.txt", **context), render_template("messages/email.html", **context),
+        return (render_template("mail/message.txt", **context), render_template("mail/message.html", **context),
                 composed.subject, unsubscribe)
 
 

@@ -1,5 +1,5 @@
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, IntegerField, SelectMultipleField, URLField
+from wtforms import BooleanField, IntegerField, SelectField, SelectMultipleField, URLField
 from wtforms.validators import DataRequired, Length, NumberRange
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -10,6 +10,7 @@ from mall.messages.topics import WEBHOOK_EVENTS
 class PreferencesForm(MallForm):
     """The topic × channel checkboxes are read straight from the posted names ``<topic>:<channel>``."""
 
+    language = SelectField(_l("Language of messages and pages"), choices=[("zh_Hans_CN", "中文"), ("en", "English")])
     quiet_hours = BooleanField(_l("Quiet hours: e-mail and SMS wait until morning"))
     quiet_start = IntegerField(_l("From (hour, Beijing time)"), validators=[NumberRange(0, 23)], default=22)
     quiet_end = IntegerField(_l("Until (hour, Beijing time)"), validators=[NumberRange(0, 23)], default=8)

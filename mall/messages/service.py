@@ -50,10 +50,12 @@ def choices_for(session: Session, user_id: int) -> dict[tuple[str, str], bool]:
 
 
 def set_choices(session: Session, user: User, enabled: set[tuple[str, str]], quiet_hours: bool,
-                quiet_start: int, quiet_end: int, now: datetime | None = None) -> None:
+                quiet_start: int, quiet_end: int, now: datetime | None = None, language: str | None = None) -> None:
     """Store the member's choices: ``enabled`` holds the (topic, channel) pairs they want, every other
-    pair they may choose is off."""
+    pair they may choose is off; ``language`` is the one their messages (and pages) are written in."""
     now = now or utcnow()
+    if language is not None:
+        accounts.set_locale(user, language)
     if not (0 <= quiet_start <= 23 and 0 <= quiet_end <= 23):
         raise DomainError(_l("Quiet hours run from one whole hour to another, 0 to 23."), code="quiet-hours")
     current = {(p.topic, p.channel): p for p in session.scalars(
@@ -163,13 +165,14 @@ def post(session: Session, topic: str, user_id: int, data: dict, cause: str,
     now = now or utcnow()
     spec = TOPICS[topic]
     user = session.get(User, user_id)
-    if user is None or user.deleted_at is not None or user.role != "member":
+    if user is None or user.deleted_at is not None or (user.role != "member" and not spec.transactional):
         return []
-    choices = choices_for(session, user_id)
+    # a transactional message (an answer the user asked for) goes on its channels whatever the choices
+    choices = {(topic, c): True for c in spec.channels} if spec.transactional else choices_for(session, user_id)
     if "inapp" in spec.channels and topic not in INAPP_ELSEWHERE and choices.get((topic, "inapp")):
         accounts.notify(session, user_id, f"msg:{topic}", data, dedupe_key=f"{topic}:{cause}:inapp:u{user_id}")
     rows = []
-    if choices.get((topic, "email")) and email_confirmed(session, user):
+    if choices.get((topic, "email")) and (spec.transactional or email_confirmed(session, user)):
         rows.append(_queue(session, user, topic, "email", user.email, data, f"{topic}:{cause}:email:u{user_id}", now))
     if (choices.get((topic, "sms")) and topic in SMS_TOPICS and user.phone
             and (topic != "points_expiring" or data.get("days", 30) <= 7)):

@@ -3,6 +3,7 @@
 Every subscriber runs in the transaction of the change: the in-app notice and the outbox rows commit
 or roll back with it. Names are kept in both languages; the message is written in the reader's."""
 from mall import events
+from mall.clock import utcnow
 from mall.coalition import service as coalition
 from mall.messages import service
 
@@ -118,6 +119,13 @@ def on_birthday(session, *, member_id, name, date, **_):
     service.post(session, "birthday", member_id, {"name": name}, cause=f"birthday:{date[:4]}")
 
 
+def on_merchant_application_decided(session, *, application_id, applicant_id, outcome, reason, name_zh, name_en,
+                                    **_):
+    service.post(session, "merchant_application", applicant_id,
+                 {"outcome": outcome, "reason": reason, "name_zh": name_zh, "name_en": name_en},
+                 cause=f"application:{application_id}:{outcome}:{utcnow().timestamp():.0f}")
+
+
 def on_member_deleted(session, *, user_id, **_):
     service.erase_for(session, user_id)
 
@@ -134,5 +142,6 @@ def connect() -> None:
         (events.pledge_skipped, on_pledge_skipped), (events.fraud_case_opened, on_fraud_case_opened),
         (events.fraud_case_resolved, on_fraud_case_resolved), (events.birthday, on_birthday),
         (events.member_deleted, on_member_deleted),
+        (events.merchant_application_decided, on_merchant_application_decided),
     ):
         signal.connect(receiver, weak=False)

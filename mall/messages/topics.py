@@ -36,6 +36,9 @@ TOPICS = {t.key: t for t in (
     Topic("fraud_case_resolved", _l("Account reviews resolved"), ("inapp", "email"), ("inapp", "email")),
     Topic("birthday", _l("Birthday greeting"), ("inapp", "email"), ("inapp", "email")),
     Topic("email_confirm", _l("E-mail confirmation"), ("email",), ("email",), transactional=True),
+    # the answer to a business's application, to the account that applied (whatever its role by then)
+    Topic("merchant_application", _l("Your merchant application"), ("inapp", "email"), ("inapp", "email"),
+          transactional=True),
 )}
 
 # Topics whose in-app notice another area writes itself (the fraud, charity and points areas' own wording):

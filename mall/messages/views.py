@@ -1,6 +1,7 @@
 """Doors of the messages area: a member's message settings, the signed unsubscribe and confirmation
 links, the merchant's webhook endpoints, and the console's outbox (metrics and dead letters)."""
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
@@ -25,7 +26,8 @@ def notice_text(notice) -> Markup:
     if spec is None:
         return Markup.escape(notice.kind)
     composed = compose(notice.kind[4:], notice.data)
-    text = Markup(" ").join(composed.lines)
+    english = str(get_locale() or "").startswith("en")
+    text = Markup(" " if english else "").join(composed.lines)  # Chinese sentences need no space between
     if composed.action_url:
         text += Markup(' <a href="{}">{}</a>').format(composed.action_url, composed.action_label)
     return text
@@ -51,10 +53,12 @@ def preferences():
     _members_only()
     profile = service.profile_for(db.session, current_user.id)
     form = PreferencesForm(obj=profile if request.method == "GET" else None)
+    if request.method == "GET":
+        form.language.data = current_user.locale or "zh_Hans_CN"
     if form.validate_on_submit():
         chosen = {tuple(name.split(":", 1)) for name in request.form if ":" in name}
         run(service.set_choices, db.session, current_user, chosen, form.quiet_hours.data,
-            form.quiet_start.data, form.quiet_end.data)
+            form.quiet_start.data, form.quiet_end.data, language=form.language.data)
         flash(_("Your message settings are saved."), "success")
         return redirect(url_for("messages.preferences"), code=303)
     return render_template("messages/preferences.html", form=form, topics=member_topics(),

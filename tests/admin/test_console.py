@@ -23,9 +23,10 @@ def _console_urls(app):
         if not rule.rule.startswith("/admin"):
             continue
         values = {arg: 1 for arg in rule.arguments}
-        for arg in ("decision", "status"):  # <any(...)> parts take one of their words
-            if arg in rule.arguments:
-                values[arg] = {"decision": "approve", "status": "open"}[arg]
+        for arg in rule.arguments:  # <any(...)> parts take one of their words
+            words = getattr(rule._converters.get(arg), "items", None)
+            if words:
+                values[arg] = sorted(words)[0]
         path = rule.build(values, append_unknown=False)[1]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             urls.append((method, path))

@@ -197,8 +197,12 @@ def test_preferences_page_turns_a_channel_off_and_sets_quiet_hours(app, people, 
     assert 'name="gift_received:email"' in page and 'id="gift_received-email" aria-label="Gifts of points · E-mail" checked' in page
     token = csrf_token(client, "/account/messages")
     form = {"csrf_token": token, "gift_received:inapp": "on", "points_expiring:email": "on", "quiet_start": "23",
-            "quiet_end": "7", "quiet_hours": "y"}
+            "quiet_end": "7", "quiet_hours": "y", "language": "en"}
     assert client.post("/account/messages", data=form).status_code == 303
+    with app.app_context():
+        from mall.account.models import User
+
+        assert db.session.get(User, mei).locale == "en"  # the language messages are written in
     page = client.get("/account/messages").get_data(as_text=True)
     assert 'id="gift_received-email" aria-label="Gifts of points · E-mail">' in page
     assert 'value="23"' in page and 'value="7"' in page

@@ -45,6 +45,8 @@ SAMPLES = {
     "fraud_case_resolved": {"case_id": 3, "outcome": "reversed"},
     "birthday": {"name": "林"},
     "email_confirm": {"email": "lin@example.com", "url": "http://mall.test/messages/confirm/abc"},
+    "merchant_application": {"outcome": "needs_info", "reason": "请补充营业执照", "name_zh": "青禾零废弃商店",
+                             "name_en": "Qinghe Zero Waste"},
 }
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
