@@ -146,7 +146,7 @@ def register_subscribers(app: Flask) -> None:
         import_module(f"mall.{area}.subscribers").connect()
 
 
-SUBSCRIBING_AREAS = ("account", "impact", "engage", "family", "charity", "checkout", "fraud", "messages")
+SUBSCRIBING_AREAS = ("account", "impact", "engage", "family", "charity", "checkout", "fraud", "messages", "rules")
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -196,6 +196,7 @@ def register_template_helpers(app: Flask) -> None:
         delivery_status_label=labels.delivery_status_label,
         channel_label=labels.channel_label,
         application_status_label=labels.application_status_label,
+        channel_kind_label=labels.channel_kind_label,
         utcnow=utcnow,
     )
     header.register(app)

@@ -15,7 +15,8 @@ def role_label(role: str) -> str:
 
 TIERS = {"normal": _l("Normal"), "silver": _l("Silver"), "gold": _l("Gold")}
 RULES = {"base": _l("Base points"), "green": _l("Green bonus"), "tier": _l("Tier bonus"),
-         "credit": _l("Good-credit bonus"), "birthday": _l("Birthday bonus")}
+         "credit": _l("Good-credit bonus"), "birthday": _l("Birthday bonus"),
+         "channel": _l("Channel points per ride or kWh")}
 CAMPAIGN_KINDS = {"multiplier": _l("Points multiplier"), "bonus": _l("Fixed bonus"),
                   "cross_category": _l("Cross-category bonus"), "first_purchase": _l("First purchase at a merchant")}
 NOTES = {"below_minimum": _l("Below the minimum purchase: no points."),
@@ -50,7 +51,7 @@ CATEGORIES = {
     "public_transport": _l("Public transport"), "second_hand": _l("Second-hand"), "refills": _l("Refills"),
     "textiles": _l("Home textiles"), "hotel": _l("Hotels"), "telecom": _l("Telecom"),
     "services": _l("Services"), "ev_charging": _l("EV charging"), "dining": _l("Dining"),
-    "convenience": _l("Convenience stores"),
+    "convenience": _l("Convenience stores"), "bank_card": _l("Bank cards"),
 }
 
 
@@ -166,3 +167,11 @@ APPLICATION_STATUSES = {"pending": _l("Waiting for review"), "needs_info": _l("M
 
 def application_status_label(status: str) -> str:
     return str(APPLICATION_STATUSES.get(status, status))
+
+
+CHANNEL_KINDS = {"bank_card": _l("Bank card programme"), "transit": _l("Public transport"),
+                 "ev_charging": _l("EV charging network")}
+
+
+def channel_kind_label(kind: str) -> str:
+    return str(CHANNEL_KINDS.get(kind, kind))

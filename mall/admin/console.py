@@ -13,7 +13,7 @@ from mall.admin.forms import (ActionForm, AuditFilterForm, CaseForm, EvidenceFor
                               MerchantStatusForm, ResolveForm)
 from mall.audit import service as audit
 from mall.clock import SHANGHAI
-from mall.edge import answer_refusal, back_to, flash_and_redirect, message_of, on_refusal, run, submitted
+from mall.edge import answer_refusal, back_to, flash_and_redirect, message_of, on_refusal, run, submitted, transaction
 from mall.errors import DomainError
 from mall.extensions import db
 from mall.forms import database_id
@@ -21,7 +21,10 @@ from mall.fraud import service as fraud
 from mall.guards import operator_only
 from mall.ledger import service as ledger
 from mall.coalition import service as merchants
+from mall.api import service as api_keys
 from mall.coalition.forms import ReviewForm
+from mall.rules import channels as earning_channels
+from mall.rules.forms import ChannelForm
 from mall.points.describe import describe
 from mall.reports import service as reports
 from mall.settings import settings_of
@@ -338,3 +341,25 @@ def review_application(application_id, action):
            "refused": _("Refused; the applicant is told why."),
            "needs_info": _("Sent back to the applicant with your question.")}[row.status], "success")
     return redirect(url_for("admin.applications"), code=303)
+
+
+# --- earning channels ----------------------------------------------------------------------------
+
+@admin.route("/channels", methods=["GET", "POST"])
+@operator_only
+@on_refusal(back_to("admin.channels"))
+def channels():
+    """Earning channels (card programmes, transit, charging networks): register one and give it a key."""
+    form = ChannelForm()
+    new_key = None
+    if form.validate_on_submit():
+        with transaction() as session:  # the channel, its merchant and its first key, or none of them
+            row = earning_channels.create_channel(
+                session, _user(), kind=form.kind.data, name_zh=form.name_zh.data, name_en=form.name_en.data,
+                points_per_unit=form.points_per_unit.data or 0, rule_zh=form.rule_zh.data or "",
+                rule_en=form.rule_en.data or "")
+            new_key = api_keys.create_key(session, row.merchant, "channel events", current_user.id)[1]
+        flash(_("The channel is registered. Give its system the key below: it is shown only now."), "success")
+        form = ChannelForm(formdata=None)
+    return render_template("admin/channels.html", form=form, rows=earning_channels.channels(db.session, False),
+                           new_key=new_key), 422 if form.errors else 200

@@ -206,6 +206,39 @@ def document() -> dict:
                                       "content": {"application/json": {"schema": PURCHASE_OUT}},
                                       "links": purchase_links("$response.body#/id")},
                               **_problem_responses(400, 401, 403, 404, 409, 422)}}},
+            "/api/v1/channel-events": {"post": {
+                "operationId": "createChannelEvent",
+                "summary": "An earning channel reports a member's green spend; points are awarded",
+                "description": "Only the API key of an earning channel (a bank's green card programme, a transit "
+                               "operator, an EV charging network, registered by the programme's operators) may "
+                               "post here; any other key is answered 403 `not-a-channel`. The member is named by "
+                               "`member_code`, or by `account`: the card or transit account number the member "
+                               "linked in their account (404 `unknown-account` if none did). The spend becomes a "
+                               "purchase at the channel, awarded by the published rules (transit and charging "
+                               "are green categories), plus the channel's points per ride or per kWh "
+                               "(`quantity`) as a `channel` line of the breakdown. `reference` is the channel's "
+                               "own id of the event: the same one twice is 409 `duplicate-reference`.",
+                "parameters": [IDEMPOTENCY_KEY],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["reference", "amount_fen"],
+                    "properties": {
+                        "reference": {"type": "string", "minLength": 1, "maxLength": 64},
+                        "member_code": {"type": "string", "maxLength": 16},
+                        "account": {"type": "string", "maxLength": 40,
+                                    "description": "a card or transit account number the member linked"},
+                        "amount_fen": {"type": "integer", "minimum": 1, "maximum": 10**10,
+                                       "description": "what the member paid: fare, charging bill, card spend"},
+                        "quantity": {"type": "integer", "minimum": 1, "maximum": 10000,
+                                     "description": "rides (transit) or whole kWh (charging); not for cards"},
+                        "category": {"type": "string", "maxLength": 40,
+                                     "description": "cards only: the purchase's category (e.g. appliances)"},
+                        "green": {"type": "boolean", "description": "cards only: a green item"},
+                        "occurred_at": {"type": "string", "format": "date-time"}}}}}},
+                "responses": {"201": {"description": "Recorded and awarded", "content": {"application/json": {
+                    "schema": {"type": "object", "required": ["id", "reference", "quantity", "purchase"],
+                               "properties": {"id": {"type": "integer"}, "reference": {"type": "string"},
+                                              "quantity": {"type": "integer"}, "purchase": PURCHASE_OUT}}}}},
+                              **_problem_responses(400, 401, 403, 404, 409, 422)}}},
             "/api/v1/purchases/{purchase_id}": {"get": {
                 "operationId": "getPurchase", "summary": "One of your purchases",
                 "parameters": [PURCHASE_ID],

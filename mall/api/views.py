@@ -28,6 +28,7 @@ from mall.edge import database_unavailable
 from mall.errors import DomainError
 from mall.extensions import csrf, db
 from mall.idempotency import run_once
+from mall.rules import channels
 from mall.rules import service as rules
 from mall.validation import has_control_characters, one_of, page_number
 
@@ -150,6 +151,15 @@ def create_purchase(key):
     purchase = rules.parse_purchase(read_json())
     row = rules.award_purchase(db.session, g.merchant, purchase)
     return 201, documents.purchase_json(row, purchase.member_code)
+
+
+@api.post("/channel-events")
+@idempotent("channel-event")
+def create_channel_event(key):
+    """An earning channel (a bank card programme, transit, EV charging) reports a member's green spend."""
+    event, row, code = channels.record_event(db.session, g.merchant, read_json())
+    return 201, {"id": event.id, "reference": event.reference, "quantity": event.quantity,
+                 "purchase": documents.purchase_json(row, code)}
 
 
 @api.get("/purchases/<int:purchase_id>")

@@ -12,7 +12,8 @@ from mall.catalog import search
 from mall.catalog.models import Listing, ServiceSlot, StayNight
 from mall.charity.demo import seed_charity
 from mall.clock import SHANGHAI, utcnow
-from mall.demo.data import DEMO_CAMPAIGNS, DEMO_PASSWORD, LISTINGS, MEMBERS, MERCHANTS, PURCHASES
+from mall.demo.data import (DEMO_CAMPAIGNS, DEMO_PASSWORD, LISTINGS, MEMBERS, MERCHANT_PROFILES, MERCHANTS,
+                            PURCHASES)
 from mall.edge import command, run, transaction
 from mall.engage import demo as engage_demo
 from mall.extensions import db
@@ -20,7 +21,9 @@ from mall.ledger import service as ledger
 from mall.messages.demo import seed_messages
 from mall.coalition import service as merchants
 from mall.rules import service as rules
-from mall.rules.models import Purchase, RuleSet
+from mall.api import service as api_service
+from mall.rules import channels
+from mall.rules.models import EarningChannel, Purchase, RuleSet
 
 
 @click.command("seed-demo")
@@ -37,6 +40,10 @@ def seed_demo(extra):
         for slug, name_zh, name_en, category in MERCHANTS:
             by_slug[slug] = merchants.get_by_slug(session, slug) or merchants.create_merchant(
                 session, slug=slug, name_zh=name_zh, name_en=name_en, category=category, status="approved")
+        for slug, (address, hours, green) in MERCHANT_PROFILES.items():
+            shop = by_slug[slug]
+            if not shop.address:
+                shop.address, shop.opening_hours, shop.green_statement = address, hours, green
         if merchants.get_by_slug(session, "qingfeng-bike") is None:  # an application for the console to review
             merchants.create_merchant(session, slug="qingfeng-bike", name_zh="青风单车维修", name_en="Qingfeng Bike Repair",
                                       category="services", status="pending")
@@ -63,6 +70,7 @@ def seed_demo(extra):
                                   role=role, merchant_id=merchant_id)
         _publish_demo_rules(session)
         _demo_application(session)
+        keys = _demo_channels(session)
         engage_demo.prepare(session)
     now = utcnow()
     for email, history in PURCHASES.items():
@@ -86,6 +94,8 @@ def seed_demo(extra):
     for email, role in [("member@demo.test", "member"), ("merchant@demo.test", "merchant staff"),
                         ("operator@demo.test", "operator"), ("auditor@demo.test", "second operator")]:
         click.echo(f"  {role:15} {email}")
+    for name, key in keys:
+        click.echo(f"  channel {name}: API key {key} (POST /api/v1/channel-events)")
     click.echo("Start it with: flask --app app run   then open http://127.0.0.1:5000/")
 
 
@@ -126,6 +136,28 @@ def add_generated_listings(count: int, merchant_ids: list[int], chunk: int = 500
             conn.exec_driver_sql("ANALYZE listing")
             conn.exec_driver_sql("ANALYZE merchant")
     current_app.logger.info("added %d generated listings", count)
+
+
+def _demo_channels(session) -> list[tuple[str, str]]:
+    """A bank's green card programme and a metro operator, each with a key (printed once); the demo
+    member's metro card is linked. Returns the new keys."""
+    operator = accounts.find_by_email(session, "operator@demo.test")
+    keys = []
+    for kind, zh, en, per_unit, rule_zh, rule_en in (
+            ("bank_card", "绿舟银行绿色信用卡", "Lvzhou Bank Green Card", 0,
+             "用绿舟银行绿色信用卡在节能家电、二手、补充装等绿色品类消费，按积分规则获得积分。",
+             "Spending on green categories (energy-saving appliances, second-hand, refills) with the card earns "
+             "points by the rules."),
+            ("transit", "申城地铁", "Shencheng Metro", 5, "每次地铁出行，按票价获得积分，另加每次 5 积分。",
+             "Every metro ride earns points by its fare, plus 5 points a ride.")):
+        if session.scalar(select(EarningChannel.id).where(EarningChannel.name_en == en)) is None:
+            channel = channels.create_channel(session, operator, kind=kind, name_zh=zh, name_en=en,
+                                              points_per_unit=per_unit, rule_zh=rule_zh, rule_en=rule_en)
+            keys.append((en, api_service.create_key(session, channel.merchant, "channel events")[1]))
+            if kind == "transit":
+                channels.link(session, accounts.find_by_email(session, "member@demo.test"), channel.id,
+                              "3100 0012 3456 78")
+    return keys
 
 
 def _demo_application(session) -> None:

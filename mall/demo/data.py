@@ -1,5 +1,15 @@
 """A realistic demo programme: six merchants, a bilingual catalog, members with points."""
 
+# what each demo merchant's public page says (/merchants/<slug>)
+MERCHANT_PROFILES = {
+    "lvlin-mart": ("上海市徐汇区漕溪北路 88 号", "每天 07:00–23:00", "临期食品打折不浪费，自带购物袋和杯子立减，门店照明全部换成 LED。"),
+    "yuetu-hotels": ("杭州市西湖区北山街 12 号", "全天 24 小时", "客房不主动提供一次性洗漱用品，续住不换床品可得积分，屋顶光伏供电。"),
+    "hualian-telecom": ("广州市天河区天河路 208 号", "每天 10:00–22:00", "旧手机回收换积分，电子发票和电子账单替代纸质单据。"),
+    "mianyu-home": ("南通市海门区叠石桥家纺城 3 区", "周一至周六 09:00–18:00", "有机棉与再生纤维面料，旧床品回收再利用。"),
+    "qingfeng-appliances": ("佛山市顺德区大良街道 56 号", "每天 09:30–21:00", "只卖一级能效家电，以旧换新回收旧机。"),
+    "jingchi-carwash": ("成都市高新区天府大道 1000 号", "每天 08:00–20:00", "循环水洗车，节水七成；可降解清洁剂。"),
+}
+
 MERCHANTS = [
     ("lvlin-mart", "绿邻便利店", "GreenNeighbour Convenience", "convenience"),
     ("yuetu-hotels", "悦途酒店集团", "Yuetu Hotel Group", "hotel"),

@@ -21,6 +21,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager, suppress
 from importlib import import_module
 from typing import Protocol
 
@@ -58,15 +59,43 @@ def send_email(message_id: int, to: str, subject: str, text: str, html: str, uns
     if unsubscribe_url:
         headers["List-Unsubscribe"] = f"<{unsubscribe_url}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    connection = Mail().get_connection(backend=backend, **options)  # the settings in force now, not at start-up
+    connection = getattr(_smtp, "connection", None) if getattr(_smtp, "depth", 0) else None
+    if connection is None:
+        connection = Mail().get_connection(backend=backend, **options)  # the settings in force now
+        if getattr(_smtp, "depth", 0):
+            connection.open()  # kept open for the rest of the batch (send() then leaves it open)
+            _smtp.connection = connection
     mail = EmailMultiAlternatives(subject, text, cfg.get("MAIL_DEFAULT_SENDER"), [to], headers=headers,
                                   connection=connection)
     mail.attach_alternative(html, "text/html")
     try:
         mail.send()
     except (OSError, ValueError) as err:  # smtplib's errors are OSErrors; refused recipients included
+        _drop_smtp()  # whatever state the conversation is in, the next message starts a fresh one
         raise SendFailed(f"SMTP: {err}"[:400]) from err
     return ref
+
+
+_smtp = threading.local()
+
+
+@contextmanager
+def smtp_session():
+    """Send the e-mails of a worker's batch over one SMTP connection (opened at the first, closed at the end)."""
+    _smtp.depth = getattr(_smtp, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _smtp.depth -= 1
+        if not _smtp.depth:
+            _drop_smtp()
+
+
+def _drop_smtp() -> None:
+    connection, _smtp.connection = getattr(_smtp, "connection", None), None
+    if connection is not None:
+        with suppress(Exception):
+            connection.close()
 
 
 # ---------------------------------------------------------------- SMS

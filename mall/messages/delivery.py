@@ -35,6 +35,7 @@ from mall.messages.topics import TOPICS
 
 log = logging.getLogger("mall.messages")
 QUEUE = "mall-messages"
+BATCH = 20  # messages per RQ job
 
 
 def _due(now: datetime):
@@ -184,10 +185,16 @@ def _settings_url() -> str:
 
 def drain(limit: int = 500) -> dict[str, int]:
     """Deliver everything due now, in this process (the polling worker, and ``--burst``)."""
+    return deliver_many([message_id for message_id, _attempts in due_ids(limit)])
+
+
+def deliver_many(ids) -> dict[str, int]:
+    """Deliver these messages one by one, e-mails over one SMTP connection; {outcome: how many}."""
     done: dict[str, int] = {}
-    for message_id, _attempts in due_ids(limit):
-        outcome = deliver(message_id)
-        done[outcome] = done.get(outcome, 0) + 1
+    with channels.smtp_session():
+        for message_id in ids:
+            outcome = deliver(message_id)
+            done[outcome] = done.get(outcome, 0) + 1
     return done
 
 
@@ -206,25 +213,28 @@ def redis_connection(app=None):
 
 def enqueue(app, due) -> int:
     """Hand (message id, attempts) pairs to RQ's queue, each once per attempt: a marker in Redis
-    (``SET NX`` for five minutes) keeps the sweep from queueing again what waits in the queue already.
-    Returns how many jobs were queued."""
+    (``SET NX`` for two minutes) keeps the sweep from queueing again what waits in the queue already; a job
+    lost with a worker that died is queued again by the sweep once its marker lapses.
+    Returns how many messages were handed over."""
     conn = redis_connection(app)
     if conn is None or not due:
         return 0
     pipe = conn.pipeline(transaction=False)
     for message_id, attempts in due:
-        pipe.set(f"mall:outbox:queued:{message_id}:{attempts}", 1, nx=True, ex=300)
-    fresh = [message_id for (message_id, _), new in zip(due, pipe.execute()) if new]
-    if fresh:
+        pipe.set(f"mall:outbox:queued:{message_id}:{attempts}", 1, nx=True, ex=120)
+    fresh = [int(message_id) for (message_id, _), new in zip(due, pipe.execute()) if new]
+    if fresh:  # a job per BATCH messages: a thousand committed at once are a few jobs, not a thousand
         queue = Queue(QUEUE, connection=conn)
-        queue.enqueue_many([Queue.prepare_data(deliver_job, args=(int(i),), result_ttl=0, failure_ttl=86400,
-                                               description=f"outbox message {i}") for i in fresh])
+        batches = [fresh[i:i + BATCH] for i in range(0, len(fresh), BATCH)]
+        queue.enqueue_many([Queue.prepare_data(deliver_job, args=(batch,), result_ttl=0, failure_ttl=86400,
+                                               description=f"outbox messages {batch[0]}…{batch[-1]}")
+                            for batch in batches])
     return len(fresh)
 
 
-def deliver_job(message_id: int) -> str:
+def deliver_job(ids) -> dict[str, int]:
     """The RQ job: runs in ``flask --app app worker``, inside its app context."""
-    return deliver(message_id)
+    return deliver_many([ids] if isinstance(ids, int) else ids)
 
 
 def install(app) -> None:

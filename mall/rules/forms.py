@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, SelectField, StringField
-from wtforms.validators import DataRequired, Optional
+from wtforms import BooleanField, IntegerField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from mall.forms import MallForm, database_id
 from mall.forms import ITEM_CATEGORIES, valid_yuan
@@ -25,3 +25,20 @@ class DiffForm(MallForm):
 
     a = SelectField(_l("From version"), coerce=database_id, validators=[Optional()])
     b = SelectField(_l("To version"), coerce=database_id, validators=[Optional()])
+
+
+class LinkForm(MallForm):
+    channel = SelectField(_l("Card programme or transit operator"), coerce=int, choices=[],
+                          validate_choice=True)
+    number = StringField(_l("Card or account number"), validators=[DataRequired(), Length(max=40)])
+
+
+class ChannelForm(MallForm):
+    kind = SelectField(_l("Kind"), choices=[("bank_card", _l("Bank card programme")), ("transit", _l("Public transport")),
+                                            ("ev_charging", _l("EV charging network"))])
+    name_zh = StringField(_l("Name in Chinese"), validators=[DataRequired(), Length(max=120)])
+    name_en = StringField(_l("Name in English"), validators=[DataRequired(), Length(max=120)])
+    points_per_unit = IntegerField(_l("Points per ride or kWh (besides the rules on what is paid)"),
+                                   validators=[Optional(), NumberRange(0, 1000)], default=0)
+    rule_zh = StringField(_l("The earning rule in Chinese, for the rules page"), validators=[Length(max=300)])
+    rule_en = StringField(_l("The earning rule in English, for the rules page"), validators=[Length(max=300)])

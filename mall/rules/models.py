@@ -78,3 +78,65 @@ class PointsDebt(Base):
     member_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchant.id"))
     points: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+CHANNEL_KINDS = ("bank_card", "transit", "ev_charging")
+
+
+class EarningChannel(Base):
+    """A partner outside the mall that awards points: a bank's green card programme, a metro or bus
+    operator, an EV charging network. It is a coalition merchant (its own issuance account pays the
+    points, its API key posts events); the published rules apply to what it reports, plus its own
+    points per unit (per ride, per kWh) when it has one."""
+
+    __tablename__ = "earning_channel"
+    __table_args__ = (CheckConstraint("kind IN ('bank_card', 'transit', 'ev_charging')", name="kind"),
+                      CheckConstraint("points_per_unit >= 0 AND points_per_unit <= 1000", name="per_unit"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchant.id"), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name_zh: Mapped[str] = mapped_column(String(120))
+    name_en: Mapped[str] = mapped_column(String(120))
+    points_per_unit: Mapped[int] = mapped_column(default=0)  # per ride (transit) or per kWh (charging)
+    rule_zh: Mapped[str] = mapped_column(String(300), default="")  # the earning rule in words, for /rules
+    rule_en: Mapped[str] = mapped_column(String(300), default="")
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    merchant = relationship("Merchant")
+
+    def name(self, locale: str) -> str:
+        return self.name_en if locale.startswith("en") else self.name_zh
+
+    def rule(self, locale: str) -> str:
+        return self.rule_en if locale.startswith("en") else self.rule_zh
+
+
+class ChannelLink(Base):
+    """A card or transit account a member linked to their membership: only a keyed hash of its number
+    (to recognise it in a channel's events) and a masked number (to show them) are kept."""
+
+    __tablename__ = "channel_link"
+    __table_args__ = (Index("ix_channel_link_member", "member_id", "channel_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("earning_channel.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # HMAC of channel id and number
+    masked: Mapped[str] = mapped_column(String(24))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ChannelEvent(Base):
+    """One event a channel posted (its reference is unique per channel) and the purchase it became."""
+
+    __tablename__ = "channel_event"
+    __table_args__ = (UniqueConstraint("channel_id", "reference", name="uq_channel_event_reference"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("earning_channel.id"))
+    reference: Mapped[str] = mapped_column(String(64))
+    purchase_id: Mapped[int] = mapped_column(ForeignKey("purchase.id"), unique=True)
+    quantity: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

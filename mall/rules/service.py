@@ -263,11 +263,15 @@ def _member(session: Session, code: str) -> User:
 
 
 def award_purchase(session: Session, merchant: Merchant, purchase: PurchaseInput,
-                   actor_id: int | None = None) -> Purchase:
+                   actor_id: int | None = None, bonus: engine.Line | None = None) -> Purchase:
     """Record the purchase and move the points it earned from the merchant's issuance account
-    to the member, settling any points the member owes from earlier refunds."""
+    to the member, settling any points the member owes from earlier refunds. ``bonus`` is one more
+    line of the breakdown on top of the rules (an earning channel's points per ride or per kWh)."""
     q = quote(session, merchant, purchase)
     award, rule_set, member = q.award, q.rule_set, q.member
+    if bonus is not None and bonus.points > 0:
+        award = engine.Award(award.points + bonus.points, award.breakdown + (bonus,), award.uncapped + bonus.points,
+                             award.notes)
     row = Purchase(
         merchant_id=merchant.id, member_id=member.id, total_fen=purchase.total_fen,
         occurred_at=purchase.occurred_at,

@@ -1,15 +1,19 @@
 """Public pages: the rules in force and their history, the points calculator, transparency."""
 from decimal import Decimal
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
 
 from mall.clock import utcnow
-from mall.edge import page_or_fragment
+from mall.account.forms import EmptyForm
+from mall.edge import back_to, on_refusal, page_or_fragment, run, submitted
 from mall.extensions import db
 from mall.ledger import service as ledger
-from mall.rules import present
+from mall.rules import channels, present
 from mall.rules import service as rules
-from mall.rules.forms import CalculatorForm, DiffForm
+from mall.rules.forms import CalculatorForm, DiffForm, LinkForm
 from mall.rules.models import RuleSet
 from mall.settings import settings_of
 
@@ -32,7 +36,35 @@ def index():
     return render_template("rules/index.html", **present.page(current, settings_of(db.session).expiry_policy, now),
                            versions=versions, upcoming_versions=[v for v in versions if v.effective_from > now], form=form,
                            result=calculate(form, current) if form.validate() else None,
-                           diff_form=_diff_form(versions))
+                           diff_form=_diff_form(versions), channels=channels.channels(db.session))
+
+
+@public.route("/account/channels", methods=["GET", "POST"])
+@login_required
+@on_refusal(back_to("rules.linked_accounts"))
+def linked_accounts():
+    """Cards and transit accounts the member linked, so their green spend there earns points."""
+    if current_user.role != "member":
+        abort(404)
+    form = LinkForm()
+    form.channel.choices = [(c.id, c.name(str(get_locale()))) for c in channels.channels(db.session)]
+    if form.validate_on_submit():
+        row = run(channels.link, db.session, current_user, form.channel.data, form.number.data)
+        flash(_("Linked: %(number)s.", number=row.masked), "success")
+        return redirect(url_for("rules.linked_accounts"), code=303)
+    names = {c.id: c for c in channels.channels(db.session, active_only=False)}
+    return render_template("rules/channels.html", form=form, links=channels.links_of(db.session, current_user),
+                           names=names, unlink_form=EmptyForm()), 422 if form.errors else 200
+
+
+@public.route("/account/channels/<int:link_id>/unlink", methods=["POST"])
+@login_required
+@on_refusal(back_to("rules.linked_accounts"))
+def unlink(link_id):
+    submitted(EmptyForm())
+    run(channels.unlink, db.session, current_user, link_id)
+    flash(_("Unlinked. Spending with it earns no more points."), "success")
+    return redirect(url_for("rules.linked_accounts"), code=303)
 
 
 @public.route("/rules/calculator")
