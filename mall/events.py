@@ -49,6 +49,8 @@ The events, with what each carries:
                            days_left — once per member, expiry instant and window (``flask points remind``)
 ``voucher_expiring``       voucher_id, order_id, member_id, title_zh, title_en, expires_at (once per voucher)
 ``birthday``               member_id, name, date ("YYYY-MM-DD", the day in Shanghai; once a year)
+``bill_requested``         bill_id, member_id, merchant_id, points, bill_fen, points_fen, code (the
+                           one-time code the member gives the till), expires_at
 ``merchant_application_decided`` application_id, applicant_id, outcome ("approved", "refused",
                            "needs_info"), reason, name_zh, name_en, merchant_id (None unless approved)
 =========================  ==========================================================================
@@ -78,8 +80,9 @@ points_expiring = _events.signal("points-expiring")
 voucher_expiring = _events.signal("voucher-expiring")
 birthday = _events.signal("birthday")
 merchant_application_decided = _events.signal("merchant-application-decided")
+bill_requested = _events.signal("bill-requested")
 
 ALL = (purchase_awarded, purchase_refunded, order_placed, order_fulfilled, order_cancelled, order_refunded,
        voucher_redeemed, profile_updated, member_deleting, member_deleted, gift_sent, family_invitation_sent,
        donation_made, pledge_collected, pledge_skipped, fraud_case_opened, fraud_case_resolved, points_expiring,
-       voucher_expiring, birthday, merchant_application_decided)
+       voucher_expiring, birthday, merchant_application_decided, bill_requested)

@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from mall import events
 from mall.account import service as accounts
 from mall.account.models import User
 from mall.checkout.models import BillPayment
@@ -82,6 +83,9 @@ def request_payment(session: Session, merchant: Merchant, member_code: str, bill
                        expires_at=now + timedelta(minutes=settings.bill_code_valid_minutes), created_at=now)
     session.add(bill)
     session.flush()
+    events.bill_requested.send(session, bill_id=bill.id, member_id=member.id, merchant_id=merchant.id,
+                               points=points, bill_fen=bill_fen, points_fen=points_fen, code=bill.one_time_code,
+                               expires_at=bill.expires_at)
     return bill
 
 

@@ -9,7 +9,7 @@ from flask import url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from mall.web import format_datetime_local, format_points
+from mall.web import format_datetime_local, format_fen, format_points
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,16 @@ def _application(data) -> Composed:
                        reason=data["reason"])], _("See the application"), _link("merchant.apply"))
 
 
+def _bill_code(data) -> Composed:
+    return Composed(_("Your code %(code)s: %(merchant)s asks to take %(points)s points (%(amount)s) for your bill. "
+                      "Give it to the cashier only if you are paying there. Valid until %(time)s.",
+                      code=data["code"], merchant=_named(data, "merchant"), points=format_points(data["points"]),
+                      amount=format_fen(data["points_fen"]), time=_when(data["expires_at"])[-5:]),
+                    [], _("See the request"), _link("checkout.bills"))
+
+
 COMPOSERS = {
+    "bill_code": _bill_code,
     "merchant_application": _application,
     "points_expiring": _expiring, "gift_received": _gift, "family_invitation": _invitation,
     "order_fulfilled": _fulfilled, "order_cancelled": _cancelled, "order_refunded": _refunded,

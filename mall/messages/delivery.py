@@ -147,7 +147,9 @@ def _send(row: OutboxMessage):
             return "skipped", "turned off"
         if row.channel == "email" and not spec.transactional and not service.email_confirmed(session, user):
             return "skipped", "address not confirmed"
-        if not spec.transactional:
+        if spec.urgent and "expires_at" in row.data and datetime.fromisoformat(row.data["expires_at"]) <= now:
+            return "skipped", "expired before it could be sent"
+        if not spec.transactional and not spec.urgent:
             later = service.quiet_until(service.profile_for(session, user.id), now)
             if later is not None:
                 return "deferred", later

@@ -176,7 +176,8 @@ def post(session: Session, topic: str, user_id: int, data: dict, cause: str,
         rows.append(_queue(session, user, topic, "email", user.email, data, f"{topic}:{cause}:email:u{user_id}", now))
     if (choices.get((topic, "sms")) and topic in SMS_TOPICS and user.phone
             and (topic != "points_expiring" or data.get("days", 30) <= 7)):
-        rows.append(_queue(session, user, topic, "sms", user.phone, data, f"{topic}:{cause}:sms:u{user_id}", now))
+        rows.append(_queue(session, user, topic, "sms", user.phone, data, f"{topic}:{cause}:sms:u{user_id}", now,
+                           quiet=not spec.urgent))
     rows = [r for r in rows if r is not None]
     session.flush()
     _remember(session, rows)

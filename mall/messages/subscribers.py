@@ -126,6 +126,12 @@ def on_merchant_application_decided(session, *, application_id, applicant_id, ou
                  cause=f"application:{application_id}:{outcome}:{utcnow().timestamp():.0f}")
 
 
+def on_bill_requested(session, *, bill_id, member_id, merchant_id, points, points_fen, code, expires_at, **_):
+    service.post(session, "bill_code", member_id,
+                 {"code": code, "points": points, "points_fen": points_fen, "expires_at": _iso(expires_at),
+                  **_merchant(session, merchant_id)}, cause=f"bill:{bill_id}")
+
+
 def on_member_deleted(session, *, user_id, **_):
     service.erase_for(session, user_id)
 
@@ -143,5 +149,6 @@ def connect() -> None:
         (events.fraud_case_resolved, on_fraud_case_resolved), (events.birthday, on_birthday),
         (events.member_deleted, on_member_deleted),
         (events.merchant_application_decided, on_merchant_application_decided),
+        (events.bill_requested, on_bill_requested),
     ):
         signal.connect(receiver, weak=False)

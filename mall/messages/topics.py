@@ -18,6 +18,7 @@ class Topic:
     channels: tuple[str, ...]  # what the member may choose among: inapp, email, sms
     defaults: tuple[str, ...]  # on unless the member turns them off
     transactional: bool = False  # sent whatever the preferences (a confirmation link the member asked for)
+    urgent: bool = False  # a one-time code: never held for quiet hours, never sent once it has expired
 
 
 TOPICS = {t.key: t for t in (
@@ -35,6 +36,7 @@ TOPICS = {t.key: t for t in (
     Topic("fraud_case_opened", _l("Account reviews opened"), ("inapp", "email"), ("inapp", "email")),
     Topic("fraud_case_resolved", _l("Account reviews resolved"), ("inapp", "email"), ("inapp", "email")),
     Topic("birthday", _l("Birthday greeting"), ("inapp", "email"), ("inapp", "email")),
+    Topic("bill_code", _l("One-time codes for paying at a till"), ("sms",), ("sms",), urgent=True),
     Topic("email_confirm", _l("E-mail confirmation"), ("email",), ("email",), transactional=True),
     # the answer to a business's application, to the account that applied (whatever its role by then)
     Topic("merchant_application", _l("Your merchant application"), ("inapp", "email"), ("inapp", "email"),
@@ -46,7 +48,7 @@ TOPICS = {t.key: t for t in (
 INAPP_ELSEWHERE = {"fraud_case_opened", "fraud_case_resolved", "pledge_skipped", "points_expiring"}
 
 # SMS goes only to these (and only for the 7-day expiry reminder among the expiry ones).
-SMS_TOPICS = {"points_expiring", "order_cancelled"}
+SMS_TOPICS = {"points_expiring", "order_cancelled", "bill_code"}
 
 # What merchants' webhooks carry.
 WEBHOOK_EVENTS = ("order.placed", "order.cancelled", "order.refunded", "purchase.refunded", "voucher.redeemed")

@@ -112,3 +112,31 @@ def test_quiet_hours_hold_texts_too(app, people, runner, monkeypatch):
     assert len(texts(app)) == 1
     with app.app_context():
         assert db.session.scalar(select(User.phone).where(User.id == member)) == "13800138005"
+
+
+def test_a_till_request_texts_its_one_time_code_at_once_even_at_night_and_never_once_expired(
+        app, people, runner, monkeypatch):
+    from mall.checkout import bills
+
+    member = people.member("m@example.com", 5000)
+    with_phone(app, member, "13800138006")
+    people.confirm(member, quiet_hours=True)
+    people.set_locale(member, "en")
+    night = at(2026, 12, 10, 16, 0)  # midnight in Shanghai: a code is still wanted now
+    monkeypatch.setattr("mall.messages.service.utcnow", lambda: night)
+    monkeypatch.setattr("mall.messages.delivery.utcnow", lambda: night)
+    with app.app_context(), write(db.session):
+        shop = db.session.get(Merchant, people.merchant_id)
+        bill = bills.request_payment(db.session, shop, people.code(member), 5000, 1200, now=night)
+        code = bill.one_time_code
+    deliver(runner)
+    [text] = texts(app)
+    assert code in text["text"] and "1,200 points" in text["text"] and "shop" in text["text"].lower()
+    with app.app_context(), write(db.session):
+        shop = db.session.get(Merchant, people.merchant_id)
+        bills.request_payment(db.session, shop, people.code(member), 3000, 500, now=night)
+    late = at(2026, 12, 10, 16, 30)  # past the code's five minutes before any worker got to it
+    monkeypatch.setattr("mall.messages.delivery.utcnow", lambda: late)
+    deliver(runner)
+    assert len(texts(app)) == 1
+    assert sorted(r.last_error for r in outbox(app, channel="sms")) == ["", "expired before it could be sent"]

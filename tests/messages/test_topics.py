@@ -44,6 +44,8 @@ SAMPLES = {
     "fraud_case_opened": {"case_id": 3},
     "fraud_case_resolved": {"case_id": 3, "outcome": "reversed"},
     "birthday": {"name": "林"},
+    "bill_code": {"code": "123456", "points": 1200, "points_fen": 1200, "expires_at": "2026-12-31T16:05:00+00:00",
+                  "merchant_zh": "绿林超市", "merchant_en": "Lvlin Market"},
     "email_confirm": {"email": "lin@example.com", "url": "http://mall.test/messages/confirm/abc"},
     "merchant_application": {"outcome": "needs_info", "reason": "请补充营业执照", "name_zh": "青禾零废弃商店",
                              "name_en": "Qinghe Zero Waste"},
