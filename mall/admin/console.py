@@ -22,7 +22,7 @@ from mall.guards import operator_only
 from mall.ledger import service as ledger
 from mall.coalition import service as merchants
 from mall.api import service as api_keys
-from mall.coalition.forms import ReviewForm
+from mall.coalition.forms import ReviewForm, TermsForm
 from mall.rules import channels as earning_channels
 from mall.rules.forms import ChannelForm
 from mall.points.describe import describe
@@ -84,6 +84,26 @@ def merchant_list():
     status = status if status in ("pending", "approved", "suspended") else None
     return render_template("admin/merchants.html", merchants=merchants.merchants(db.session, status),
                            status=status, form=MerchantStatusForm())
+
+
+@admin.route("/merchants/<int:merchant_id>/terms", methods=["GET", "POST"])
+@operator_only
+@on_refusal(back_to("admin.merchant_terms"))
+def merchant_terms(merchant_id):
+    """A merchant's terms: what it pays per point issued, is paid per point redeemed, what it accepts."""
+    shop = merchants.get_for_operator(db.session, _user(), merchant_id)
+    form = TermsForm(data={"issuance_fee": shop.issuance_fee_fen_per_point, "reimbursement": shop.reimbursement_fen_per_point,
+                           "bill_share": shop.bill_max_share_percent, "accepts_game_coupons": shop.accepts_game_coupons,
+                           "settlement_cycle": shop.settlement_cycle} if request.method == "GET" else None)
+    if form.validate_on_submit():
+        attempt(("merchant", merchant_id), merchants.set_terms, db.session, _user(), merchant_id,
+                issuance_fee=form.issuance_fee.data, reimbursement=form.reimbursement.data,
+                bill_share=form.bill_share.data, accepts_game_coupons=form.accepts_game_coupons.data,
+                settlement_cycle=form.settlement_cycle.data)
+        flash(_("%(name)s: terms saved.", name=shop.name(str(get_locale()))), "success")
+        return redirect(url_for("admin.merchant_terms", merchant_id=merchant_id), code=303)
+    return render_template("admin/merchant_terms.html", shop=shop, form=form,
+                           terms=merchants.terms_of(db.session, shop)), 422 if form.errors else 200
 
 
 @admin.route("/merchants/<int:merchant_id>/status", methods=["POST"])

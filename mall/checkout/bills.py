@@ -22,6 +22,7 @@ from mall.db import lock
 from mall.errors import Conflict, DomainError, InsufficientPoints, NotFound
 from mall.ledger import service as ledger
 from mall.coalition.models import Merchant
+from mall.coalition.service import terms_of
 from mall.settings import settings_of
 from mall.validation import is_whole
 
@@ -62,11 +63,12 @@ def request_payment(session: Session, merchant: Merchant, member_code: str, bill
     if merchant.status != "approved":
         raise DomainError(_l("This merchant is not approved."), code="merchant-not-approved")
     bill_fen = _strict(bill_fen, "bill_fen", 1, MAX_BILL_FEN)
-    cap = bill_fen * settings.bill_max_share_percent // 100
+    share = terms_of(session, merchant).bill_max_share_percent  # the merchant's, else the programme's
+    cap = bill_fen * share // 100
     points_fen = cap if points_fen is None else _strict(points_fen, "points_fen", 1, MAX_BILL_FEN)
     if points_fen > cap:
         raise DomainError(_l("At most %(percent)s%% of a bill can be paid with points.",
-                             percent=settings.bill_max_share_percent), code="over-cap", cap_fen=cap)
+                             percent=share), code="over-cap", cap_fen=cap)
     member = accounts.get_member_by_code(session, member_code)
     # Writers are serialised (mall.db.write), so counting and adding cannot race past the cap.
     waiting = session.scalar(select(func.count()).select_from(BillPayment).where(

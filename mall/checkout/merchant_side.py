@@ -17,7 +17,7 @@ from mall.errors import Conflict, DomainError, NotFound
 from mall.ledger import service as ledger
 from mall.ledger.models import Transfer
 from mall.coalition.models import Merchant
-from mall.settings import settings_of
+from mall.coalition.service import terms_of
 from mall.validation import is_whole
 
 
@@ -131,14 +131,14 @@ def redeem_voucher(session: Session, merchant: Merchant, code: str, now: datetim
 
 def settlement(session: Session, merchant: Merchant, start: datetime, end: datetime) -> dict:
     """Points redeemed at the merchant between ``start`` and ``end`` (refunds deducted) and the fen the
-    programme owes for them (REDEMPTION_VALUE_FEN_PER_POINT)."""
+    programme owes for them (the merchant's reimbursement per point, else REDEMPTION_VALUE_FEN_PER_POINT)."""
     account = ledger.open_account(session, "merchant", merchant.id, "redemption")
     credited = session.scalar(select(func.coalesce(func.sum(Transfer.amount), 0)).where(
         Transfer.credit_account_id == account.id, Transfer.created_at >= start, Transfer.created_at < end))
     debited = session.scalar(select(func.coalesce(func.sum(Transfer.amount), 0)).where(
         Transfer.debit_account_id == account.id, Transfer.created_at >= start, Transfer.created_at < end))
     points = int(credited or 0) - int(debited or 0)
-    return {"points": points, "owed_fen": points * settings_of(session).redemption_value_fen_per_point}
+    return {"points": points, "owed_fen": points * terms_of(session, merchant).reimbursement_fen_per_point}
 
 
 def remind_vouchers(session: Session, now: datetime, days: int = 7, limit: int = 1000) -> int:

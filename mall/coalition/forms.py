@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
-from wtforms import EmailField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Email, Length, Regexp
+from wtforms import BooleanField, EmailField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, Regexp
 
 from mall.forms import MallForm
 from mall.labels import CATEGORIES
@@ -24,3 +24,14 @@ class ApplicationForm(MallForm):
 
 class ReviewForm(MallForm):
     reason = TextAreaField(_l("Reason (for refusing, or what is missing)"), validators=[Length(max=500)])
+
+
+class TermsForm(MallForm):
+    issuance_fee = IntegerField(_l("Issuance fee, fen per point issued (blank: the programme's)"),
+                                validators=[Optional(), NumberRange(0, 100)])
+    reimbursement = IntegerField(_l("Reimbursement, fen per point redeemed (blank: the programme's)"),
+                                 validators=[Optional(), NumberRange(0, 100)])
+    bill_share = IntegerField(_l("Share of a till bill payable with points, % (blank: the programme's)"),
+                              validators=[Optional(), NumberRange(0, 100)])
+    accepts_game_coupons = BooleanField(_l("Accepts game coupons"))
+    settlement_cycle = SelectField(_l("Settlement cycle"), choices=[("monthly", _l("Monthly")), ("weekly", _l("Weekly"))])

@@ -13,6 +13,9 @@ class Merchant(Base):
     __tablename__ = "merchant"
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'approved', 'suspended')", name="status"),
+        CheckConstraint("bill_max_share_percent IS NULL OR bill_max_share_percent BETWEEN 0 AND 100",
+                        name="bill_share"),
+        CheckConstraint("settlement_cycle IN ('weekly', 'monthly')", name="settlement_cycle"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -29,6 +32,12 @@ class Merchant(Base):
     green_statement: Mapped[str] = mapped_column(String(1000), default="")
     phone: Mapped[str] = mapped_column(String(20), default="")
     credit_code: Mapped[str | None] = mapped_column(String(18), unique=True, index=True)
+    # its terms, set by an operator (mall.coalition.service.terms_of); None: the programme's default
+    issuance_fee_fen_per_point: Mapped[int | None] = mapped_column()
+    reimbursement_fen_per_point: Mapped[int | None] = mapped_column()
+    bill_max_share_percent: Mapped[int | None] = mapped_column()
+    accepts_game_coupons: Mapped[bool] = mapped_column(default=True)
+    settlement_cycle: Mapped[str] = mapped_column(String(8), default="monthly")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     def name(self, locale: str) -> str:

@@ -1,5 +1,6 @@
 """Merchants: creation, their ledger accounts, who works for them, and their status."""
 import re
+from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -10,6 +11,7 @@ from mall.clock import utcnow
 from mall.db import lock
 from mall.errors import Conflict, DomainError, NotFound
 from mall.ledger import service as ledger
+from mall.settings import settings_of
 from mall.coalition.models import Merchant, MerchantApplication
 
 
@@ -210,4 +212,61 @@ def get_public_for(session: Session, slug: str) -> Merchant:
     merchant = get_by_slug(session, (slug or "")[:60])
     if merchant is None or merchant.status != "approved":
         raise NotFound(_l("No such merchant."))
+    return merchant
+
+
+# ---------------------------------------------------------------- a merchant's terms
+
+@dataclass(frozen=True)
+class Terms:
+    """What a merchant pays and is paid, and what it accepts: its own terms, else the programme's."""
+
+    issuance_fee_fen_per_point: int
+    reimbursement_fen_per_point: int
+    bill_max_share_percent: int
+    accepts_game_coupons: bool
+    settlement_cycle: str
+    own: frozenset  # the terms set for this merchant (the rest are the programme's defaults)
+
+
+def terms_of(session: Session, merchant: Merchant) -> Terms:
+    settings = settings_of(session)
+    own = {name for name in ("issuance_fee_fen_per_point", "reimbursement_fen_per_point", "bill_max_share_percent")
+           if getattr(merchant, name) is not None}
+    pick = lambda name, default: getattr(merchant, name) if getattr(merchant, name) is not None else default
+    return Terms(pick("issuance_fee_fen_per_point", settings.issuance_fee_fen_per_point),
+                 pick("reimbursement_fen_per_point", settings.redemption_value_fen_per_point),
+                 pick("bill_max_share_percent", settings.bill_max_share_percent),
+                 merchant.accepts_game_coupons, merchant.settlement_cycle or "monthly", frozenset(own))
+
+
+def get_for_operator(session: Session, operator, merchant_id: int) -> Merchant:
+    if operator is None or not operator.is_operator:
+        raise NotFound(_l("Not found."))
+    merchant = session.get(Merchant, merchant_id)
+    if merchant is None:
+        raise NotFound(_l("No such merchant."))
+    return merchant
+
+
+def set_terms(session: Session, operator, merchant_id: int, *, issuance_fee, reimbursement, bill_share,
+              accepts_game_coupons: bool, settlement_cycle: str) -> Merchant:
+    """An operator sets a merchant's terms; a blank figure means the programme's default."""
+    if operator is None or not operator.is_operator:
+        raise NotFound(_l("Not found."))
+    merchant = lock(session, Merchant, [merchant_id]).get(merchant_id)
+    if merchant is None:
+        raise NotFound(_l("No such merchant."))
+    for value, low, high, field, message in (
+            (issuance_fee, 0, 100, "issuance_fee", _l("The issuance fee is 0 to 100 fen a point.")),
+            (reimbursement, 0, 100, "reimbursement", _l("The reimbursement is 0 to 100 fen a point.")),
+            (bill_share, 0, 100, "bill_share", _l("The share of a bill payable with points is 0 to 100 %."))):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high):
+            raise DomainError(message, field=field)
+    if settlement_cycle not in ("weekly", "monthly"):
+        raise DomainError(_l("Settle weekly or monthly."), field="settlement_cycle")
+    merchant.issuance_fee_fen_per_point, merchant.reimbursement_fen_per_point = issuance_fee, reimbursement
+    merchant.bill_max_share_percent, merchant.accepts_game_coupons = bill_share, bool(accepts_game_coupons)
+    merchant.settlement_cycle = settlement_cycle
+    session.flush()
     return merchant

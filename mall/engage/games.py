@@ -197,6 +197,8 @@ def coupons(session: Session, member: User) -> list[Coupon]:
 def accept_coupon(session: Session, merchant, code: str, now: datetime | None = None) -> Coupon:
     """A participating merchant accepts a game coupon at the till: active, unexpired, only once."""
     now = now or utcnow()
+    if not merchant.accepts_game_coupons:  # its terms, set by the programme
+        raise DomainError(_l("This merchant does not accept game coupons."), code="coupons-not-accepted")
     found = session.scalar(select(Coupon.id).where(Coupon.code == (code or "").strip().upper()[:16]))
     if found is None:
         # a mistyped code on the till's form, not a missing page: the form shows it

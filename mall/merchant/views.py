@@ -45,7 +45,8 @@ def dashboard(shop):
     now = utcnow()
     owed = merchant_side.settlement(db.session, shop, local_period_start("month", now), now + timedelta(seconds=1))
     return render_template("merchant/dashboard.html", shop=shop, days=days,
-                           fee=settings_of(db.session).issuance_fee_fen_per_point, settlement=owed,
+                           fee=merchants.terms_of(db.session, shop).issuance_fee_fen_per_point, settlement=owed,
+                           terms=merchants.terms_of(db.session, shop),
                            total_points=sum(d[1] for d in days),
                            purchases=rules.recent_purchases(db.session, shop, 10))
 
@@ -345,7 +346,8 @@ def vouchers(shop):
 
 def _bills_page(shop, form, status: int):
     return render_template("merchant/bills.html", form=form, bills=bill_service.recent_for(db.session, shop),
-                           confirm_form=BillConfirmForm(), settings=settings_of(db.session)), status
+                           confirm_form=BillConfirmForm(), settings=settings_of(db.session),
+                           share=merchants.terms_of(db.session, shop).bill_max_share_percent), status
 
 
 def _bill_request_refused(err, **_view_args):
