@@ -140,3 +140,19 @@ def test_a_till_request_texts_its_one_time_code_at_once_even_at_night_and_never_
     deliver(runner)
     assert len(texts(app)) == 1
     assert sorted(r.last_error for r in outbox(app, channel="sms")) == ["", "expired before it could be sent"]
+
+
+def test_a_sent_one_time_code_is_not_kept_in_the_outbox(app, people, runner):
+    from mall.checkout import bills
+
+    member = people.member("m@example.com", 5000)
+    with_phone(app, member, "13800138007")
+    with app.app_context(), write(db.session):
+        bill = bills.request_payment(db.session, db.session.get(Merchant, people.merchant_id), people.code(member),
+                                     5000, 1000)
+        code = bill.one_time_code
+    [row] = outbox(app, channel="sms")
+    assert row.data["code"] == code
+    deliver(runner)
+    [row] = outbox(app, channel="sms")
+    assert row.status == "sent" and row.data["code"] == "******" and code in texts(app)[0]["text"]
