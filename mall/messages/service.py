@@ -123,6 +123,7 @@ def request_confirmation(session: Session, user: User, url: str, now: datetime |
     row = _queue(session, user, "email_confirm", "email", user.email, {"email": user.email, "url": url},
                  f"email_confirm:{user.id}:{secrets.token_hex(8)}", now, quiet=False)
     session.flush()
+    _remember(session, [row])
     return row
 
 
