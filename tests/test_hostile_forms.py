@@ -243,7 +243,8 @@ def prepare(app) -> None:
         goods = s.scalars(select(Listing).where(Listing.merchant_id == shop.id, Listing.kind == "goods",
                                                 Listing.mix_points.is_(None), Listing.status == "active")
                           .order_by(Listing.points_price)).first()
-        service = s.scalars(select(Listing).where(Listing.kind == "service", Listing.status == "active")).first()
+        service = s.scalars(select(Listing).where(Listing.kind == "service", Listing.status == "active")
+                            .order_by(Listing.points_price, Listing.id)).first()  # the cheapest: the member affords it
         slot = s.scalars(select(ServiceSlot).where(ServiceSlot.listing_id == service.id)
                          .order_by(ServiceSlot.starts_at.desc())).first()
         delivery = checkout.Delivery("林小绿", "13800138000", "上海市浦东新区世纪大道 100 号", "林小绿")
