@@ -102,7 +102,8 @@ def deliver(message_id: int) -> str:
             values.update(status="pending", attempts=row.attempts - 1, next_attempt_at=ref)
         else:
             values.update(status="skipped", last_error=ref)
-        if outcome != "deferred" and TOPICS[row.topic].urgent and "code" in row.data:
+        spec = TOPICS.get(row.topic)  # None for a webhook's event
+        if outcome != "deferred" and spec is not None and spec.urgent and "code" in row.data:
             values["data"] = {**row.data, "code": "******"}  # a one-time code is not kept once it has gone
         session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id, OutboxMessage.status == "sending")
                         .values(**values).execution_options(synchronize_session=False))
