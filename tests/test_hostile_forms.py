@@ -162,6 +162,7 @@ def crawl(app, client):
         response = client.get(url)
         assert response.status_code < 500, f"GET {url}: {response.status_code}"
         if not response.content_type.startswith("text/html"):
+            response.close()  # a streamed download (CSV) ends here, in its own request context
             continue
         page = Page()
         page.feed(response.get_data(as_text=True))

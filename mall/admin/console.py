@@ -106,6 +106,24 @@ def merchant_terms(merchant_id):
                            terms=merchants.terms_of(db.session, shop)), 422 if form.errors else 200
 
 
+@admin.route("/merchants/<int:merchant_id>/statements")
+@operator_only
+def merchant_statements(merchant_id):
+    """A merchant's monthly statements, as the merchant sees them."""
+    shop = merchants.get_for_operator(db.session, _user(), merchant_id)
+    return render_template("merchant/statements.html", shop=shop,
+                           rows=reports.merchant_statements(db.session, shop), terms=merchants.terms_of(db.session, shop),
+                           csv_url=url_for("admin.merchant_statements_csv", merchant_id=merchant_id))
+
+
+@admin.route("/merchants/<int:merchant_id>/statements.csv")
+@operator_only
+def merchant_statements_csv(merchant_id):
+    shop = merchants.get_for_operator(db.session, _user(), merchant_id)
+    return csv_response(f"statements-{shop.slug}.csv",
+                        reports.merchant_statement_rows(reports.merchant_statements(db.session, shop)))
+
+
 @admin.route("/merchants/<int:merchant_id>/status", methods=["POST"])
 @operator_only
 @on_refusal(back_to("admin.merchant_list"))

@@ -24,10 +24,11 @@ from mall.merchant.forms import (ApiKeyForm, BillConfirmForm, BillForm, ImageFor
 from mall.coalition import service as merchants
 from mall.coalition.forms import ApplicationForm
 from mall.coalition.service import staff_merchant
+from mall.reports import service as reports
 from mall.rules import service as rules
 from mall.settings import settings_of
 from mall.validation import has_control_characters
-from mall.web import format_fen
+from mall.web import csv_response, format_fen
 
 merchant = Blueprint("merchant", __name__, url_prefix="/merchant")
 
@@ -420,3 +421,20 @@ def apply():
         flash(_("Thank you: your application is sent. We usually answer within two working days."), "success")
         return redirect(url_for("merchant.apply"), code=303)
     return render_template("merchant/apply.html", form=form, application=application), 422 if form.errors else 200
+
+
+# ---------------------------------------------------------------- statements
+
+@merchant.route("/statements")
+@staff_only
+def statements(shop):
+    """The merchant's monthly statements with the programme: issued and fee, redeemed and reimbursement."""
+    return render_template("merchant/statements.html", shop=shop, rows=reports.merchant_statements(db.session, shop),
+                           terms=merchants.terms_of(db.session, shop), csv_url=url_for("merchant.statements_csv"))
+
+
+@merchant.route("/statements.csv")
+@staff_only
+def statements_csv(shop):
+    return csv_response(f"statements-{shop.slug}.csv",
+                        reports.merchant_statement_rows(reports.merchant_statements(db.session, shop)))

@@ -11,6 +11,7 @@ Outstanding points at the end of a month are the running sum of what went in les
 so the last month's figure equals the sum of member and family balances (tested).
 """
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import case, func, literal_column, select
@@ -18,7 +19,11 @@ from sqlalchemy.orm import Session, aliased
 
 from mall.charts import bar_chart
 from mall.ledger.models import LOTTED_KINDS, Account, Transfer
+from mall.checkout.models import Order
+from mall.clock import SHANGHAI, utcnow
 from mall.coalition.models import Merchant
+from mall.coalition.service import terms_of
+from mall.engage.models import Coupon
 from mall.rules.models import Purchase
 from mall.settings import settings_of
 
@@ -173,3 +178,68 @@ def charts(report: Report) -> dict:
                          min_slots=6, tick=lambda month: month[2:])
 
     return {"flows": chart(["issued", "redeemed", "donated", "expired"]), "outstanding": chart(["outstanding"])}
+
+
+# ---------------------------------------------------------------- a merchant's monthly statements
+
+@dataclass(frozen=True)
+class MerchantMonth:
+    """One month of a merchant's account with the programme (Asia/Shanghai months)."""
+
+    month: str  # "YYYY-MM"
+    issued: int  # points its purchases awarded, less those clawed back by refunds
+    fee_fen: int  # what it owes for them, at its issuance fee
+    redeemed: int  # points members spent at it, less refunds
+    reimbursement_fen: int  # what the programme owes it for them
+    compensation: int  # points of compensation the programme paid members for its cancellations
+    coupons: int  # game coupons it accepted
+
+
+def _month_starts(now: datetime, months: int) -> list[datetime]:
+    """The starts of the last ``months`` months in Shanghai (this one included), oldest first."""
+    starts = [now.astimezone(SHANGHAI).replace(day=1, hour=0, minute=0, second=0, microsecond=0)]
+    while len(starts) < months:
+        starts.append((starts[-1] - timedelta(days=1)).replace(day=1))
+    return starts[::-1]
+
+
+def _net(session: Session, account_id: int | None, start: datetime, end: datetime, outgoing: bool) -> int:
+    if account_id is None:
+        return 0
+    def total(column):
+        return int(session.scalar(select(func.coalesce(func.sum(Transfer.amount), 0)).where(
+            column == account_id, Transfer.created_at >= start, Transfer.created_at < end)) or 0)
+    out, into = total(Transfer.debit_account_id), total(Transfer.credit_account_id)
+    return out - into if outgoing else into - out
+
+
+def merchant_statements(session: Session, merchant: Merchant, months: int = 12,
+                        now: datetime | None = None) -> list[MerchantMonth]:
+    """The merchant's last ``months`` months (this one included), newest first, at its current terms."""
+    now = now or utcnow()
+    terms = terms_of(session, merchant)
+    accounts = {a.name: a.id for a in session.scalars(select(Account).where(
+        Account.owner_kind == "merchant", Account.owner_id == merchant.id))}
+    starts = _month_starts(now, months)
+    ends = starts[1:] + [now + timedelta(seconds=1)]
+    return [_merchant_month(session, merchant, accounts, terms, a, b) for a, b in zip(starts, ends)][::-1]
+
+
+def _merchant_month(session, merchant, accounts, terms, start, end) -> MerchantMonth:
+    issued = _net(session, accounts.get("issuance"), start, end, outgoing=True)
+    redeemed = _net(session, accounts.get("redemption"), start, end, outgoing=False)
+    compensation = int(session.scalar(select(func.coalesce(func.sum(Order.compensation), 0)).where(
+        Order.merchant_id == merchant.id, Order.cancelled_by == "merchant", Order.cancelled_at >= start,
+        Order.cancelled_at < end)) or 0)
+    coupons = int(session.scalar(select(func.count(Coupon.id)).where(
+        Coupon.used_merchant_id == merchant.id, Coupon.used_at >= start, Coupon.used_at < end)) or 0)
+    return MerchantMonth(start.strftime("%Y-%m"), issued, issued * terms.issuance_fee_fen_per_point, redeemed,
+                         redeemed * terms.reimbursement_fen_per_point, compensation, coupons)
+
+
+def merchant_statement_rows(statements: list[MerchantMonth]):
+    """The statements as CSV rows, the header first."""
+    yield [_("Month"), _("Points issued"), _("Issuance fee (fen)"), _("Points redeemed"), _("Reimbursement (fen)"),
+           _("Compensation paid (points)"), _("Game coupons accepted")]
+    for m in statements:
+        yield [m.month, m.issued, m.fee_fen, m.redeemed, m.reimbursement_fen, m.compensation, m.coupons]
