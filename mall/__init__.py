@@ -197,6 +197,7 @@ def register_template_helpers(app: Flask) -> None:
         channel_label=labels.channel_label,
         application_status_label=labels.application_status_label,
         channel_kind_label=labels.channel_kind_label,
+        staff_role_label=labels.staff_role_label,
         utcnow=utcnow,
     )
     header.register(app)

@@ -19,6 +19,20 @@ def operator_only(view):
     return wrapper
 
 
+def staff_roles(*roles):
+    """Merchant staff in one of ``roles`` only (mall.account.models.MERCHANT_ROLES); to the others the
+    page does not exist (404), as the back office does not to non-staff."""
+    def decorate(view):
+        @wraps(view)
+        @staff_only
+        def wrapper(shop, **kwargs):
+            if current_user.merchant_role not in roles:
+                abort(404)
+            return view(shop, **kwargs)
+        return wrapper
+    return decorate
+
+
 def staff_only(view):
     """Merchant staff only, given their merchant; everyone else is told the page does not exist."""
     @wraps(view)
@@ -30,3 +44,7 @@ def staff_only(view):
             abort(404)
         return view(shop, **kwargs)
     return wrapper
+
+
+managers_only = staff_roles("owner", "manager")  # listings, orders, keys, webhooks, statements, matching
+owner_only = staff_roles("owner")  # the staff themselves

@@ -175,3 +175,10 @@ CHANNEL_KINDS = {"bank_card": _l("Bank card programme"), "transit": _l("Public t
 
 def channel_kind_label(kind: str) -> str:
     return str(CHANNEL_KINDS.get(kind, kind))
+
+
+STAFF_ROLES = {"owner": _l("Owner"), "manager": _l("Manager"), "cashier": _l("Cashier")}
+
+
+def staff_role_label(role: str | None) -> str:
+    return str(STAFF_ROLES.get(role or "", role or ""))

@@ -7,6 +7,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from mall.models import Base, UTCDateTime, utcnow
 
 ROLES = ("member", "merchant", "operator")
+# what a member of a merchant's staff may do: the owner everything, staff included; a manager all but the
+# staff; a cashier records purchases and accepts vouchers, coupons and till bills (mall.guards)
+MERCHANT_ROLES = ("owner", "manager", "cashier")
 
 
 class User(Base):
@@ -19,6 +22,7 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default="member")
     merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchant.id"), index=True)
+    merchant_role: Mapped[str | None] = mapped_column(String(12))  # owner, manager or cashier (staff only)
     member_code: Mapped[str] = mapped_column(String(12), unique=True)
     locale: Mapped[str | None] = mapped_column(String(16))
     phone: Mapped[str | None] = mapped_column(String(20), index=True)  # optional, mainland mobile

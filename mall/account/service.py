@@ -62,7 +62,8 @@ def find_by_email(session: Session, email: str) -> User | None:
 
 
 def register(session: Session, *, email: str, display_name: str, password: str | None = None,
-             password_hash: str | None = None, role: str = "member", merchant_id: int | None = None) -> User:
+             password_hash: str | None = None, role: str = "member", merchant_id: int | None = None,
+             merchant_role: str = "owner") -> User:
     """Create an account; the role is only ever set by a trusted caller (CLI, operator). Doors hash the
     password first (``hash_password``) and give ``password_hash``, so no argon2 runs in the write;
     ``password`` is hashed here (seed data, tests)."""
@@ -80,6 +81,7 @@ def register(session: Session, *, email: str, display_name: str, password: str |
         password_hash=password_hash or hash_password(session, password),
         role=role,
         merchant_id=merchant_id if role == "merchant" else None,
+        merchant_role=merchant_role if role == "merchant" else None,
         member_code=new_member_code(session),
         session_token=secrets.token_urlsafe(24),
     )
@@ -301,3 +303,54 @@ def greet_birthdays(session: Session, now: datetime, limit: int = 5000) -> int:
     for user_id, name in rows:
         events.birthday.send(session, member_id=user_id, name=name, date=today.isoformat())
     return len(rows)
+
+
+# ---------------------------------------------------------------- a merchant's staff
+
+def staff_of(session: Session, merchant_id: int) -> list[User]:
+    return list(session.scalars(select(User).where(User.role == "merchant", User.merchant_id == merchant_id)
+                                .order_by(User.id)))
+
+
+def add_staff(session: Session, owner: User, email: str, display_name: str, role: str) -> tuple[User, str]:
+    """The owner gives someone an account of the merchant's staff; returns it and a first password to hand
+    over (shown once; they change it at /account/password)."""
+    if owner.role != "merchant" or owner.merchant_role != "owner":
+        raise NotFound(_l("Not found."))
+    if role not in ("manager", "cashier"):
+        raise DomainError(_l("Choose manager or cashier."), field="role")
+    if not (display_name or "").strip():
+        raise DomainError(_l("Give their name."), field="display_name")
+    password = secrets.token_urlsafe(9)
+    user = register(session, email=email, display_name=display_name[:60], password=password, role="merchant",
+                    merchant_id=owner.merchant_id, merchant_role=role)
+    return user, password
+
+
+def _staff_member(session: Session, owner: User, user_id: int) -> User:
+    if owner.role != "merchant" or owner.merchant_role != "owner":
+        raise NotFound(_l("Not found."))
+    user = session.get(User, user_id)
+    if user is None or user.role != "merchant" or user.merchant_id != owner.merchant_id:
+        raise NotFound(_l("No such member of staff."))
+    if user.id == owner.id:
+        raise DomainError(_l("You cannot change your own access; another owner can."), code="self")
+    return user
+
+
+def set_staff_role(session: Session, owner: User, user_id: int, role: str) -> User:
+    user = _staff_member(session, owner, user_id)
+    if role not in ("owner", "manager", "cashier"):
+        raise DomainError(_l("Choose owner, manager or cashier."), field="role")
+    user.merchant_role = role
+    session.flush()
+    return user
+
+
+def remove_staff(session: Session, owner: User, user_id: int) -> None:
+    """The account leaves the staff: it is signed out everywhere and can no longer sign in."""
+    user = _staff_member(session, owner, user_id)
+    user.role, user.merchant_id, user.merchant_role = "member", None, None
+    user.password_hash = "!removed"
+    user.session_token = secrets.token_urlsafe(24)
+    session.flush()

@@ -8,7 +8,7 @@ def on_merchant_application_decided(session, *, applicant_id, outcome, merchant_
     if outcome != "approved" or merchant_id is None:
         return
     user = session.get(User, applicant_id)
-    user.role, user.merchant_id = "merchant", merchant_id
+    user.role, user.merchant_id, user.merchant_role = "merchant", merchant_id, "owner"
     session.flush()
 
 

@@ -15,7 +15,7 @@ from mall.edge import back_to, fragment_or, message_of, on_refusal, page_or_frag
 from mall.extensions import db
 from mall.family import service as family
 from mall.forms import database_id
-from mall.guards import operator_only, staff_only
+from mall.guards import managers_only, operator_only
 from mall.labels import CAUSES as CAUSE_LABELS
 from mall.ledger import service as ledger
 from mall.coalition.service import staff_merchant
@@ -345,7 +345,7 @@ def _matching_refused(err, **_view_args):
 
 
 @charity.route("/merchant/charity", methods=["GET", "POST"])
-@staff_only
+@managers_only
 @on_refusal(_matching_refused)
 def merchant_matching(shop):
     """The merchant's matching campaigns, and a form to fund a new one from its own account."""

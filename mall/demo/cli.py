@@ -61,13 +61,15 @@ def seed_demo(extra):
             session.flush()
             _demo_calendars(session, by_slug)
         staff = [("merchant@demo.test", "绿邻店长", "merchant", by_slug["lvlin-mart"].id),
+                 ("cashier@demo.test", "绿邻收银员", "merchant", by_slug["lvlin-mart"].id),
                  ("operator@demo.test", "平台运营", "operator", None),
                  ("auditor@demo.test", "平台复核", "operator", None)]  # a second operator, for four-eyes approvals
         people = [(email, name, "member", None) for email, name in MEMBERS] + staff
         for email, name, role, merchant_id in people:
             if accounts.find_by_email(session, email) is None:
                 accounts.register(session, email=email, password=DEMO_PASSWORD, display_name=name,
-                                  role=role, merchant_id=merchant_id)
+                                  role=role, merchant_id=merchant_id,
+                                  merchant_role="cashier" if email.startswith("cashier@") else "owner")
         _publish_demo_rules(session)
         _demo_application(session)
         keys = _demo_channels(session)

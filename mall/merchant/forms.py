@@ -2,9 +2,9 @@ from datetime import datetime, time, timedelta
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField, FileRequired
-from wtforms import (BooleanField, DateField, DateTimeLocalField, FieldList, FormField, HiddenField,
+from wtforms import (BooleanField, DateField, DateTimeLocalField, EmailField, FieldList, FormField, HiddenField,
                      IntegerField, SelectField, StringField, TextAreaField)
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, ValidationError
 
 from mall.catalog.service import MAX_FEN as CASH_MAX_FEN
 from mall.checkout.bills import MAX_BILL_FEN
@@ -152,3 +152,19 @@ class BillForm(MallForm):
 
 class BillConfirmForm(MallForm):
     code = StringField(_l("One-time code"))  # judged by the service, which counts every try
+
+
+STAFF_ROLES = [("cashier", _l("Cashier: records purchases, accepts vouchers, coupons and till bills")),
+               ("manager", _l("Manager: also listings, orders, refunds, API keys, webhooks and statements"))]
+
+
+class StaffForm(MallForm):
+    email = EmailField(_l("Their e-mail address"), validators=[DataRequired(), Email(check_deliverability=False),
+                                                               Length(max=254)])
+    display_name = StringField(_l("Their name"), validators=[DataRequired(), Length(max=60)])
+    role = SelectField(_l("Role"), choices=STAFF_ROLES, default="cashier")
+
+
+class StaffRoleForm(MallForm):
+    role = SelectField(_l("Role"), choices=[("owner", _l("Owner")), ("manager", _l("Manager")),
+                                            ("cashier", _l("Cashier"))], validate_choice=False)

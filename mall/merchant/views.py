@@ -7,6 +7,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from mall.account import service as accounts
 from mall.account.forms import EmptyForm
 from mall.api import service as api_service
 from mall.catalog import service as catalog
@@ -17,10 +18,10 @@ from mall.clock import local_period_start, utcnow
 from mall.edge import back_to, message_of, on_refusal, run, submitted
 from mall.errors import DomainError
 from mall.extensions import db
-from mall.guards import staff_only
+from mall.guards import managers_only, owner_only, staff_only
 from mall.idempotency import run_once
 from mall.merchant.forms import (ApiKeyForm, BillConfirmForm, BillForm, ImageForm, ListingForm, NightsForm,
-                                 PurchaseForm, SlotsForm, VoucherForm, yuan_to_fen)
+                                 PurchaseForm, SlotsForm, StaffForm, StaffRoleForm, VoucherForm, yuan_to_fen)
 from mall.coalition import service as merchants
 from mall.coalition.forms import ApplicationForm
 from mall.coalition.service import staff_merchant
@@ -117,7 +118,7 @@ def _award_once(shop, form):
 
 
 @merchant.route("/api-keys", methods=["GET", "POST"])
-@staff_only
+@managers_only
 def api_keys(shop):
     """List, create and revoke the merchant's API keys; a new key is shown once."""
     form = ApiKeyForm()
@@ -131,7 +132,7 @@ def api_keys(shop):
 
 
 @merchant.route("/api-keys/<int:key_id>/revoke", methods=["POST"])
-@staff_only
+@managers_only
 def revoke_key(shop, key_id):
     """Revoke one of the merchant's keys; it stops working at once."""
     submitted(EmptyForm())
@@ -177,7 +178,7 @@ def _listing_refused(err, listing_id=None, **_view_args):
 
 
 @merchant.route("/listings")
-@staff_only
+@managers_only
 def listings(shop):
     """The merchant's listings, newest first (archived ones on request)."""
     status = request.args.get("status")
@@ -186,7 +187,7 @@ def listings(shop):
 
 
 @merchant.route("/listings/new", methods=["GET", "POST"])
-@staff_only
+@managers_only
 @on_refusal(_listing_refused)
 def new_listing(shop):
     """Create a listing; it starts as a draft until published."""
@@ -199,7 +200,7 @@ def new_listing(shop):
 
 
 @merchant.route("/listings/<int:listing_id>", methods=["GET", "POST"])
-@staff_only
+@managers_only
 @on_refusal(_listing_refused)
 def edit_listing(shop, listing_id):
     """Edit one of the merchant's own listings (another merchant's is a 404)."""
@@ -215,7 +216,7 @@ def edit_listing(shop, listing_id):
 
 
 @merchant.route("/listings/<int:listing_id>/<any(publish, pause, archive):action>", methods=["POST"])
-@staff_only
+@managers_only
 @on_refusal(back_to("merchant.edit_listing"))
 def listing_status(shop, listing_id, action):
     """Publish, pause or archive a listing."""
@@ -226,7 +227,7 @@ def listing_status(shop, listing_id, action):
 
 
 @merchant.route("/listings/<int:listing_id>/images", methods=["POST"])
-@staff_only
+@managers_only
 @on_refusal(back_to("merchant.edit_listing"))
 def upload_image(shop, listing_id):
     """Add an image: checked by its content, resized, at most five per listing."""
@@ -240,7 +241,7 @@ def upload_image(shop, listing_id):
 
 
 @merchant.route("/listings/<int:listing_id>/slots", methods=["POST"])
-@staff_only
+@managers_only
 @on_refusal(back_to("merchant.edit_listing"))
 def add_slots(shop, listing_id):
     """Open bookable times for a service, every day in a date range."""
@@ -263,7 +264,7 @@ def _nights_refused(err, listing_id, **_view_args):
 
 
 @merchant.route("/listings/<int:listing_id>/nights", methods=["POST"])
-@staff_only
+@managers_only
 @on_refusal(_nights_refused)
 def set_nights(shop, listing_id):
     """Offer hotel nights in a date range at a price (off-season nights can cost fewer points)."""
@@ -290,7 +291,7 @@ def orders(shop):
 
 
 @merchant.route("/orders/<int:order_id>/<any(fulfil, cancel):action>", methods=["POST"])
-@staff_only
+@managers_only
 @on_refusal(back_to("merchant.orders"))
 def order_action(shop, order_id, action):
     """Fulfil an order, or cancel it: the member gets every point back plus compensation."""
@@ -308,7 +309,7 @@ def order_action(shop, order_id, action):
 
 
 @merchant.route("/orders/<int:order_id>/lines/<int:line_id>/refund", methods=["POST"])
-@staff_only
+@managers_only
 @on_refusal(back_to("merchant.orders"))
 def refund_line(shop, order_id, line_id):
     """Refund one unit of a line; the form's one-time token makes a double click refund once."""
@@ -426,7 +427,7 @@ def apply():
 # ---------------------------------------------------------------- statements
 
 @merchant.route("/statements")
-@staff_only
+@managers_only
 def statements(shop):
     """The merchant's monthly statements with the programme: issued and fee, redeemed and reimbursement."""
     return render_template("merchant/statements.html", shop=shop, rows=reports.merchant_statements(db.session, shop),
@@ -434,7 +435,53 @@ def statements(shop):
 
 
 @merchant.route("/statements.csv")
-@staff_only
+@managers_only
 def statements_csv(shop):
     return csv_response(f"statements-{shop.slug}.csv",
                         reports.merchant_statement_rows(reports.merchant_statements(db.session, shop)))
+
+
+# ---------------------------------------------------------------- staff
+
+def _staff_page(shop, form, new=None, status=200):
+    return render_template("merchant/staff.html", shop=shop, form=form, staff=accounts.staff_of(db.session, shop.id),
+                           new=new, action_form=StaffRoleForm()), status
+
+
+def _staff_refused(err, **_):
+    form = StaffForm()
+    field = getattr(form, err.params.get("field", ""), None)
+    if field is not None:
+        field.errors = [message_of(err)]
+    else:
+        flash(message_of(err), "error")
+    return _staff_page(_shop(), form, status=422)
+
+
+@merchant.route("/staff", methods=["GET", "POST"])
+@owner_only
+@on_refusal(_staff_refused)
+def staff(shop):
+    """The owner's page: who works here and as what; add a manager or a cashier."""
+    form = StaffForm()
+    if form.validate_on_submit():
+        user, password = run(accounts.add_staff, db.session, current_user, form.email.data, form.display_name.data,
+                             form.role.data)
+        return _staff_page(shop, StaffForm(formdata=None), new=(user.email, password))
+    return _staff_page(shop, form, status=422 if form.errors else 200)
+
+
+@merchant.route("/staff/<int:user_id>/<any(role, remove):action>", methods=["POST"])
+@owner_only
+@on_refusal(back_to("merchant.staff"))
+def staff_action(shop, user_id, action):
+    form = StaffRoleForm()
+    if not form.validate_on_submit():
+        abort(400)
+    if action == "remove":
+        run(accounts.remove_staff, db.session, current_user, user_id)
+        flash(_("They are no longer on your staff and can no longer sign in."), "success")
+    else:
+        run(accounts.set_staff_role, db.session, current_user, user_id, form.role.data)
+        flash(_("Role changed."), "success")
+    return redirect(url_for("merchant.staff"), code=303)

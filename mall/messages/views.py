@@ -11,7 +11,7 @@ from mall.audit import service as audit
 from mall.edge import back_to, message_of, on_refusal, run, submitted, transaction
 from mall.extensions import csrf, db
 from mall.forms import database_id
-from mall.guards import operator_only, staff_only
+from mall.guards import managers_only, operator_only
 from mall.messages import service, tokens
 from mall.messages.compose import compose
 from mall.messages.forms import PreferencesForm, WebhookForm
@@ -124,7 +124,7 @@ def _webhook_refused(err, **_):
 
 
 @messages.route("/merchant/webhooks", methods=["GET", "POST"])
-@staff_only
+@managers_only
 @on_refusal(_webhook_refused)
 def webhooks(shop):
     """The merchant's webhook endpoints; a new one shows its signing secret."""
@@ -139,7 +139,7 @@ def webhooks(shop):
 
 
 @messages.route("/merchant/webhooks/<int:endpoint_id>")
-@staff_only
+@managers_only
 def webhook(shop, endpoint_id):
     """One endpoint: its secret, its delivery log, and a test event."""
     endpoint = service.get_endpoint_for(db.session, shop.id, endpoint_id)
@@ -150,7 +150,7 @@ def webhook(shop, endpoint_id):
 
 @messages.route("/merchant/webhooks/<int:endpoint_id>/<any(test, rotate, enable, disable, delete):action>",
                 methods=["POST"])
-@staff_only
+@managers_only
 @on_refusal(back_to("messages.webhook"))
 def webhook_action(shop, endpoint_id, action):
     submitted(EmptyForm())

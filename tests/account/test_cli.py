@@ -5,7 +5,8 @@ from mall.account.models import User
 from mall.catalog.models import Listing
 from mall.extensions import db
 from mall.ledger import service as ledger
-from mall.coalition.models import Merchant
+from mall.coalition.models import Merchant, MerchantApplication
+from mall.rules.models import EarningChannel
 from mall.rules.models import Purchase
 
 
@@ -42,7 +43,9 @@ def test_seed_demo_is_complete_and_idempotent(runner, app):
     second = runner.invoke(args=["seed-demo"])
     assert second.exit_code == 0, second.output
     with app.app_context():
-        assert db.session.scalar(select(func.count(Merchant.id))) == 7
+        assert db.session.scalar(select(func.count(Merchant.id))) == 9  # six shops, one applying, two channels
+        assert db.session.scalar(select(func.count(EarningChannel.id))) == 2  # run twice: still one of each
+        assert db.session.scalar(select(func.count(MerchantApplication.id))) == 1
         assert db.session.scalar(select(func.count(Merchant.id)).where(Merchant.status == "pending")) == 1
         assert db.session.scalar(select(func.count(User.id)).where(User.role == "operator")) == 2  # four-eyes
         listings = db.session.scalars(select(Listing)).all()
