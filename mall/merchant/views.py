@@ -144,8 +144,12 @@ def revoke_key(shop, key_id):
 # ---------------------------------------------------------------- listings
 
 def _form_errors(form, err: DomainError) -> None:
-    """Show a service's field errors on the form fields they belong to."""
-    if isinstance(err, catalog.InvalidListing):
+    """Show a service's field errors on the form fields they belong to (a listing's several, or the one
+    field a refusal names); anything else as a flash."""
+    field = getattr(form, err.params.get("field") or "", None)
+    if field is not None and hasattr(field, "errors"):
+        field.errors = [message_of(err)]
+    elif isinstance(err, catalog.InvalidListing):
         for e in err.errors:
             name = {"cash_fen": "cash"}.get(e["field"], e["field"])
             target = getattr(form, name, None)
@@ -401,11 +405,7 @@ def confirm_bill(shop, bill_id):
 
 def _apply_refused(err, **_):
     form = ApplicationForm()
-    field = getattr(form, err.params.get("field", ""), None)
-    if field is not None:
-        field.errors = [message_of(err)]
-    else:
-        flash(message_of(err), "error")
+    _form_errors(form, err)
     return render_template("merchant/apply.html", form=form,
                            application=merchants.application_for(db.session, current_user)), 422
 
@@ -450,11 +450,7 @@ def _staff_page(shop, form, new=None, status=200):
 
 def _staff_refused(err, **_):
     form = StaffForm()
-    field = getattr(form, err.params.get("field", ""), None)
-    if field is not None:
-        field.errors = [message_of(err)]
-    else:
-        flash(message_of(err), "error")
+    _form_errors(form, err)
     return _staff_page(_shop(), form, status=422)
 
 
