@@ -161,6 +161,7 @@ def register_template_helpers(app: Flask) -> None:
 
     from mall import header, labels, web
     from mall.clock import utcnow
+    from mall.rules.engine import rate_text
 
     app.jinja_env.filters.update(
         points=web.format_points,
@@ -198,6 +199,10 @@ def register_template_helpers(app: Flask) -> None:
         application_status_label=labels.application_status_label,
         channel_kind_label=labels.channel_kind_label,
         staff_role_label=labels.staff_role_label,
+        campaign_state_label=labels.campaign_state_label,
+        invitation_state_label=labels.invitation_state_label,
+        audit_action_label=labels.audit_action_label,
+        rate_text=rate_text,
         utcnow=utcnow,
     )
     header.register(app)

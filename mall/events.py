@@ -53,6 +53,8 @@ The events, with what each carries:
                            one-time code the member gives the till), expires_at
 ``merchant_application_decided`` application_id, applicant_id, outcome ("approved", "refused",
                            "needs_info"), reason, name_zh, name_en, merchant_id (None unless approved)
+``staff_invitation_sent``  invitation_id, member_id, merchant_id, role ("manager"/"cashier") — an owner
+                           invited a member by member code to the staff
 =========================  ==========================================================================
 """
 from blinker import Namespace
@@ -81,6 +83,7 @@ voucher_expiring = _events.signal("voucher-expiring")
 birthday = _events.signal("birthday")
 merchant_application_decided = _events.signal("merchant-application-decided")
 bill_requested = _events.signal("bill-requested")
+staff_invitation_sent = _events.signal("staff-invitation-sent")
 
 ALL = (purchase_awarded, purchase_refunded, order_placed, order_fulfilled, order_cancelled, order_refunded,
        voucher_redeemed, profile_updated, member_deleting, member_deleted, gift_sent, family_invitation_sent,

@@ -16,7 +16,7 @@ def role_label(role: str) -> str:
 TIERS = {"normal": _l("Normal"), "silver": _l("Silver"), "gold": _l("Gold")}
 RULES = {"base": _l("Base points"), "green": _l("Green bonus"), "tier": _l("Tier bonus"),
          "credit": _l("Good-credit bonus"), "birthday": _l("Birthday bonus"),
-         "channel": _l("Channel points per ride or kWh")}
+         "channel": _l("Channel points per ride or kWh"), "merchant_campaign": _l("Merchant's campaign")}
 CAMPAIGN_KINDS = {"multiplier": _l("Points multiplier"), "bonus": _l("Fixed bonus"),
                   "cross_category": _l("Cross-category bonus"), "first_purchase": _l("First purchase at a merchant")}
 NOTES = {"below_minimum": _l("Below the minimum purchase: no points."),
@@ -28,8 +28,11 @@ def tier_label(name: str) -> str:
     return str(TIERS.get(name, name))
 
 
-def rule_label(rule: str, config=None, locale: str = "zh") -> str:
-    """A breakdown line's name; campaign lines are named after their campaign."""
+def rule_label(rule: str, config=None, locale: str = "zh", detail=None) -> str:
+    """A breakdown line's name; campaign lines are named after their campaign (a merchant's own
+    campaign carries its names in the line, since no rule set holds it)."""
+    if rule == "merchant_campaign" and detail:
+        return detail.get("name_en" if locale.startswith("en") else "name_zh") or str(RULES[rule])
     if rule.startswith("campaign:"):
         campaign_id = rule.split(":", 1)[1]
         for c in getattr(config, "campaigns", ()):
@@ -182,3 +185,44 @@ STAFF_ROLES = {"owner": _l("Owner"), "manager": _l("Manager"), "cashier": _l("Ca
 
 def staff_role_label(role: str | None) -> str:
     return str(STAFF_ROLES.get(role or "", role or ""))
+
+
+CAMPAIGN_STATES = {"scheduled": _l("Starts later"), "running": _l("Running"), "ended": _l("Over"),
+                   "withdrawn": _l("Withdrawn"), "suspended": _l("Stopped by the programme")}
+
+
+def campaign_state_label(state: str) -> str:
+    return str(CAMPAIGN_STATES.get(state, state))
+
+
+INVITATION_STATES = {"pending": _l("Waiting for their answer"), "accepted": _l("Joined the staff"),
+                     "declined": _l("Declined"), "withdrawn": _l("Withdrawn"), "ended": _l("Left the staff")}
+
+
+def invitation_state_label(state: str) -> str:
+    return str(INVITATION_STATES.get(state, state))
+
+
+AUDIT_ACTIONS = {
+    "merchant.record_purchase": _l("Recorded a purchase"), "api.create_purchase": _l("Reported a purchase (API)"),
+    "api.refund_purchase": _l("Refunded a purchase (API)"), "merchant.new_listing": _l("Created a listing"),
+    "merchant.edit_listing": _l("Edited a listing"), "api.create_listing": _l("Created a listing (API)"),
+    "api.update_listing": _l("Edited a listing (API)"), "merchant.listing_status": _l("Published, paused or archived a listing"),
+    "merchant.upload_image": _l("Added a listing image"), "merchant.add_slots": _l("Opened booking times"),
+    "merchant.set_nights": _l("Set hotel nights"), "merchant.order_action": _l("Fulfilled or cancelled an order"),
+    "api.fulfil_order": _l("Fulfilled an order (API)"), "api.cancel_order": _l("Cancelled an order (API)"),
+    "merchant.refund_line": _l("Refunded an order line"), "api.refund_order": _l("Refunded an order (API)"),
+    "merchant.vouchers": _l("Accepted a voucher or coupon"), "merchant.bills": _l("Asked for points at the till"),
+    "merchant.confirm_bill": _l("Confirmed a till payment"), "api.create_bill_payment": _l("Asked for points at the till (API)"),
+    "api.confirm_bill_payment": _l("Confirmed a till payment (API)"), "merchant.api_keys": _l("Created an API key"),
+    "merchant.revoke_key": _l("Revoked an API key"), "messages.webhooks": _l("Added a webhook"),
+    "messages.webhook_action": _l("Changed a webhook"), "merchant.staff": _l("Added a member of staff"),
+    "merchant.staff_action": _l("Changed or removed a member of staff"), "merchant.invite_staff": _l("Invited a member to the staff"),
+    "merchant.withdraw_invitation": _l("Withdrew a staff invitation"), "merchant.campaigns": _l("Set up a campaign"),
+    "merchant.end_campaign": _l("Ended a campaign"), "merchant.logo": _l("Changed the logo"),
+    "charity.merchant_matching": _l("Changed charity matching"),
+}
+
+
+def audit_action_label(action: str) -> str:
+    return str(AUDIT_ACTIONS.get(action, action))

@@ -70,3 +70,26 @@ class Notification(Base):
     dedupe_key: Mapped[str | None] = mapped_column(String(120), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class StaffInvitation(Base):
+    """An owner asks a member (found by member code) to join the merchant's staff in a role. When the
+    member accepts, their account works in the back office; their points stay theirs, and when they
+    leave the staff it is a member's account again, sign-in intact."""
+
+    __tablename__ = "staff_invitation"
+    __table_args__ = (
+        CheckConstraint("role IN ('owner', 'manager', 'cashier')", name="role"),
+        CheckConstraint("status IN ('pending', 'accepted', 'declined', 'withdrawn', 'ended')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchant.id"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(12))
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    invited_by: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    member = relationship("User", foreign_keys=[member_id], lazy="joined")

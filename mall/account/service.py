@@ -18,10 +18,10 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from mall import events
-from mall.account.models import ROLES, Notification, User
+from mall.account.models import ROLES, Notification, StaffInvitation, User
 from mall.clock import utcnow
 from mall.db import unique_code
-from mall.errors import DomainError, NotFound
+from mall.errors import Conflict, DomainError, NotFound
 from mall.ledger import service as ledger
 from mall.settings import settings_of
 
@@ -348,9 +348,86 @@ def set_staff_role(session: Session, owner: User, user_id: int, role: str) -> Us
 
 
 def remove_staff(session: Session, owner: User, user_id: int) -> None:
-    """The account leaves the staff: it is signed out everywhere and can no longer sign in."""
+    """The account leaves the staff and is signed out everywhere. An account made for the staff can no
+    longer sign in; a member who joined by invitation is a member again, their sign-in and points intact."""
     user = _staff_member(session, owner, user_id)
+    joined = session.scalar(select(StaffInvitation).where(
+        StaffInvitation.member_id == user.id, StaffInvitation.merchant_id == owner.merchant_id,
+        StaffInvitation.status == "accepted").order_by(StaffInvitation.id.desc()).limit(1))
     user.role, user.merchant_id, user.merchant_role = "member", None, None
-    user.password_hash = "!removed"
+    if joined is None:
+        user.password_hash = "!removed"
+    else:
+        joined.status, joined.decided_at = "ended", utcnow()
     user.session_token = secrets.token_urlsafe(24)
     session.flush()
+
+
+def invite_staff(session: Session, owner: User, member_code: str, role: str) -> StaffInvitation:
+    """The owner invites a member, found by member code, to the staff in a role; the member accepts or
+    declines in their account (they are told by message)."""
+    if owner.role != "merchant" or owner.merchant_role != "owner":
+        raise NotFound(_l("Not found."))
+    if role not in ("manager", "cashier"):
+        raise DomainError(_l("Choose manager or cashier."), field="role")
+    code = (member_code or "").strip().upper()
+    member = session.scalar(select(User).where(User.member_code == code)) if code else None
+    if member is None or member.role != "member" or member.deleted_at is not None:
+        raise DomainError(_l("No member has this code."), code="unknown-member", field="member_code")
+    waiting = session.scalar(select(StaffInvitation.id).where(
+        StaffInvitation.member_id == member.id, StaffInvitation.merchant_id == owner.merchant_id,
+        StaffInvitation.status == "pending"))
+    if waiting:
+        raise Conflict(_l("This member already has an invitation from you."), code="already-invited",
+                       field="member_code")
+    row = StaffInvitation(merchant_id=owner.merchant_id, member_id=member.id, role=role, invited_by=owner.id)
+    session.add(row)
+    session.flush()
+    events.staff_invitation_sent.send(session, invitation_id=row.id, member_id=member.id,
+                                      merchant_id=owner.merchant_id, role=role)
+    return row
+
+
+def invitations_of_merchant(session: Session, merchant_id: int, limit: int = 50) -> list[StaffInvitation]:
+    return list(session.scalars(select(StaffInvitation).where(StaffInvitation.merchant_id == merchant_id)
+                                .order_by(StaffInvitation.id.desc()).limit(limit)))
+
+
+def invitations_for(session: Session, member: User) -> list[StaffInvitation]:
+    """The invitations waiting for this member's answer."""
+    return list(session.scalars(select(StaffInvitation).where(StaffInvitation.member_id == member.id,
+                                                              StaffInvitation.status == "pending")
+                                .order_by(StaffInvitation.id)))
+
+
+def withdraw_invitation(session: Session, owner: User, invitation_id: int) -> StaffInvitation:
+    if owner.role != "merchant" or owner.merchant_role != "owner":
+        raise NotFound(_l("Not found."))
+    row = session.get(StaffInvitation, invitation_id)
+    if row is None or row.merchant_id != owner.merchant_id:
+        raise NotFound(_l("No such invitation."))
+    if row.status != "pending":
+        raise Conflict(_l("This invitation has been answered already."), code="invitation-answered")
+    row.status, row.decided_at = "withdrawn", utcnow()
+    session.flush()
+    return row
+
+
+def answer_invitation(session: Session, member: User, invitation_id: int, accept: bool) -> StaffInvitation:
+    """The invited member accepts (their account now works in the merchant's back office, in the role
+    offered) or declines. Only the member invited may answer; anyone else finds no invitation."""
+    row = session.get(StaffInvitation, invitation_id)
+    if row is None or row.member_id != member.id:
+        raise NotFound(_l("No such invitation."))
+    if row.status != "pending":
+        raise Conflict(_l("This invitation has been answered already."), code="invitation-answered")
+    if accept and member.role != "member":
+        raise Conflict(_l("This account already works for a merchant."), code="already-staff")
+    row.status, row.decided_at = ("accepted" if accept else "declined"), utcnow()
+    if accept:
+        member.role, member.merchant_id, member.merchant_role = "merchant", row.merchant_id, row.role
+        for other in invitations_for(session, member):
+            if other.id != row.id:
+                other.status, other.decided_at = "declined", row.decided_at
+    session.flush()
+    return row

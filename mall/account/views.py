@@ -2,6 +2,7 @@
 
 from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request, session,
                    url_for)
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -9,7 +10,8 @@ from mall.account import service
 from mall.account.forms import (EmptyForm, LanguageForm, LoginForm, PasswordForm, ProfileForm,
                                 RegisterForm)
 from mall.account.qr import qr_svg
-from mall.edge import message_of, on_refusal, page_or_fragment, run, submitted
+from mall.coalition import service as merchants
+from mall.edge import back_to, message_of, on_refusal, page_or_fragment, run, submitted
 from mall.errors import DomainError
 from mall.extensions import csrf, db, limiter
 from mall.web import safe_next
@@ -100,6 +102,26 @@ def logout():
 def index():
     """The member's account page with their member code (and any fraud case they have been told of)."""
     return render_template("account/index.html")
+
+
+@account.route("/staff-invitations", methods=["GET", "POST"])
+@login_required
+@on_refusal(back_to("account.staff_invitations"))
+def staff_invitations():
+    """Invitations to work on a merchant's staff, waiting for the member's answer."""
+    if request.method == "POST":
+        submitted(EmptyForm())
+        accept = request.form.get("answer") == "accept"
+        run(service.answer_invitation, db.session, current_user, request.form.get("invitation", type=int) or 0,
+            accept)
+        if accept:
+            flash(_("Welcome to the staff. The back office is open to you."), "success")
+            return redirect(url_for("merchant.dashboard"), code=303)
+        flash(_("Invitation declined."), "success")
+        return redirect(url_for("account.staff_invitations"), code=303)
+    rows = service.invitations_for(db.session, current_user)
+    return render_template("account/staff_invitations.html", invitations=rows, form=EmptyForm(),
+                           names=merchants.names_of(db.session, {r.merchant_id for r in rows}, str(get_locale())))
 
 
 @account.route("/member-code")

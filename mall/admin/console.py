@@ -10,9 +10,9 @@ from mall.account import service as accounts
 from mall.account.forms import EmptyForm
 from mall.admin.blueprint import admin
 from mall.admin.forms import (ActionForm, AuditFilterForm, CaseForm, EvidenceForm, MemberSearchForm,
-                              MerchantStatusForm, ResolveForm)
+                              MerchantStatusForm, ResolveForm, SuspendCampaignForm)
 from mall.audit import service as audit
-from mall.clock import SHANGHAI
+from mall.clock import SHANGHAI, utcnow
 from mall.edge import answer_refusal, back_to, flash_and_redirect, message_of, on_refusal, run, submitted, transaction
 from mall.errors import DomainError
 from mall.extensions import db
@@ -24,6 +24,7 @@ from mall.coalition import service as merchants
 from mall.api import service as api_keys
 from mall.coalition.forms import ReviewForm, TermsForm
 from mall.rules import channels as earning_channels
+from mall.rules import merchant_campaigns as own_campaigns
 from mall.rules.forms import ChannelForm
 from mall.points.describe import describe
 from mall.reports import service as reports
@@ -401,3 +402,26 @@ def channels():
         form = ChannelForm(formdata=None)
     return render_template("admin/channels.html", form=form, rows=earning_channels.channels(db.session, False),
                            new_key=new_key), 422 if form.errors else 200
+
+
+# --- merchants' own campaigns --------------------------------------------------------------------
+
+@admin.route("/merchant-campaigns", methods=["GET", "POST"])
+@operator_only
+@on_refusal(back_to("admin.merchant_campaigns"))
+def merchant_campaigns():
+    """Merchants' own campaigns, running, coming up and recently over; an operator stops one with a reason
+    the merchant sees (the limits themselves are in the rule set)."""
+    now = utcnow()
+    if request.method == "POST":
+        form = SuspendCampaignForm()
+        campaign_id = request.form.get("campaign", type=int) or 0
+        if not form.validate_on_submit():
+            flash(_("Give the reason (at most 300 characters)."), "error")
+        else:
+            attempt(("merchant_campaign", campaign_id), own_campaigns.suspend, db.session, _user(), campaign_id,
+                    form.reason.data)
+            flash(_("The campaign is stopped."), "success")
+        return redirect(url_for("admin.merchant_campaigns"), code=303)
+    return render_template("admin/merchant_campaigns.html", rows=own_campaigns.recent(db.session, now), now=now,
+                           limits=own_campaigns.limits_at(db.session, now), form=SuspendCampaignForm(formdata=None))

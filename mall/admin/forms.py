@@ -36,6 +36,10 @@ class MerchantStatusForm(MallForm):
     reason = StringField(_l("Reason (shown to the merchant; required to suspend)"), validators=[Optional(), Length(max=500)])
 
 
+class SuspendCampaignForm(MallForm):
+    reason = StringField(_l("Reason (shown to the merchant)"), validators=[DataRequired(), Length(max=300)])
+
+
 class MemberSearchForm(MallForm):
     class Meta:
         csrf = False

@@ -243,3 +243,30 @@ def csv_rows(session: Session, filters: Filters, batch: int = 1000):
             yield (e.id, e.at.isoformat(), e.actor_id or "", e.actor_role, e.merchant_id or "", e.action,
                    e.target_type, e.target_id, e.ip, _json_text(e.before), _json_text(e.after), e.note)
         last = rows[-1].id
+
+
+@dataclass
+class Action:
+    """Entries one request wrote (same actor, action and second), as one line of a readable trail."""
+
+    at: datetime
+    actor: object
+    actor_role: str
+    action: str
+    changes: list  # (target type, target id, kind, changed column names)
+    last_id: int
+
+
+def as_actions(entries: list[AuditEntry]) -> list[Action]:
+    """Group newest-first entries into actions (for the merchant's own view of its trail)."""
+    actions: list[Action] = []
+    for e in entries:
+        current = actions[-1] if actions else None
+        if (current is None or current.action != e.action or current.actor is not e.actor
+                or abs((current.at - e.at).total_seconds()) > 1):
+            current = Action(e.at, e.actor, e.actor_role, e.action, [], e.id)
+            actions.append(current)
+        fields = sorted((e.after or {}) if e.note == "update" else ())
+        current.changes.append((e.target_type, e.target_id, e.note, fields))
+        current.last_id = e.id
+    return actions

@@ -2,11 +2,8 @@
 
 Callers own the transaction (``mall.db.write``); functions take the acting user and flush.
 """
-import io
-import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, cast, column, func, literal_column, or_, select, table, text, union_all, update
@@ -19,13 +16,13 @@ from mall.catalog.models import KINDS, LIMIT_PERIODS, Listing, ListingImage, Ser
 from mall.clock import utcnow
 from mall.errors import Conflict, DomainError, NotFound
 from mall.coalition.models import Merchant
+from mall.media import store_image
 from mall.validation import is_whole, strict_int, strict_text
 
 MAX_POINTS = 10**8
 MAX_FEN = 10**9
 MAX_STOCK = 10**7
 MAX_IMAGES = 5
-MAX_IMAGE_BYTES = 5 * 1024 * 1024
 IMAGE_SIZES = {"large": 1200, "thumb": 480}
 COUNT_CAP = 1000  # "more than 1,000" rather than counting a whole table for every page
 MAX_PAGE = 200
@@ -477,41 +474,18 @@ def set_status(session: Session, merchant: Merchant, listing_id: int, action: st
 
 # ---------------------------------------------------------------- images
 
-ALLOWED_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 
 
 def add_image(session: Session, merchant: Merchant, listing_id: int, data: bytes, media_root: str) -> ListingImage:
     """Validate an uploaded image by its content (not its name), resize it and store it."""
-    from PIL import Image, UnidentifiedImageError
 
     listing = get_listing_for(session, merchant, listing_id, lock=True)
     count = session.scalar(select(func.count(ListingImage.id)).where(ListingImage.listing_id == listing.id))
     if count >= MAX_IMAGES:
-        raise DomainError("A listing has at most 5 images.", code="too-many-images")
-    if len(data) > MAX_IMAGE_BYTES:
-        raise DomainError("The image is larger than 5 MB.", code="image-too-large")
-    try:
-        with Image.open(io.BytesIO(data)) as probe:
-            probe.verify()
-        image = Image.open(io.BytesIO(data))
-        if image.format not in ALLOWED_FORMATS:
-            raise DomainError("Upload a JPEG, PNG or WebP image.", code="image-type")
-        if image.width * image.height > 40_000_000:
-            raise DomainError("The image has too many pixels.", code="image-too-large")
-        image = image.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
-        raise DomainError("Upload a JPEG, PNG or WebP image.", code="image-type")
-    folder = Path(media_root) / "listings" / str(listing.id)
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = uuid.uuid4().hex
-    sizes = {}
-    for name, edge in IMAGE_SIZES.items():
-        copy = image.copy()
-        copy.thumbnail((edge, edge))
-        copy.save(folder / f"{stem}-{name}.webp", "WEBP", quality=82)
-        sizes[name] = copy.size
+        raise DomainError(_l("A listing has at most 5 images."), code="too-many-images")
+    path, sizes = store_image(data, media_root, f"listings/{listing.id}", IMAGE_SIZES)
     width, height = sizes["large"]
-    row = ListingImage(listing_id=listing.id, position=count, path=f"listings/{listing.id}/{stem}",
+    row = ListingImage(listing_id=listing.id, position=count, path=path,
                        width=width, height=height)
     session.add(row)
     if count == 0:

@@ -13,7 +13,7 @@ from mall.edge import page_or_fragment
 from mall.extensions import db
 from mall.header import header_balance, spending_power
 from mall.labels import CATEGORIES
-from mall.rules import present
+from mall.rules import merchant_campaigns, present
 from mall.rules import service as rules
 
 catalog = Blueprint("catalog", __name__)
@@ -86,4 +86,6 @@ def merchant(slug):
     """A merchant's public page: who they are, where, when, why green, and what they list."""
     shop = merchants.get_public_for(db.session, slug)
     page = service.browse(db.session, service.CatalogQuery(merchant=shop.id), per_page=12)
-    return render_template("catalog/merchant.html", shop=shop, result=page, now=utcnow())
+    now = utcnow()
+    return render_template("catalog/merchant.html", shop=shop, result=page, now=now,
+                           campaigns=merchant_campaigns.public(db.session, now, shop.id))

@@ -9,12 +9,10 @@ guarded: its negative balance is what the sponsor has committed, and the campaig
 Closing policy (published on every project page): when a project closes, whatever its account still
 holds is paid out to the same organisation as a final payout, at the project's rate, with a reference.
 """
-import io
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, func, or_, select, update
@@ -31,12 +29,13 @@ from mall.family import service as family
 from mall.ledger import service as ledger
 from mall.ledger.models import Account
 from mall.coalition.models import Merchant
+from mall import media
+from mall.media import store_image
 from mall.validation import is_whole
 
 MAX_POINTS = 10**9
-MAX_IMAGE_BYTES = 5 * 1024 * 1024
+MAX_IMAGE_BYTES = media.MAX_IMAGE_BYTES
 IMAGE_SIZES = {"large": 1200, "thumb": 480}
-ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP")
 QUICK_AMOUNTS = (100, 500, 1000, 5000)
 PROGRAMME_MATCH_ACCOUNT = "charity_match"
 
@@ -185,30 +184,8 @@ def update_project(session: Session, operator: User, project_id: int, draft: Pro
 
 def add_project_image(session: Session, operator: User, project_id: int, data: bytes, media_root: str) -> str:
     """Check an uploaded image by its content, resize it to WebP and make it the project's cover."""
-    from PIL import Image, UnidentifiedImageError
-
     project = get_project_for(session, operator, project_id, lock_row=True)
-    if len(data) > MAX_IMAGE_BYTES:
-        raise DomainError(_l("The image is larger than 5 MB."), code="image-too-large")
-    try:
-        with Image.open(io.BytesIO(data)) as probe:
-            probe.verify()
-        image = Image.open(io.BytesIO(data))
-        if image.format not in ALLOWED_FORMATS:
-            raise DomainError(_l("Upload a JPEG, PNG or WebP image."), code="image-type")
-        if image.width * image.height > 40_000_000:
-            raise DomainError(_l("The image has too many pixels."), code="image-too-large")
-        image = image.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
-        raise DomainError(_l("Upload a JPEG, PNG or WebP image."), code="image-type")
-    folder = Path(media_root) / "charity" / str(project.id)
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = uuid.uuid4().hex
-    for name, edge in IMAGE_SIZES.items():
-        copy = image.copy()
-        copy.thumbnail((edge, edge))
-        copy.save(folder / f"{stem}-{name}.webp", "WEBP", quality=82)
-    project.cover_image = f"charity/{project.id}/{stem}"
+    project.cover_image, _sizes = store_image(data, media_root, f"charity/{project.id}", IMAGE_SIZES)
     session.flush()
     return project.cover_image
 

@@ -1,4 +1,5 @@
 from flask_babel import lazy_gettext as _l
+from flask_wtf.file import FileField
 from wtforms import BooleanField, EmailField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, Regexp
 
@@ -20,6 +21,7 @@ class ApplicationForm(MallForm):
     opening_hours = StringField(_l("Opening hours"), validators=[DataRequired(), Length(max=120)])
     green_statement = TextAreaField(_l("What makes your business green (shown on your page)"),
                                     validators=[DataRequired(), Length(min=20, max=1000)])
+    logo = FileField(_l("Logo (JPEG, PNG or WebP, up to 5 MB; optional)"))
 
 
 class ReviewForm(MallForm):

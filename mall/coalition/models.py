@@ -32,6 +32,7 @@ class Merchant(Base):
     green_statement: Mapped[str] = mapped_column(String(1000), default="")
     phone: Mapped[str] = mapped_column(String(20), default="")
     credit_code: Mapped[str | None] = mapped_column(String(18), unique=True, index=True)
+    logo: Mapped[str | None] = mapped_column(String(80))  # media path stem: <logo>-small.webp, -large.webp
     # its terms, set by an operator (mall.coalition.service.terms_of); None: the programme's default
     issuance_fee_fen_per_point: Mapped[int | None] = mapped_column()
     reimbursement_fen_per_point: Mapped[int | None] = mapped_column()
@@ -67,6 +68,7 @@ class MerchantApplication(Base):
     address: Mapped[str] = mapped_column(String(300))
     opening_hours: Mapped[str] = mapped_column(String(120))
     green_statement: Mapped[str] = mapped_column(String(1000))
+    logo: Mapped[str | None] = mapped_column(String(80))
     status: Mapped[str] = mapped_column(String(12), default="pending")
     reason: Mapped[str] = mapped_column(String(500), default="")  # why refused, or what is missing
     merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchant.id"))

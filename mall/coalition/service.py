@@ -11,6 +11,7 @@ from mall.clock import utcnow
 from mall.db import lock
 from mall.errors import Conflict, DomainError, NotFound
 from mall.ledger import service as ledger
+from mall.media import store_image
 from mall.settings import settings_of
 from mall.coalition.models import Merchant, MerchantApplication
 
@@ -114,8 +115,17 @@ def _clean(fields: dict) -> dict:
     return data
 
 
-def apply(session: Session, user, fields: dict, now=None) -> MerchantApplication:
-    """A signed-in member applies for their business (or, asked for more, sends it again)."""
+LOGO_SIZES = {"small": 160, "large": 480}
+
+
+def _store_logo(data: bytes | None, media_root: str | None, folder: str) -> str | None:
+    return store_image(data, media_root, folder, LOGO_SIZES)[0] if data else None
+
+
+def apply(session: Session, user, fields: dict, now=None, logo: bytes | None = None,
+          media_root: str | None = None) -> MerchantApplication:
+    """A signed-in member applies for their business (or, asked for more, sends it again), with a
+    logo if they have one (a picture checked by its content; sending again without one keeps the last)."""
     now = now or utcnow()
     if user is None or user.role != "member":
         raise DomainError(_l("Apply with a member account: it becomes the merchant's owner account."),
@@ -142,6 +152,7 @@ def apply(session: Session, user, fields: dict, now=None) -> MerchantApplication
         session.add(row)
     for key, value in data.items():
         setattr(row, key, value)
+    row.logo = _store_logo(logo, media_root, f"logos/applicants/{user.id}") or row.logo
     row.status, row.reason, row.updated_at = "pending", "", now
     session.flush()
     return row
@@ -188,6 +199,7 @@ def review(session: Session, operator, application_id: int, action: str, reason:
         merchant.address, merchant.opening_hours, merchant.phone = row.address, row.opening_hours, row.phone
         merchant.green_statement, merchant.credit_code, merchant.status_changed_at = (row.green_statement,
                                                                                         row.credit_code, now)
+        merchant.logo = row.logo
         row.merchant_id = merchant.id  # the account area makes the applicant its owner (the event below)
     row.status = {"approve": "approved", "refuse": "refused", "ask": "needs_info"}[action]
     row.reason = "" if action == "approve" else reason
@@ -212,6 +224,19 @@ def get_public_for(session: Session, slug: str) -> Merchant:
     merchant = get_by_slug(session, (slug or "")[:60])
     if merchant is None or merchant.status != "approved":
         raise NotFound(_l("No such merchant."))
+    return merchant
+
+
+def set_logo(session: Session, actor, merchant: Merchant, data: bytes, media_root: str) -> Merchant:
+    """The merchant's owner or a manager replaces the logo on its page."""
+    if (actor is None or actor.role != "merchant" or actor.merchant_id != merchant.id
+            or actor.merchant_role not in ("owner", "manager")):
+        raise NotFound(_l("Not found."))
+    if not data:
+        raise DomainError(_l("Choose an image file."), code="image-type", field="image")
+    merchant = lock(session, Merchant, [merchant.id])[merchant.id]
+    merchant.logo = _store_logo(data, media_root, f"logos/merchants/{merchant.id}")
+    session.flush()
     return merchant
 
 

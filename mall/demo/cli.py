@@ -22,7 +22,7 @@ from mall.messages.demo import seed_messages
 from mall.coalition import service as merchants
 from mall.rules import service as rules
 from mall.api import service as api_service
-from mall.rules import channels
+from mall.rules import channels, merchant_campaigns
 from mall.rules.models import EarningChannel, Purchase, RuleSet
 
 
@@ -72,6 +72,8 @@ def seed_demo(extra):
                                   merchant_role="cashier" if email.startswith("cashier@") else "owner")
         _publish_demo_rules(session)
         _demo_application(session)
+        _demo_merchant_campaign(session, by_slug["lvlin-mart"])
+        _demo_staff_invitation(session)
         keys = _demo_channels(session)
         engage_demo.prepare(session)
     now = utcnow()
@@ -172,6 +174,25 @@ def _demo_application(session) -> None:
             "credit_code": "91330106MA2H0QH15R", "contact_name": "周青禾", "phone": "13800138123",
             "email": "owner@demo.test", "address": "杭州市西湖区文三路 90 号", "opening_hours": "每天 09:00–21:00",
             "green_statement": "散装称重，自带容器立减；所有包装可回收或可堆肥。"})
+
+
+def _demo_merchant_campaign(session, shop) -> None:
+    """The convenience store's own double points on refills for two weeks, set up by its owner."""
+    if merchant_campaigns.of_merchant(session, shop.id):
+        return
+    now = utcnow()
+    merchant_campaigns.create(session, accounts.find_by_email(session, "merchant@demo.test"), shop, kind="multiplier",
+                              name_zh="补充装双倍积分", name_en="Double points on refills", multiplier="2",
+                              categories="refills", starts_at=now, ends_at=now + timedelta(days=14), now=now)
+
+
+def _demo_staff_invitation(session) -> None:
+    """The convenience store's owner has invited a member (by member code) to be a cashier; she has not
+    answered yet."""
+    owner = accounts.find_by_email(session, "merchant@demo.test")
+    if not accounts.invitations_of_merchant(session, owner.merchant_id):
+        accounts.invite_staff(session, owner, accounts.find_by_email(session, "chen.jing@demo.test").member_code,
+                              "cashier")
 
 
 def _publish_demo_rules(session) -> None:

@@ -165,6 +165,50 @@ class StaffForm(MallForm):
     role = SelectField(_l("Role"), choices=STAFF_ROLES, default="cashier")
 
 
+class InviteForm(MallForm):
+    member_code = StringField(_l("Their member code"), validators=[DataRequired(), Length(min=4, max=16)])
+    role = SelectField(_l("Role"), choices=STAFF_ROLES, default="cashier")
+
+
 class StaffRoleForm(MallForm):
     role = SelectField(_l("Role"), choices=[("owner", _l("Owner")), ("manager", _l("Manager")),
                                             ("cashier", _l("Cashier"))], validate_choice=False)
+
+
+class CampaignForm(MallForm):
+    """A merchant's own campaign; the limits are the programme's (checked by the service)."""
+
+    kind = SelectField(_l("Kind"), choices=[("multiplier", _l("Multiplied points (e.g. double points)")),
+                                            ("bonus", _l("Bonus points per purchase"))], default="multiplier")
+    name_zh = StringField(_l("Name in Chinese"), validators=[DataRequired(), Length(max=60)])
+    name_en = StringField(_l("Name in English"), validators=[DataRequired(), Length(max=60)])
+    multiplier = StringField(_l("Multiplier (e.g. 2 for double points)"), validators=[Optional(), Length(max=8)])
+    points = IntegerField(_l("Bonus points per purchase"), validators=[Optional(), NumberRange(1, 10**6)])
+    categories = StringField(_l("Only these item categories (optional, separated by commas)"),
+                             validators=[Optional(), Length(max=200)])
+    starts_at = DateTimeLocalField(_l("Starts (China Standard Time)"), format="%Y-%m-%dT%H:%M",
+                                   validators=[DataRequired()])
+    ends_at = DateTimeLocalField(_l("Ends (China Standard Time)"), format="%Y-%m-%dT%H:%M",
+                                 validators=[DataRequired()])
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if self.kind.data == "multiplier" and not (self.multiplier.data or "").strip():
+            self.multiplier.errors = list(self.multiplier.errors) + [_l("Give the multiplier.")]
+            valid = False
+        if self.kind.data == "bonus" and not self.points.data and not self.points.errors:
+            self.points.errors = list(self.points.errors) + [_l("Give the bonus points.")]
+            valid = False
+        return valid
+
+    def to_kwargs(self) -> dict:
+        return {"kind": self.kind.data, "name_zh": self.name_zh.data, "name_en": self.name_en.data,
+                "multiplier": self.multiplier.data if self.kind.data == "multiplier" else None,
+                "points": self.points.data if self.kind.data == "bonus" else None,
+                "categories": self.categories.data or "",
+                "starts_at": self.starts_at.data.replace(tzinfo=SHANGHAI),
+                "ends_at": self.ends_at.data.replace(tzinfo=SHANGHAI)}
+
+
+class LogoForm(MallForm):
+    image = FileField(_l("Logo (JPEG, PNG or WebP, up to 5 MB)"), validators=[FileRequired()])

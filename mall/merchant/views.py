@@ -10,6 +10,7 @@ from flask_login import current_user, login_required
 from mall.account import service as accounts
 from mall.account.forms import EmptyForm
 from mall.api import service as api_service
+from mall.audit import service as audit
 from mall.catalog import service as catalog
 from mall.checkout import bills as bill_service
 from mall.checkout import limits as bill_limits
@@ -20,12 +21,15 @@ from mall.errors import DomainError
 from mall.extensions import db
 from mall.guards import managers_only, owner_only, staff_only
 from mall.idempotency import run_once
-from mall.merchant.forms import (ApiKeyForm, BillConfirmForm, BillForm, ImageForm, ListingForm, NightsForm,
-                                 PurchaseForm, SlotsForm, StaffForm, StaffRoleForm, VoucherForm, yuan_to_fen)
+from mall.media import MAX_IMAGE_BYTES
+from mall.merchant.forms import (ApiKeyForm, BillConfirmForm, BillForm, CampaignForm, ImageForm, ListingForm,
+                                 InviteForm, LogoForm, NightsForm, PurchaseForm, SlotsForm, StaffForm, StaffRoleForm, VoucherForm,
+                                 yuan_to_fen)
 from mall.coalition import service as merchants
 from mall.coalition.forms import ApplicationForm
 from mall.coalition.service import staff_merchant
 from mall.reports import service as reports
+from mall.rules import merchant_campaigns
 from mall.rules import service as rules
 from mall.settings import settings_of
 from mall.validation import has_control_characters
@@ -49,7 +53,7 @@ def dashboard(shop):
     return render_template("merchant/dashboard.html", shop=shop, days=days,
                            fee=merchants.terms_of(db.session, shop).issuance_fee_fen_per_point, settlement=owed,
                            terms=merchants.terms_of(db.session, shop),
-                           total_points=sum(d[1] for d in days),
+                           total_points=sum(d[1] for d in days), logo_form=LogoForm(),
                            purchases=rules.recent_purchases(db.session, shop, 10))
 
 
@@ -403,6 +407,13 @@ def confirm_bill(shop, bill_id):
 
 # ---------------------------------------------------------------- joining the coalition
 
+def _upload(field) -> bytes | None:
+    """An uploaded file's bytes (one more than the largest allowed, so that the service sees it is too
+    large without the whole of a huge upload in memory), or None when none was chosen."""
+    data = field.data
+    return data.read(MAX_IMAGE_BYTES + 1) if data and getattr(data, "filename", "") else None
+
+
 def _apply_refused(err, **_):
     form = ApplicationForm()
     _form_errors(form, err)
@@ -418,7 +429,8 @@ def apply():
     application = merchants.application_for(db.session, current_user)
     form = ApplicationForm(obj=application if request.method == "GET" and application else None)
     if form.validate_on_submit():
-        run(merchants.apply, db.session, current_user, {k: getattr(form, k).data for k in merchants.APPLICATION_FIELDS})
+        run(merchants.apply, db.session, current_user, {k: getattr(form, k).data for k in merchants.APPLICATION_FIELDS},
+            logo=_upload(form.logo), media_root=settings_of(db.session).media_root)
         flash(_("Thank you: your application is sent. We usually answer within two working days."), "success")
         return redirect(url_for("merchant.apply"), code=303)
     return render_template("merchant/apply.html", form=form, application=application), 422 if form.errors else 200
@@ -443,12 +455,17 @@ def statements_csv(shop):
 
 # ---------------------------------------------------------------- staff
 
-def _staff_page(shop, form, new=None, status=200):
+def _staff_page(shop, form, new=None, status=200, invite_form=None):
     return render_template("merchant/staff.html", shop=shop, form=form, staff=accounts.staff_of(db.session, shop.id),
-                           new=new, action_form=StaffRoleForm()), status
+                           new=new, action_form=StaffRoleForm(), invite_form=invite_form or InviteForm(formdata=None),
+                           invitations=accounts.invitations_of_merchant(db.session, shop.id)), status
 
 
 def _staff_refused(err, **_):
+    if "member_code" in request.form:
+        form = InviteForm()
+        _form_errors(form, err)
+        return _staff_page(_shop(), StaffForm(formdata=None), status=422, invite_form=form)
     form = StaffForm()
     _form_errors(form, err)
     return _staff_page(_shop(), form, status=422)
@@ -467,6 +484,42 @@ def staff(shop):
     return _staff_page(shop, form, status=422 if form.errors else 200)
 
 
+@merchant.route("/staff/invite", methods=["POST"])
+@owner_only
+@on_refusal(_staff_refused)
+def invite_staff(shop):
+    """Invite a member, by member code, to the staff in a role; they answer in their account."""
+    form = InviteForm()
+    if not form.validate_on_submit():
+        return _staff_page(shop, StaffForm(formdata=None), status=422, invite_form=form)
+    run(accounts.invite_staff, db.session, current_user, form.member_code.data, form.role.data)
+    flash(_("Invitation sent. They accept it under My account."), "success")
+    return redirect(url_for("merchant.staff"), code=303)
+
+
+@merchant.route("/staff/invitations/<int:invitation_id>/withdraw", methods=["POST"])
+@owner_only
+@on_refusal(back_to("merchant.staff"))
+def withdraw_invitation(shop, invitation_id):
+    submitted(EmptyForm())
+    run(accounts.withdraw_invitation, db.session, current_user, invitation_id)
+    flash(_("Invitation withdrawn."), "success")
+    return redirect(url_for("merchant.staff"), code=303)
+
+
+@merchant.route("/activity")
+@owner_only
+def activity(shop):
+    """Who on the staff did what: the audit trail of the merchant's back office and API keys."""
+    staff = accounts.staff_of(db.session, shop.id)
+    who = request.args.get("staff", type=int)
+    who = who if who in {u.id for u in staff} else None
+    before = request.args.get("before", type=int)
+    entries = audit.search(db.session, audit.Filters(merchant_id=shop.id, actor_id=who), before_id=before)
+    return render_template("merchant/activity.html", shop=shop, actions=audit.as_actions(entries), staff=staff,
+                           who=who, older=entries[-1].id if len(entries) == audit.PAGE else None)
+
+
 @merchant.route("/staff/<int:user_id>/<any(role, remove):action>", methods=["POST"])
 @owner_only
 @on_refusal(back_to("merchant.staff"))
@@ -481,3 +534,58 @@ def staff_action(shop, user_id, action):
         run(accounts.set_staff_role, db.session, current_user, user_id, form.role.data)
         flash(_("Role changed."), "success")
     return redirect(url_for("merchant.staff"), code=303)
+
+
+# ---------------------------------------------------------------- the merchant's own campaigns
+
+def _campaigns_page(shop, form, status=200):
+    now = utcnow()
+    return render_template("merchant/campaigns.html", shop=shop, form=form, now=now,
+                           limits=merchant_campaigns.limits_at(db.session, now),
+                           fee=merchants.terms_of(db.session, shop).issuance_fee_fen_per_point,
+                           campaigns=merchant_campaigns.of_merchant(db.session, shop.id),
+                           action_form=EmptyForm()), status
+
+
+def _campaign_refused(err, **_):
+    form = CampaignForm()
+    _form_errors(form, err)
+    return _campaigns_page(_shop(), form, status=422)
+
+
+@merchant.route("/campaigns", methods=["GET", "POST"])
+@managers_only
+@on_refusal(_campaign_refused)
+def campaigns(shop):
+    """Double points or a bonus on purchases here, within the programme's published limits."""
+    form = CampaignForm()
+    if form.validate_on_submit():
+        run(merchant_campaigns.create, db.session, current_user, shop, **form.to_kwargs())
+        flash(_("Campaign set up. It appears on your page and on the rules page."), "success")
+        return redirect(url_for("merchant.campaigns"), code=303)
+    return _campaigns_page(shop, form, status=422 if form.errors else 200)
+
+
+@merchant.route("/campaigns/<int:campaign_id>/end", methods=["POST"])
+@managers_only
+@on_refusal(back_to("merchant.campaigns"))
+def end_campaign(shop, campaign_id):
+    submitted(EmptyForm())
+    run(merchant_campaigns.end, db.session, current_user, shop, campaign_id)
+    flash(_("The campaign is over. Purchases made before now keep their points."), "success")
+    return redirect(url_for("merchant.campaigns"), code=303)
+
+
+@merchant.route("/logo", methods=["POST"])
+@managers_only
+@on_refusal(back_to("merchant.dashboard"))
+def logo(shop):
+    """Replace the logo on the merchant's page."""
+    form = LogoForm()
+    if not form.validate_on_submit():
+        flash(_("Choose an image file."), "error")
+    else:
+        run(merchants.set_logo, db.session, current_user, shop, _upload(form.image),
+            settings_of(db.session).media_root)
+        flash(_("Logo saved."), "success")
+    return redirect(url_for("merchant.dashboard"), code=303)

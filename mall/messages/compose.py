@@ -162,6 +162,15 @@ def _application(data) -> Composed:
                        reason=data["reason"])], _("See the application"), _link("merchant.apply"))
 
 
+def _staff_invitation(data) -> Composed:
+    merchant = _named(data, "merchant")
+    role = _("manager") if data["role"] == "manager" else _("cashier")
+    return Composed(_("%(merchant)s invites you to its staff", merchant=merchant),
+                    [_("%(merchant)s invites you to work in its back office as %(role)s. If you accept, this "
+                       "account works for the merchant; your points stay yours.", merchant=merchant, role=role)],
+                    _("Answer the invitation"), _link("account.staff_invitations"))
+
+
 def _bill_code(data) -> Composed:
     return Composed(_("Your code %(code)s: %(merchant)s asks to take %(points)s points (%(amount)s) for your bill. "
                       "Give it to the cashier only if you are paying there. Valid until %(time)s.",
@@ -172,7 +181,7 @@ def _bill_code(data) -> Composed:
 
 COMPOSERS = {
     "bill_code": _bill_code,
-    "merchant_application": _application,
+    "merchant_application": _application, "staff_invitation": _staff_invitation,
     "points_expiring": _expiring, "gift_received": _gift, "family_invitation": _invitation,
     "order_fulfilled": _fulfilled, "order_cancelled": _cancelled, "order_refunded": _refunded,
     "voucher_expiring": _voucher, "donation_receipt": _donation, "pledge_collected": _pledge_collected,

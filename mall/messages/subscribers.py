@@ -132,6 +132,11 @@ def on_bill_requested(session, *, bill_id, member_id, merchant_id, points, point
                   **_merchant(session, merchant_id)}, cause=f"bill:{bill_id}")
 
 
+def on_staff_invitation_sent(session, *, invitation_id, member_id, merchant_id, role, **_):
+    service.post(session, "staff_invitation", member_id, {"role": role, **_merchant(session, merchant_id)},
+                 cause=f"staff-invitation:{invitation_id}")
+
+
 def on_member_deleted(session, *, user_id, **_):
     service.erase_for(session, user_id)
 
@@ -150,5 +155,6 @@ def connect() -> None:
         (events.member_deleted, on_member_deleted),
         (events.merchant_application_decided, on_merchant_application_decided),
         (events.bill_requested, on_bill_requested),
+        (events.staff_invitation_sent, on_staff_invitation_sent),
     ):
         signal.connect(receiver, weak=False)

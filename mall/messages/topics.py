@@ -41,6 +41,9 @@ TOPICS = {t.key: t for t in (
     # the answer to a business's application, to the account that applied (whatever its role by then)
     Topic("merchant_application", _l("Your merchant application"), ("inapp", "email"), ("inapp", "email"),
           transactional=True),
+    # an owner's invitation to work on a merchant's staff: the member's answer is asked for
+    Topic("staff_invitation", _l("Invitations to a merchant's staff"), ("inapp", "email"), ("inapp", "email"),
+          transactional=True),
 )}
 
 # Topics whose in-app notice another area writes itself (the fraud, charity and points areas' own wording):

@@ -35,6 +35,18 @@ def _rate(value, where: str) -> Fraction:
     return rate
 
 
+def rate_text(rate: Fraction) -> str:
+    """An exact rate as a short decimal (1.5, 0.25) or, if it does not terminate, a fraction."""
+    if rate.denominator == 1:
+        return str(rate.numerator)
+    for places in range(1, 7):
+        scaled = rate * 10**places
+        if scaled.denominator == 1:
+            whole, frac = divmod(scaled.numerator, 10**places)
+            return f"{whole}.{frac:0{places}d}".rstrip("0")
+    return f"{rate.numerator}/{rate.denominator}"
+
+
 def _int(value, where: str, low: int = 0, high: int = 10**9) -> int:
     if not is_whole(value, low, high):
         raise RuleConfigError(f"{where}: must be a whole number from {low} to {high}")
@@ -81,6 +93,19 @@ class Campaign:
 
 
 @dataclass(frozen=True)
+class MerchantLimits:
+    """What a merchant's own campaigns may give, as the operator publishes it in the rule set
+    (``merchant_campaigns``). The engine holds every merchant campaign to the limits in force at the
+    purchase, whatever they were when it was set up."""
+
+    allowed: bool = True
+    max_multiplier: Fraction = Fraction(3)
+    max_bonus_points: int = 500
+    max_days: int = 31
+    max_running: int = 2
+
+
+@dataclass(frozen=True)
 class RuleConfig:
     base_rate: Fraction
     category_rates: dict
@@ -94,6 +119,7 @@ class RuleConfig:
     daily_cap: int | None
     min_purchase_fen: int
     raw: dict = field(compare=False, repr=False)
+    merchant_limits: MerchantLimits = MerchantLimits()
 
     def tier_for(self, points_12m: int) -> Tier:
         eligible = [t for t in self.tiers if points_12m >= t.min_points]
@@ -162,6 +188,23 @@ def parse_config(doc: dict) -> RuleConfig:
         raise RuleConfigError("campaigns: ids must be unique")
     per_purchase = caps.get("per_purchase")
     daily = caps.get("per_member_per_day")
+    limits = doc.get("merchant_campaigns") or {}
+    if not isinstance(limits, dict):
+        raise RuleConfigError("merchant_campaigns must be an object")
+    allowed = limits.get("allowed", True)
+    if not isinstance(allowed, bool):
+        raise RuleConfigError("merchant_campaigns.allowed must be true or false")
+    default = MerchantLimits()
+    merchant_limits = MerchantLimits(
+        allowed=allowed,
+        max_multiplier=_rate(limits.get("max_multiplier", rate_text(default.max_multiplier)),
+                             "merchant_campaigns.max_multiplier"),
+        max_bonus_points=_int(limits.get("max_bonus_points", default.max_bonus_points),
+                              "merchant_campaigns.max_bonus_points", 0, 10**6),
+        max_days=_int(limits.get("max_days", default.max_days), "merchant_campaigns.max_days", 1, 366),
+        max_running=_int(limits.get("max_running", default.max_running), "merchant_campaigns.max_running", 0, 20))
+    if merchant_limits.max_multiplier < 1:
+        raise RuleConfigError("merchant_campaigns.max_multiplier: must be at least 1")
     return RuleConfig(
         base_rate=_rate(base.get("points_per_yuan", "1"), "base.points_per_yuan"),
         category_rates=category_rates,
@@ -175,6 +218,7 @@ def parse_config(doc: dict) -> RuleConfig:
         per_purchase_cap=None if per_purchase is None else _int(per_purchase, "caps.per_purchase", 1),
         daily_cap=None if daily is None else _int(daily, "caps.per_member_per_day", 1),
         min_purchase_fen=_int(caps.get("min_purchase_fen", 0), "caps.min_purchase_fen", 0, MAX_FEN),
+        merchant_limits=merchant_limits,
         raw=doc,
     )
 
@@ -219,8 +263,10 @@ class Award:
 
 
 def compute(config: RuleConfig, items: list[Item], member: MemberContext, at: datetime,
-            merchant_category: str = "") -> Award:
-    """The points a purchase earns, with a per-rule breakdown that sums to the total."""
+            merchant_category: str = "", merchant_campaigns: tuple[Campaign, ...] = ()) -> Award:
+    """The points a purchase earns, with a per-rule breakdown that sums to the total.
+    ``merchant_campaigns`` are the merchant's own (multiplier or bonus), held to the published
+    ``merchant_limits``: a multiplier above the limit counts as the limit, a bonus likewise."""
     total_fen = sum(item.amount_fen for item in items)
     if total_fen < config.min_purchase_fen or total_fen <= 0:
         return Award(0, (), 0, ("below_minimum",))
@@ -260,6 +306,17 @@ def compute(config: RuleConfig, items: list[Item], member: MemberContext, at: da
             parts.append((f"campaign:{c.id}", Fraction(c.points), {}))
         elif c.kind == "first_purchase" and member.first_at_merchant:
             parts.append((f"campaign:{c.id}", Fraction(c.points), {}))
+    limits = config.merchant_limits
+    for c in merchant_campaigns if limits.allowed else ():
+        if not c.active(at):
+            continue
+        detail = {"campaign": c.id, "name_zh": c.name_zh, "name_en": c.name_en}
+        if c.kind == "multiplier":
+            scoped = earning if not c.categories else sum(
+                (earned for i, earned in earned_by_item if i.category in c.categories), Fraction(0))
+            parts.append(("merchant_campaign", scoped * (min(c.multiplier, limits.max_multiplier) - 1), detail))
+        elif c.kind == "bonus" and (not c.categories or categories & set(c.categories)):
+            parts.append(("merchant_campaign", Fraction(min(c.points, limits.max_bonus_points)), detail))
     if member.birthday_month and config.birthday_points:
         parts.append(("birthday", Fraction(config.birthday_points), {}))
 
@@ -305,4 +362,6 @@ DEFAULT_RULES = {
     "birthday": {"points": 200},
     "credit": {"multiplier": "1.1"},
     "caps": {"per_purchase": 20000, "per_member_per_day": 50000, "min_purchase_fen": 100},
+    "merchant_campaigns": {"allowed": True, "max_multiplier": "3", "max_bonus_points": 500, "max_days": 31,
+                           "max_running": 2},
 }

@@ -140,3 +140,52 @@ class ChannelEvent(Base):
     purchase_id: Mapped[int] = mapped_column(ForeignKey("purchase.id"), unique=True)
     quantity: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+MERCHANT_CAMPAIGN_KINDS = ("multiplier", "bonus")
+
+
+class MerchantCampaign(Base):
+    """A merchant's own double-points or bonus campaign on purchases at its tills, within the limits
+    the operator publishes in the rule set (``merchant_campaigns``); its points come out of the
+    merchant's issuance account like every point it issues, so its issuance fee pays for them.
+    Ending one early, or an operator suspending it, moves ``ends_at`` to that instant (to its start
+    if it had not begun: an empty window); purchases before it keep what they earned."""
+
+    __tablename__ = "merchant_campaign"
+    __table_args__ = (
+        CheckConstraint("kind IN ('multiplier', 'bonus')", name="kind"),
+        CheckConstraint("status IN ('scheduled', 'ended', 'withdrawn', 'suspended')", name="status"),
+        CheckConstraint("ends_at >= starts_at", name="window"),
+        CheckConstraint("points >= 0", name="points_not_negative"),
+        Index("ix_merchant_campaign_merchant_window", "merchant_id", "ends_at"),
+        Index("ix_merchant_campaign_window", "ends_at", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchant.id"))
+    kind: Mapped[str] = mapped_column(String(12))
+    name_zh: Mapped[str] = mapped_column(String(60))
+    name_en: Mapped[str] = mapped_column(String(60))
+    multiplier: Mapped[str] = mapped_column(String(8), default="1")  # an exact decimal, e.g. "2" or "1.5"
+    points: Mapped[int] = mapped_column(default=0)  # a bonus's points per purchase
+    categories: Mapped[list] = mapped_column(JSON, default=list)  # empty: every purchase at the merchant
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(12), default="scheduled")
+    reason: Mapped[str] = mapped_column(String(300), default="")  # why an operator suspended it
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    merchant = relationship("Merchant", lazy="joined")
+
+    def name(self, locale: str) -> str:
+        return self.name_en if locale.startswith("en") else self.name_zh
+
+    def state(self, at: datetime) -> str:
+        """scheduled, running, ended, withdrawn or suspended, at ``at``."""
+        if self.status != "scheduled":
+            return self.status
+        if at < self.starts_at:
+            return "scheduled"
+        return "running" if at < self.ends_at else "ended"

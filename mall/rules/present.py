@@ -2,10 +2,10 @@
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from fractions import Fraction
 
 from mall.ledger import policy
 from mall.rules import engine
+from mall.rules.engine import rate_text
 
 EXAMPLES = [
     # (id, category, amount_fen, green, tier, good credit)
@@ -15,16 +15,6 @@ EXAMPLES = [
 ]
 
 
-def rate_text(rate: Fraction) -> str:
-    """An exact rate as a short decimal (1.5, 0.25) or, if it does not terminate, a fraction."""
-    if rate.denominator == 1:
-        return str(rate.numerator)
-    for places in range(1, 7):
-        scaled = rate * 10**places
-        if scaled.denominator == 1:
-            whole, frac = divmod(scaled.numerator, 10**places)
-            return f"{whole}.{frac:0{places}d}".rstrip("0")
-    return f"{rate.numerator}/{rate.denominator}"
 
 
 @dataclass

@@ -3,6 +3,7 @@ rule sets, and the public programme totals. Callers own the transaction (``mall.
 awarded or refunded purchase is announced (``mall.events``) to the areas that react to it."""
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
+from fractions import Fraction
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -18,7 +19,7 @@ from mall.ledger import service as ledger
 from mall.ledger.models import Account, Transfer
 from mall.coalition.models import Merchant
 from mall.rules import engine
-from mall.rules.models import PointsDebt, Purchase, PurchaseRefund, RuleSet
+from mall.rules.models import MerchantCampaign, PointsDebt, Purchase, PurchaseRefund, RuleSet
 from mall.validation import strict_int, strict_text
 
 MAX_ITEM_TEXT = 200
@@ -251,8 +252,23 @@ def quote(session: Session, merchant: Merchant, purchase: PurchaseInput) -> Quot
     config = config_of(rule_set)
     context = member_context(session, member, merchant, purchase.occurred_at, config)
     award = engine.compute(config, _items_or_whole(purchase, merchant), context, purchase.occurred_at,
-                           merchant.category)
+                           merchant.category, merchant_campaigns_at(session, merchant.id, purchase.occurred_at))
     return Quote(award, rule_set, member, context)
+
+
+def as_engine_campaign(row: MerchantCampaign) -> engine.Campaign:
+    return engine.Campaign(id=str(row.id), kind=row.kind, name_zh=row.name_zh, name_en=row.name_en,
+                           starts_at=row.starts_at, ends_at=row.ends_at, multiplier=Fraction(row.multiplier),
+                           points=row.points, categories=tuple(row.categories or ()))
+
+
+def merchant_campaigns_at(session: Session, merchant_id: int, at: datetime) -> tuple[engine.Campaign, ...]:
+    """The merchant's own campaigns running at ``at`` (``mall.rules.merchant_campaigns``). A purchase
+    reported late still finds one ended or suspended since: its window ends where it stopped."""
+    rows = session.scalars(select(MerchantCampaign).where(
+        MerchantCampaign.merchant_id == merchant_id, MerchantCampaign.starts_at <= at, MerchantCampaign.ends_at > at)
+        .order_by(MerchantCampaign.id))
+    return tuple(as_engine_campaign(row) for row in rows)
 
 
 def _member(session: Session, code: str) -> User:

@@ -11,7 +11,7 @@ from mall.account.forms import EmptyForm
 from mall.edge import back_to, on_refusal, page_or_fragment, run, submitted
 from mall.extensions import db
 from mall.ledger import service as ledger
-from mall.rules import channels, present
+from mall.rules import channels, merchant_campaigns, present
 from mall.rules import service as rules
 from mall.rules.forms import CalculatorForm, DiffForm, LinkForm
 from mall.rules.models import RuleSet
@@ -36,7 +36,8 @@ def index():
     return render_template("rules/index.html", **present.page(current, settings_of(db.session).expiry_policy, now),
                            versions=versions, upcoming_versions=[v for v in versions if v.effective_from > now], form=form,
                            result=calculate(form, current) if form.validate() else None,
-                           diff_form=_diff_form(versions), channels=channels.channels(db.session))
+                           diff_form=_diff_form(versions), channels=channels.channels(db.session),
+                           merchant_campaigns=merchant_campaigns.public(db.session, now))
 
 
 @public.route("/account/channels", methods=["GET", "POST"])

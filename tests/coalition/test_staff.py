@@ -25,6 +25,8 @@ PAGES = {
     "/merchant/statements.csv": {"owner", "manager"},
     "/merchant/charity": {"owner", "manager"},
     "/merchant/staff": {"owner"},
+    "/merchant/campaigns": {"owner", "manager"},
+    "/merchant/activity": {"owner"},
 }
 
 

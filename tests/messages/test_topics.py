@@ -49,6 +49,7 @@ SAMPLES = {
     "email_confirm": {"email": "lin@example.com", "url": "http://mall.test/messages/confirm/abc"},
     "merchant_application": {"outcome": "needs_info", "reason": "请补充营业执照", "name_zh": "青禾零废弃商店",
                              "name_en": "Qinghe Zero Waste"},
+    "staff_invitation": {"role": "cashier", "merchant_zh": "绿林超市", "merchant_en": "Lvlin Market"},
 }
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
