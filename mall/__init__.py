@@ -59,7 +59,6 @@ def configure(app: Flask, test_config: dict | None) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from mall.account import service as account_service
     from mall.db import configure_engine
     from mall.extensions import babel, csrf, db, limiter, login_manager, migrate
     from mall.settings import Settings
@@ -89,7 +88,9 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
     login_manager.session_protection = "basic"
-    login_manager.user_loader(lambda session_id: account_service.load_session_user(db.session, session_id))
+    from mall import header
+
+    login_manager.user_loader(header.load_user)  # the user and what the header shows of them, at once
     with app.app_context():
         configure_engine(db.engine)
 
@@ -202,6 +203,7 @@ def register_template_helpers(app: Flask) -> None:
         campaign_state_label=labels.campaign_state_label,
         invitation_state_label=labels.invitation_state_label,
         audit_action_label=labels.audit_action_label,
+        audit_target_label=labels.audit_target_label,
         rate_text=rate_text,
         utcnow=utcnow,
     )
@@ -209,17 +211,11 @@ def register_template_helpers(app: Flask) -> None:
 
     @app.context_processor
     def inject():
-        from mall.account.forms import LanguageForm
-
+        # (the header's language switch carries a CSRF token only for a signed-in user: signed out, it
+        # changes only the visitor's own session, so a public page sets no cookie and can be cached)
         locale = str(get_locale() or app.config["BABEL_DEFAULT_LOCALE"])
-        return {
-            "locale": locale,
-            "lang": "en" if locale.startswith("en") else "zh-CN",
-            "languages": app.config["LANGUAGES"],
-            # signed out, switching language changes only the visitor's own session: no token, so a
-            # public page sets no cookie and can be cached and revalidated (mall.transport)
-            "language_form": LanguageForm(meta={"csrf": current_user.is_authenticated}),
-        }
+        return {"locale": locale, "lang": "en" if locale.startswith("en") else "zh-CN",
+                "languages": app.config["LANGUAGES"]}
 
 
 def register_hooks(app: Flask) -> None:

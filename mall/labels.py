@@ -226,3 +226,18 @@ AUDIT_ACTIONS = {
 
 def audit_action_label(action: str) -> str:
     return str(AUDIT_ACTIONS.get(action, action))
+
+
+AUDIT_TARGETS = {
+    "listing": _l("Listing"), "listing_image": _l("Listing image"), "api_key": _l("API key"),
+    "purchase": _l("Purchase"), "purchase_refund": _l("Refund"), "order": _l("Order"), "order_line": _l("Order line"),
+    "voucher": _l("Voucher"), "bill_payment": _l("Till payment"), "user": _l("Account"),
+    "staff_invitation": _l("Staff invitation"), "merchant_campaign": _l("Campaign"), "merchant": _l("Merchant"),
+    "webhook_endpoint": _l("Webhook"), "service_slot": _l("Booking time"), "stay_night": _l("Hotel night"),
+    "ledger_transfer": _l("Points transfer"), "payment": _l("Payment"), "points_debt": _l("Points owed"),
+    "engage_coupon": _l("Game coupon"), "charity_match_campaign": _l("Charity matching"),
+}
+
+
+def audit_target_label(table: str) -> str:
+    return str(AUDIT_TARGETS.get(table, table))

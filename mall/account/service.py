@@ -132,15 +132,21 @@ def store_rehash(session: Session, user: User, rehash: str, old_hash: str) -> No
     session.expire(user, ["password_hash"])
 
 
-def load_session_user(session: Session, session_id: str) -> User | None:
-    """Resolve a Flask-Login id "<user id>.<token>"; a rotated token means the session has ended."""
+def load_session_user(session: Session, session_id: str, statement=None) -> User | None | tuple:
+    """Resolve a Flask-Login id "<user id>.<token>"; a rotated token means the session has ended. With
+    ``statement`` (``select(User, ...more).where(User.id == bindparam("user_id"))``), read the user and
+    more in one statement and return (user, the more values), or (None, ())."""
     user_id, _, token = (session_id or "").partition(".")
     if not user_id.isdigit() or not token:
-        return None
-    user = session.get(User, int(user_id))
+        return (None, ()) if statement is not None else None
+    if statement is not None:
+        row = session.execute(statement, {"user_id": int(user_id)}).first()
+        user, values = (row[0], tuple(row[1:])) if row else (None, ())
+    else:
+        user, values = session.get(User, int(user_id)), ()
     if user is None or not secrets.compare_digest(user.session_token, token):
-        return None
-    return user
+        return (None, ()) if statement is not None else None
+    return (user, values) if statement is not None else user
 
 
 def end_all_sessions(user: User) -> None:
@@ -241,18 +247,14 @@ def notifications(session: Session, user: User, limit: int = 50) -> list[Notific
                            .order_by(Notification.id.desc()).limit(limit)).all()
 
 
-def unread_count(session: Session, user: User) -> int:
+def unread_columns():
+    """How many of a user's notifications are unread and the id of the newest, as expressions
+    correlated to ``User`` (read with the user: every page's header shows both)."""
     from sqlalchemy import func
 
-    return int(session.scalar(select(func.count(Notification.id)).where(
-        Notification.user_id == user.id, Notification.read_at.is_(None))) or 0)
-
-
-def unread_banner(session: Session, user: User) -> Notification | None:
-    """The newest unread notification, shown as a banner on every page."""
-    return session.scalar(select(Notification).where(Notification.user_id == user.id,
-                                                     Notification.read_at.is_(None))
-                          .order_by(Notification.id.desc()).limit(1))
+    unread = (Notification.user_id == User.id, Notification.read_at.is_(None))
+    return (select(func.count(Notification.id)).where(*unread).scalar_subquery(),
+            select(func.max(Notification.id)).where(*unread).scalar_subquery())
 
 
 def mark_read(session: Session, user: User, notification_id: int | None = None) -> int:

@@ -1,7 +1,13 @@
-"""Signed-out storefront pages from a cache (Flask-Caching: in-process by default, Redis in production).
+"""Storefront pages from a cache (Flask-Caching: in-process by default, Redis in production).
 
-Only a request that carries no cookie at all is served from or stored in the cache: nothing on its
-page is anyone's own, so one visitor's page is never another member's. The key is the URL, the
+A request that carries no cookie at all is served the whole page from the cache: nothing on its page
+is anyone's own, so one visitor's page is never another member's. A signed-in member's page is kept
+as a skeleton: rendered with a marker instead of each part of base.html that is the member's own (the
+CSRF token, the balance, the unread count, banners, flashed messages: ``templates/_member_holes.html``),
+which are rendered afresh for each request and put in place. What else a member's page shows of them
+(the family pool they may spend, the balance an "I can afford it" page or the home page's picks are
+chosen by) is part of the key, as the view's ``members`` function gives it; members for whom it is the
+same share the skeleton. The key is the URL, the
 language, whether HTMX asked for the fragment, and the catalog's version: one read of the newest
 change to a listing (its ``updated_at``, which every write of a listing sets, a stock change included),
 to a merchant's standing and to the published rules. A change therefore shows on the next request,
@@ -15,9 +21,11 @@ from functools import wraps
 
 import brotli
 
-from flask import current_app, g, request, session
+from flask import current_app, g, render_template, request, session
 from flask_babel import get_locale
 from flask_caching import Cache
+from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import func, select
 
 from mall.catalog.models import Listing
@@ -42,12 +50,14 @@ _VERSION = select(select(func.max(Listing.updated_at)).scalar_subquery(),
                   select(func.max(RuleSet.version)).scalar_subquery())
 
 
-def catalog_version() -> str:
+def catalog_version(in_session: bool = False) -> str:
     """What any storefront page depends on, as one string (one statement of three index lookups). On
-    PostgreSQL it is read outside any transaction (autocommit): a page served from the cache then costs
-    one round trip, no BEGIN and no ROLLBACK. (SQLite has no round trips; its connections keep the
-    transaction handling ``mall.db`` gives them.)"""
-    if db.engine.dialect.name == "postgresql":
+    PostgreSQL a visitor's is read outside any transaction (autocommit): a page served from the cache then
+    costs one round trip, no BEGIN and no ROLLBACK. A member's request has its transaction open already
+    (loading the user): ``in_session`` reads it there, one round trip more rather than a second
+    connection. (SQLite has no round trips; its connections keep the transaction handling ``mall.db``
+    gives them.)"""
+    if db.engine.dialect.name == "postgresql" and not in_session:
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             listing, merchant, rules = connection.execute(_VERSION).one()
     else:
@@ -55,14 +65,23 @@ def catalog_version() -> str:
     return f"{listing and listing.timestamp()}|{merchant and merchant.timestamp()}|{rules}"
 
 
-def cached_for_visitors(view):
+def cached_for_visitors(view=None, *, members=None):
     """Serve the view's page from the cache to a visitor without cookies (see the module's note). An
     entry holds the page as sent, its brotli and gzip encodings and its ETag, so a hit neither renders
-    nor compresses (``mall.transport`` answers ``If-None-Match`` from the tag)."""
+    nor compresses (``mall.transport`` answers ``If-None-Match`` from the tag). With ``members`` (a
+    function giving what of the signed-in member the page shows besides base.html's own parts, as a
+    string), a member's page is served from a skeleton too."""
+    if view is None:
+        return lambda inner: cached_for_visitors(inner, members=members)
+
     @wraps(view)
     def wrapper(*args, **kwargs):
         seconds = current_app.config["PAGE_CACHE_SECONDS"]
-        if request.method != "GET" or request.cookies or not seconds:
+        if request.method != "GET" or not seconds:
+            return view(*args, **kwargs)
+        if request.cookies:
+            if members is not None and current_user.is_authenticated and current_user.role == "member":
+                return _member_page(view, args, kwargs, members(), seconds)
             return view(*args, **kwargs)
         key = f"page|{catalog_version()}|{get_locale()}|{int(is_htmx())}|{request.full_path}"
         entry = cache.get(key)
@@ -76,6 +95,49 @@ def cached_for_visitors(view):
             cache.set(key, entry, timeout=seconds)
         return _answer(entry)
     return wrapper
+
+
+class Skeleton:
+    """While a member's page renders as a skeleton (``g.page_skeleton``), base.html asks it for a
+    marker in place of each of the member's own parts. Page text is escaped, so nothing else on the
+    page can look like a marker."""
+
+    def __init__(self):
+        self.names: list[str] = []
+
+    def mark(self, name: str) -> Markup:
+        self.names.append(name)
+        return Markup(f"<!--hole:{name}-->")
+
+
+HOLE_SEPARATOR = "\x1e"
+
+
+def _member_page(view, args, kwargs, audience: str, seconds: int):
+    key = f"mpage|{catalog_version(in_session=True)}|{get_locale()}|{int(is_htmx())}|{audience}|{request.full_path}"
+    entry = cache.get(key)
+    if entry is None:
+        g.page_skeleton = Skeleton()
+        try:
+            response = current_app.make_response(view(*args, **kwargs))
+        finally:
+            skeleton, g.page_skeleton = g.page_skeleton, None
+        if response.is_streamed:
+            return response
+        entry = {"body": response.get_data(as_text=True), "holes": skeleton.names, "mimetype": response.mimetype,
+                 "vary": response.headers.get("Vary", ""), "status": response.status_code}
+        seconds = min(seconds, g.get("page_cache_seconds", seconds))
+        if response.status_code == 200 and not session.modified and seconds > 0:
+            cache.set(key, entry, timeout=seconds)
+    body = entry["body"]
+    if entry["holes"]:
+        parts = render_template("_member_holes_fill.html", names=entry["holes"], sep=HOLE_SEPARATOR)
+        for name, html in zip(entry["holes"], parts.split(HOLE_SEPARATOR)):
+            body = body.replace(f"<!--hole:{name}-->", html, 1)
+    response = current_app.response_class(body, status=entry["status"], mimetype=entry["mimetype"])
+    if entry["vary"]:
+        response.headers["Vary"] = entry["vary"]
+    return response
 
 
 def cache_at_most(seconds: float) -> None:

@@ -11,7 +11,7 @@ from mall.coalition import service as merchants
 from mall.clock import SHANGHAI, utcnow
 from mall.edge import page_or_fragment
 from mall.extensions import db
-from mall.header import header_balance, spending_power
+from mall.header import family_pool, header_balance, spending_power
 from mall.labels import CATEGORIES
 from mall.rules import merchant_campaigns, present
 from mall.rules import service as rules
@@ -19,8 +19,20 @@ from mall.rules import service as rules
 catalog = Blueprint("catalog", __name__)
 
 
+def _home_audience() -> str:
+    """A member's home page shows the picks their balance reaches."""
+    return f"balance={header_balance()}"
+
+
+def _catalog_audience() -> str:
+    """A member's catalog offers the family pool they may spend from, with its points; "I can afford
+    it" chooses by their balance (or that pool)."""
+    audience = f"pool={family_pool()}"
+    return audience + f"|balance={header_balance()}" if request.args.get("affordable") else audience
+
+
 @catalog.route("/")
-@cached_for_visitors
+@cached_for_visitors(members=_home_audience)
 def home():
     """Campaigns, categories, green picks, newest listings and picks within the member's points."""
     config = rules.config_of(rules.rule_set_at(db.session, utcnow()))
@@ -36,7 +48,7 @@ def favicon():
 
 
 @catalog.route("/catalog")
-@cached_for_visitors
+@cached_for_visitors(members=_catalog_audience)
 def index():
     """Search and filter the catalog; HTMX swaps only the results, the URL stays shareable."""
     form = CatalogFilterForm(request.args)

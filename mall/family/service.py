@@ -27,6 +27,12 @@ MAX_POINTS = 10**9
 
 # ---------------------------------------------------------------- reading
 
+def membership_column(user_id_column):
+    """Whether the user ``user_id_column`` (a column of the caller's statement) belongs to a family, as a
+    correlated expression: only then is what they may spend from a pool worth reading."""
+    return select(FamilyMember.id).where(FamilyMember.user_id == user_id_column).exists()
+
+
 def membership(session: Session, user: User) -> FamilyMember | None:
     return session.scalar(select(FamilyMember).where(FamilyMember.user_id == user.id))
 

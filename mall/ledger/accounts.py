@@ -41,6 +41,15 @@ def find_account(session: Session, owner_kind: str, owner_id: int = 0, name: str
         Account.owner_kind == owner_kind, Account.owner_id == owner_id, Account.name == name))
 
 
+def member_account_columns(owner_id_column):
+    """The balance and frozen flag of the member account whose owner is ``owner_id_column`` (a column
+    of the caller's statement), as correlated expressions; NULL when the account was never opened.
+    Member accounts are guarded, hence exact: their balance is the balance column."""
+    where = (Account.owner_kind == "member", Account.owner_id == owner_id_column, Account.name == "main")
+    return (select(Account.stored_balance).where(*where).scalar_subquery(),
+            select(Account.frozen).where(*where).scalar_subquery())
+
+
 def system_account(session: Session, name: str) -> Account:
     """One of the programme's own accounts (SYSTEM_ACCOUNTS), opened on first use."""
     if name not in SYSTEM_ACCOUNTS:

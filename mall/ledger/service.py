@@ -2,7 +2,8 @@
 (``from mall.ledger import service as ledger``). Callers own the transaction; the ledger flushes.
 The design is in ``mall/ledger/__init__.py``; each name lives in the module of its topic."""
 from mall.ledger.accounts import (
-    ensure_system_accounts, find_account, lock_accounts, member_account, open_account, set_frozen, system_account,
+    ensure_system_accounts, find_account, lock_accounts, member_account, member_account_columns, open_account,
+    set_frozen, system_account,
 )
 from mall.ledger.checkpoints import checkpoint, latest_checkpoints
 from mall.ledger.errors import FROZEN_MESSAGE, AccountFrozen, IdempotencyConflict, InsufficientPoints, LedgerError
@@ -18,7 +19,7 @@ __all__ = [
     # refusals
     "LedgerError", "InsufficientPoints", "AccountFrozen", "IdempotencyConflict", "FROZEN_MESSAGE",
     # accounts
-    "open_account", "find_account", "member_account", "system_account", "ensure_system_accounts",
+    "open_account", "find_account", "member_account", "member_account_columns", "system_account", "ensure_system_accounts",
     "set_frozen", "lock_accounts",
     # posting
     "Leg", "Posting", "post", "transfer", "reverse", "give_back", "returned", "expire",
