@@ -282,8 +282,12 @@ def expire(session: Session, now: datetime | None = None, batch: int = 100) -> i
     account_ids = session.scalars(select(Lot.account_id).where(
         Lot.remaining > 0, Lot.expires_at <= now).distinct().order_by(Lot.account_id).limit(batch)).all()
     total = 0
+    # Every account of the call first, in id order, before any posting adds to the expiry account's shard:
+    # locking them one by one between postings let a redemption holding one of them wait on that shard row
+    # while this call waited on its account (a deadlock, seen with expiry beside twenty redemptions).
+    locked = lock_accounts(session, account_ids)
     for account_id in account_ids:
-        accounts = lock_accounts(session, [account_id])
+        accounts = {account_id: locked[account_id]}
         batch = Batch(session, accounts, now)
         expired = _expire_due_lots(batch, accounts[account_id])
         if expired:
