@@ -116,28 +116,34 @@ HOLE_SEPARATOR = "\x1e"
 def _member_page(view, args, kwargs, audience: str, seconds: int):
     key = f"mpage|{catalog_version(in_session=True)}|{get_locale()}|{int(is_htmx())}|{audience}|{request.full_path}"
     entry = cache.get(key)
-    if entry is None:
-        g.page_skeleton = Skeleton()
-        try:
-            response = current_app.make_response(view(*args, **kwargs))
-        finally:
-            skeleton, g.page_skeleton = g.page_skeleton, None
-        if response.is_streamed:
-            return response
-        entry = {"body": response.get_data(as_text=True), "holes": skeleton.names, "mimetype": response.mimetype,
-                 "vary": response.headers.get("Vary", ""), "status": response.status_code}
-        seconds = min(seconds, g.get("page_cache_seconds", seconds))
-        if response.status_code == 200 and not session.modified and seconds > 0:
-            cache.set(key, entry, timeout=seconds)
-    body = entry["body"]
-    if entry["holes"]:
-        parts = render_template("_member_holes_fill.html", names=entry["holes"], sep=HOLE_SEPARATOR)
-        for name, html in zip(entry["holes"], parts.split(HOLE_SEPARATOR)):
-            body = body.replace(f"<!--hole:{name}-->", html, 1)
-    response = current_app.response_class(body, status=entry["status"], mimetype=entry["mimetype"])
-    if entry["vary"]:
-        response.headers["Vary"] = entry["vary"]
+    if entry is not None:
+        response = current_app.response_class(_fill(entry["body"], entry["holes"]), mimetype=entry["mimetype"])
+        if entry["vary"]:
+            response.headers["Vary"] = entry["vary"]
+        return response
+    g.page_skeleton = Skeleton()
+    try:
+        response = current_app.make_response(view(*args, **kwargs))
+    finally:
+        skeleton, g.page_skeleton = g.page_skeleton, None
+    if response.is_streamed:
+        return response
+    body = response.get_data(as_text=True)
+    seconds = min(seconds, g.get("page_cache_seconds", seconds))
+    if response.status_code == 200 and not session.modified and seconds > 0:
+        cache.set(key, {"body": body, "holes": skeleton.names, "mimetype": response.mimetype,
+                        "vary": response.headers.get("Vary", "")}, timeout=seconds)
+    response.set_data(_fill(body, skeleton.names))  # this answer as the view made it (a redirect stays one)
     return response
+
+
+def _fill(body: str, holes: list[str]) -> str:
+    """The skeleton with the signed-in member's own parts rendered in place of its markers."""
+    if holes:
+        parts = render_template("_member_holes_fill.html", names=holes, sep=HOLE_SEPARATOR)
+        for name, html in zip(holes, parts.split(HOLE_SEPARATOR)):
+            body = body.replace(f"<!--hole:{name}-->", html, 1)
+    return body
 
 
 def cache_at_most(seconds: float) -> None:
