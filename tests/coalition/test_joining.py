@@ -96,6 +96,10 @@ def test_bad_input_is_refused_with_a_clear_message_and_nothing_is_saved(app, app
 
 
 def test_asked_for_more_the_applicant_sends_it_again_and_a_refusal_says_why(app, applicant, operator, smtp):
+    from tests.messages.conftest import no_quiet_hours
+
+    with app.app_context():  # the answers go out at once, not at 08:00, whatever the hour the test runs at
+        no_quiet_hours(app, db.session.scalar(select(User.id).where(User.email == "owner@example.com")))
     applicant.post("/merchant/apply", data=form(applicant))
     row = the_application(app)
     review(operator, row.id, "ask", "")

@@ -107,6 +107,18 @@ def _messages_config(app, tmp_path):
         provider.engine.dispose()
 
 
+def no_quiet_hours(app, user_id):
+    """Turn the member's quiet hours off (they are on by default, 22:00-08:00 Beijing time), keeping the
+    rest of their profile: a test of delivery must not depend on the hour it runs at."""
+    with app.app_context(), write(db.session):
+        profile = db.session.get(MessageProfile, user_id)
+        if profile is None:
+            profile = MessageProfile(user_id=user_id, quiet_start=22, quiet_end=8)
+            db.session.add(profile)
+        profile.quiet_hours = False
+    return user_id
+
+
 class People(World):
     """The World, plus confirmed addresses, families and gifts."""
 

@@ -10,12 +10,15 @@ from mall.db import write
 from mall.extensions import db
 from mall.messages.channels import sms_provider
 from tests.builders import at, checkout_as
+from tests.messages.conftest import no_quiet_hours
 from tests.messages.test_email import deliver, outbox
 
 
 def with_phone(app, user_id, phone):
+    """The member's phone, with quiet hours off: what is due goes out whatever the hour the test runs at."""
     with app.app_context(), write(db.session):
         db.session.get(User, user_id).phone = phone
+    no_quiet_hours(app, user_id)
 
 
 def cancelled_order(app, people, member, token):
