@@ -9,8 +9,11 @@ the helpers read afresh from then on: a page rendered after a change shows the c
 from dataclasses import dataclass
 from functools import cache
 
-from flask import Flask, g, has_request_context
+from flask import Flask, current_app, g, get_flashed_messages, has_request_context, render_template, request, url_for
+from flask_babel import get_locale, gettext, ngettext
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
 from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session
 
@@ -20,6 +23,7 @@ from mall.extensions import db
 from mall.family import service as family
 from mall.fraud import service as fraud
 from mall.ledger import service as ledger
+from mall.web import format_points
 
 
 @dataclass(frozen=True)
@@ -31,16 +35,35 @@ class Facts:
     in_family: bool
 
 
+_ALSO: dict[str, tuple] = {}  # name: columns read with the user (``read_with_user``)
+
+
+def read_with_user(name: str, *columns) -> None:
+    """Read ``columns`` (scalar subqueries needing no parameter) in the statement that loads the signed-in
+    user, once per request; ``with_user(name)`` gives their values. For what nearly every signed-in page
+    reads anyway (the catalog's version): no round trip of its own."""
+    _ALSO[name] = columns
+    _statements.cache_clear()
+
+
+def with_user(name: str) -> tuple | None:
+    """The values of ``read_with_user(name)`` as the request found them; None when no user was loaded
+    or once the request wrote."""
+    return g.get("with_user", {}).get(name)
+
+
 @cache
 def _statements():
-    """(the user with the facts, the facts alone) for ``bindparam("user_id")``, built once."""
+    """(the user with the facts and what else is read with them, the facts alone) for
+    ``bindparam("user_id")``, built once."""
     columns = (*ledger.member_account_columns(User.id), *accounts.unread_columns(), family.membership_column(User.id))
+    also = [column for columns in _ALSO.values() for column in columns]
     user_id = bindparam("user_id")
-    return select(User, *columns).where(User.id == user_id), select(*columns).where(User.id == user_id)
+    return select(User, *columns, *also).where(User.id == user_id), select(*columns).where(User.id == user_id)
 
 
 def _facts_of(values) -> Facts:
-    balance, frozen, unread, newest, in_family = values
+    balance, frozen, unread, newest, in_family = values[:5]
     return Facts(None if balance is None else int(balance), bool(frozen), int(unread or 0), newest, bool(in_family))
 
 
@@ -49,6 +72,10 @@ def load_user(session_id: str):
     user, values = accounts.load_session_user(db.session, session_id, _statements()[0])
     if user is not None:
         g.header_facts = _facts_of(values)
+        also, at = {}, 5
+        for name, columns in _ALSO.items():
+            also[name], at = tuple(values[at:at + len(columns)]), at + len(columns)
+        g.with_user = also
     return user
 
 
@@ -65,6 +92,7 @@ def _facts() -> Facts | None:
 def _drop_facts(*_args) -> None:
     if has_request_context():
         g.pop("header_facts", None)
+        g.pop("with_user", None)
         g.pop("newest_unread", None)
         g.pop("family_pool", None)
 
@@ -129,11 +157,102 @@ def unread_count() -> int:
     return facts.unread if facts is not None else 0
 
 
+# ---------------------------------------------------------------- the user's own parts of every page
+
+def member_part(name: str, quiet: bool = False) -> Markup:
+    """One of the parts of every page that are the signed-in user's own (``body``: the CSRF header HTMX
+    sends; ``inbox``; ``tools``: the balance and the language switch; ``banners``; ``flashes``). A
+    member's page may be kept without them (``mall.catalog.pages``: a skeleton with a marker where
+    each goes) and completed per request, so they are built here in a few string operations rather
+    than a template each time; banners and flashed messages, rare, render their templates.
+    ``quiet``: an answer a crowd gets at once (a flash sale's "sold out") reads no balance or banners."""
+    return _PARTS[name](quiet)
+
+
+@cache
+def _words(locale: str, script_root: str) -> dict:
+    """The fixed words and links of the user's own parts, in ``locale`` (made once per language and
+    mount point: a translation lookup or ``url_for`` costs more than the rest of the part)."""
+    words = {w: gettext(w) for w in ("My points", "points", "Notifications", "Messages", "Language")}
+    links = {"statement": url_for("points.statement"), "notifications": url_for("points.notifications")}
+    for code in current_app.config["LANGUAGES"]:
+        links[code] = url_for("account.language", lang=code)
+    return words | links
+
+
+def _fixed() -> dict:
+    return _words(str(get_locale() or current_app.config["BABEL_DEFAULT_LOCALE"]), request.script_root)
+
+
+def balance_link(oob: bool = False) -> Markup:
+    """The signed-in member's balance in the header (empty without one); with ``oob`` an HTMX
+    out-of-band swap of it, for answers that change it."""
+    points = header_balance()
+    if points is None:
+        return Markup("")
+    words = _fixed()
+    return Markup('<a class="balance" id="header-balance"%s href="%s" title="%s"><strong>%s</strong> %s</a>') % (
+        Markup(' hx-swap-oob="true"') if oob else "", words["statement"], words["My points"],
+        format_points(points), words["points"])
+
+
+def _body(quiet) -> Markup:
+    if not current_user.is_authenticated:
+        return Markup("")
+    return Markup(' hx-headers=\'{"X-CSRFToken": "%s"}\'') % generate_csrf()
+
+
+def _inbox(quiet) -> Markup:
+    unread, words = unread_count(), _fixed()
+    label = ngettext("Notifications: %(num)d unread", "Notifications: %(num)d unread", unread) if unread \
+        else words["Notifications"]
+    count = Markup(' <span class="count" id="unread-count">%s</span>') % (unread if unread < 100 else "99+") \
+        if unread else ""
+    return Markup('<li><a class="inbox" id="inbox" href="%s" aria-label="%s">%s%s</a></li>') % (
+        words["notifications"], label, words["Messages"], count)
+
+
+def _tools(quiet) -> Markup:
+    locale, words = str(get_locale() or current_app.config["BABEL_DEFAULT_LOCALE"]), _fixed()
+    token = Markup('<input id="language-csrf" name="csrf_token" type="hidden" value="%s">') % generate_csrf() \
+        if current_user.is_authenticated else ""
+    buttons = Markup("").join(
+        Markup('<button type="submit" formaction="%s" class="link%s"%s lang="%s">%s</button>') % (
+            words[code], " current" if code == locale else "",
+            Markup(' aria-current="true"') if code == locale else "", "en" if code == "en" else "zh-CN", label)
+        for code, label in current_app.config["LANGUAGES"].items())
+    return Markup('%s<form class="lang" method="post" action="" aria-label="%s">%s'
+                  '<input type="hidden" name="next" value="%s">%s</form>') % (
+        "" if quiet else balance_link(), words["Language"], token,
+        request.full_path if request.query_string else request.path, buttons)
+
+
+def _banners(quiet) -> Markup:
+    if quiet or not current_user.is_authenticated:
+        return Markup("")
+    frozen, banner = frozen_case(), banner_notification()
+    if frozen is None and banner is None:
+        return Markup("")
+    return Markup(render_template("_banners.html", frozen=frozen, banner=banner))
+
+
+def _flashes(quiet) -> Markup:
+    messages = get_flashed_messages(with_categories=True)
+    if not messages:
+        return Markup("")
+    return Markup('<div class="flashes">%s</div>') % Markup("").join(
+        Markup('<p class="flash %s" role="status">%s</p>') % (category, message) for category, message in messages)
+
+
+_PARTS = {"body": _body, "inbox": _inbox, "tools": _tools, "banners": _banners, "flashes": _flashes}
+
+
 def register(app: Flask) -> None:
     """Make the helpers template globals; templates call them only where they are shown."""
     app.jinja_env.globals.update(header_balance=header_balance, family_pool=family_pool, frozen_case=frozen_case,
                                  fraud_cases=fraud_cases,
-                                 banner_notification=banner_notification, unread_count=unread_count)
+                                 banner_notification=banner_notification, unread_count=unread_count,
+                                 member_part=member_part, balance_link=balance_link)
     if not event.contains(Session, "after_flush", _drop_facts):
         event.listen(Session, "after_flush", _drop_facts)
         event.listen(Session, "do_orm_execute", _on_statement)

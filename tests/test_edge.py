@@ -1,7 +1,7 @@
 """The edge (mall.edge): one transaction per use case, refusals answered once, forgotten commits caught."""
 import pytest
-from flask import get_flashed_messages
-from sqlalchemy import select
+from flask import get_flashed_messages, request
+from sqlalchemy import event, select
 
 from mall.account.models import User
 from mall.edge import back_to, on_refusal, run
@@ -48,6 +48,12 @@ def edge_app(app):
         _rename(user_id, "forgotten")  # no edge: the change would be lost at the end of the request
         return "ok"
 
+    def read_then_write():
+        name = db.session.scalar(select(User.display_name).where(User.id == user_id))
+        run(_rename, user_id, f"{name} read", Conflict("Sold out.") if "refuse" in request.args else None)
+        return db.session.scalar(select(User.display_name).where(User.id == user_id))
+
+    app.add_url_rule("/test/read-then-write", view_func=read_then_write)
     app.add_url_rule("/test/declared", view_func=declared, methods=["POST"])
     app.add_url_rule("/test/undeclared", view_func=undeclared, methods=["GET", "POST"])
     app.add_url_rule("/test/missing", view_func=missing)
@@ -102,3 +108,30 @@ def test_a_door_that_forgets_the_edge_fails_loudly_in_tests(edge_app):
     with pytest.raises(RuntimeError, match="flushed but not committed"):
         edge_app.test_client().post("/test/forgotten")
     assert _name(edge_app) == "Door"
+
+
+def test_a_gets_reads_run_without_a_transaction_and_its_write_in_one(edge_app):
+    """On PostgreSQL a GET's reads run in autocommit (no BEGIN, no ROLLBACK: two round trips fewer); the
+    use case it runs still writes in one transaction, and a refused one writes nothing."""
+    with edge_app.app_context():
+        engine = db.engine
+    sent = []
+
+    def record(conn, cursor, statement, params, context, executemany):
+        if engine.dialect.name == "postgresql":
+            sent.append((statement.split()[0], conn.connection.dbapi_connection.autocommit))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        client = edge_app.test_client()
+        assert client.get("/test/read-then-write").get_data(as_text=True) == "Door read"
+        written, sent[:] = list(sent), []
+        client.get("/test/read-then-write?refuse=1")
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert _name(edge_app) == "Door read"  # the refused rename left nothing
+    if engine.dialect.name == "postgresql":
+        # the reads before and after the use case in autocommit, its lookup and update in a transaction
+        assert written[0] == written[-1] == ("SELECT", True) and ("UPDATE", False) in written
+        assert sent[0] == ("SELECT", True) and sent[-1] == ("UPDATE", False)  # then rolled back
+        assert ("UPDATE", True) not in written + sent

@@ -3,7 +3,7 @@
 A request that carries no cookie at all is served the whole page from the cache: nothing on its page
 is anyone's own, so one visitor's page is never another member's. A signed-in member's page is kept
 as a skeleton: rendered with a marker instead of each part of base.html that is the member's own (the
-CSRF token, the balance, the unread count, banners, flashed messages: ``templates/_member_holes.html``),
+CSRF token, the balance, the unread count, banners, flashed messages: ``header.member_part``),
 which are rendered afresh for each request and put in place. What else a member's page shows of them
 (the family pool they may spend, the balance an "I can afford it" page or the home page's picks are
 chosen by) is part of the key, as the view's ``members`` function gives it; members for whom it is the
@@ -21,13 +21,14 @@ from functools import wraps
 
 import brotli
 
-from flask import current_app, g, render_template, request, session
+from flask import current_app, g, request, session
 from flask_babel import get_locale
 from flask_caching import Cache
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import func, select
 
+from mall import header
 from mall.catalog.models import Listing
 from mall.coalition.models import Merchant
 from mall.extensions import db
@@ -43,21 +44,26 @@ def init_app(app) -> None:
     app.config.setdefault("CACHE_THRESHOLD", 2000)  # entries an in-process cache keeps
     app.config.setdefault("PAGE_CACHE_SECONDS", 60)
     cache.init_app(app)
+    header.read_with_user("catalog_version", *_VERSION_COLUMNS)  # a member's page reads it with the member
 
 
-_VERSION = select(select(func.max(Listing.updated_at)).scalar_subquery(),
-                  select(func.max(Merchant.status_changed_at)).scalar_subquery(),
-                  select(func.max(RuleSet.version)).scalar_subquery())
+_VERSION_COLUMNS = (select(func.max(Listing.updated_at)).scalar_subquery(),
+                    select(func.max(Merchant.status_changed_at)).scalar_subquery(),
+                    select(func.max(RuleSet.version)).scalar_subquery())
+_VERSION = select(*_VERSION_COLUMNS)
 
 
 def catalog_version(in_session: bool = False) -> str:
     """What any storefront page depends on, as one string (one statement of three index lookups). On
     PostgreSQL a visitor's is read outside any transaction (autocommit): a page served from the cache then
-    costs one round trip, no BEGIN and no ROLLBACK. A member's request has its transaction open already
-    (loading the user): ``in_session`` reads it there, one round trip more rather than a second
-    connection. (SQLite has no round trips; its connections keep the transaction handling ``mall.db``
-    gives them.)"""
-    if db.engine.dialect.name == "postgresql" and not in_session:
+    costs one round trip, no BEGIN and no ROLLBACK. A member's was read with the member, in the statement
+    that loaded them (``header.read_with_user``), unless the request has written since; ``in_session``
+    reads it otherwise on the session's connection rather than a second one. (SQLite has no round trips;
+    its connections keep the transaction handling ``mall.db`` gives them.)"""
+    read = header.with_user("catalog_version") if in_session else None
+    if read is not None:
+        listing, merchant, rules = read
+    elif db.engine.dialect.name == "postgresql" and not in_session:
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             listing, merchant, rules = connection.execute(_VERSION).one()
     else:
@@ -110,9 +116,6 @@ class Skeleton:
         return Markup(f"<!--hole:{name}-->")
 
 
-HOLE_SEPARATOR = "\x1e"
-
-
 def _member_page(view, args, kwargs, audience: str, seconds: int):
     key = f"mpage|{catalog_version(in_session=True)}|{get_locale()}|{int(is_htmx())}|{audience}|{request.full_path}"
     entry = cache.get(key)
@@ -139,10 +142,8 @@ def _member_page(view, args, kwargs, audience: str, seconds: int):
 
 def _fill(body: str, holes: list[str]) -> str:
     """The skeleton with the signed-in member's own parts rendered in place of its markers."""
-    if holes:
-        parts = render_template("_member_holes_fill.html", names=holes, sep=HOLE_SEPARATOR)
-        for name, html in zip(holes, parts.split(HOLE_SEPARATOR)):
-            body = body.replace(f"<!--hole:{name}-->", html, 1)
+    for name in holes:
+        body = body.replace(f"<!--hole:{name}-->", header.member_part(name), 1)
     return body
 
 
