@@ -89,8 +89,11 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message = None
     login_manager.session_protection = "basic"
     from mall import header
+    from mall.account.models import User
+    from mall.checkout import service as checkout
 
     login_manager.user_loader(header.load_user)  # the user and what the header shows of them, at once
+    header.read_with_user("cart", checkout.cart_count_column(User.id))  # the count beside the cart
     with app.app_context():
         configure_engine(db.engine)
 

@@ -9,13 +9,14 @@ the helpers read afresh from then on: a page rendered after a change shows the c
 from dataclasses import dataclass
 from functools import cache
 
-from flask import Flask, current_app, g, get_flashed_messages, has_request_context, render_template, request, url_for
+from flask import (Flask, current_app, g, get_flashed_messages, get_template_attribute, has_request_context,
+                   render_template, request, url_for)
 from flask_babel import get_locale, gettext, ngettext
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from sqlalchemy import bindparam, event, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from mall.account import service as accounts
 from mall.account.models import Notification, User
@@ -39,17 +40,28 @@ _ALSO: dict[str, tuple] = {}  # name: columns read with the user (``read_with_us
 
 
 def read_with_user(name: str, *columns) -> None:
-    """Read ``columns`` (scalar subqueries needing no parameter) in the statement that loads the signed-in
-    user, once per request; ``with_user(name)`` gives their values. For what nearly every signed-in page
-    reads anyway (the catalog's version): no round trip of its own."""
+    """Read ``columns`` (scalar subqueries, which may refer to ``User.id``) in the statement that loads
+    the signed-in user; ``with_user(name)`` gives their values. For what nearly every signed-in page
+    reads anyway (the catalog's version, the cart's count): no round trip of its own. Areas the header
+    may not import register theirs from the app factory."""
     _ALSO[name] = columns
     _statements.cache_clear()
 
 
-def with_user(name: str) -> tuple | None:
-    """The values of ``read_with_user(name)`` as the request found them; None when no user was loaded
-    or once the request wrote."""
-    return g.get("with_user", {}).get(name)
+def with_user(name: str, fresh: bool = False) -> tuple | None:
+    """The values of ``read_with_user(name)`` as the request found them; once the request wrote, None,
+    or with ``fresh`` read again. None signed out."""
+    values = g.get("with_user", {}).get(name)
+    if values is None and fresh and current_user.is_authenticated:
+        values = tuple(db.session.execute(select(*_ALSO[name]).where(User.id == current_user.id)).one())
+        g.setdefault("with_user", {})[name] = values
+    return values
+
+
+def cart_count() -> int:
+    """Items in the signed-in member's cart (the count beside the cart in the header and the tab bar)."""
+    values = with_user("cart", fresh=True) if "cart" in _ALSO else None
+    return int(values[0] or 0) if values else 0
 
 
 @cache
@@ -59,11 +71,17 @@ def _statements():
     columns = (*ledger.member_account_columns(User.id), *accounts.unread_columns(), family.membership_column(User.id))
     also = [column for columns in _ALSO.values() for column in columns]
     user_id = bindparam("user_id")
-    return select(User, *columns, *also).where(User.id == user_id), select(*columns).where(User.id == user_id)
+    # a member has no merchant: staff pages read theirs when they show it, one statement more for them
+    # rather than twenty columns more for every member's request
+    return (select(User, *columns, *also).where(User.id == user_id).options(lazyload(User.merchant)),
+            select(*columns).where(User.id == user_id))
+
+
+_FACTS = 5  # values of Facts, first in the statement
 
 
 def _facts_of(values) -> Facts:
-    balance, frozen, unread, newest, in_family = values[:5]
+    balance, frozen, unread, newest, in_family = values[:_FACTS]
     return Facts(None if balance is None else int(balance), bool(frozen), int(unread or 0), newest, bool(in_family))
 
 
@@ -72,7 +90,7 @@ def load_user(session_id: str):
     user, values = accounts.load_session_user(db.session, session_id, _statements()[0])
     if user is not None:
         g.header_facts = _facts_of(values)
-        also, at = {}, 5
+        also, at = {}, _FACTS
         for name, columns in _ALSO.items():
             also[name], at = tuple(values[at:at + len(columns)]), at + len(columns)
         g.with_user = also
@@ -180,6 +198,15 @@ def _words(locale: str, script_root: str) -> dict:
     return words | links
 
 
+SHORT_LABELS = {"en": "EN"}  # a language's name on a phone's header
+
+
+@cache
+def _icon(name: str) -> Markup:
+    """The icon ``name`` of templates/_icons.html (made once: it never changes)."""
+    return Markup(get_template_attribute("_icons.html", "icon")(name))
+
+
 def _fixed() -> dict:
     return _words(str(get_locale() or current_app.config["BABEL_DEFAULT_LOCALE"]), request.script_root)
 
@@ -191,7 +218,7 @@ def balance_link(oob: bool = False) -> Markup:
     if points is None:
         return Markup("")
     words = _fixed()
-    return Markup('<a class="balance" id="header-balance"%s href="%s" title="%s"><strong>%s</strong> %s</a>') % (
+    return Markup('<a class="balance" id="header-balance"%s href="%s" title="%s"><strong>%s</strong> <span class="unit">%s</span></a>') % (
         Markup(' hx-swap-oob="true"') if oob else "", words["statement"], words["My points"],
         format_points(points), words["points"])
 
@@ -208,8 +235,8 @@ def _inbox(quiet) -> Markup:
         else words["Notifications"]
     count = Markup(' <span class="count" id="unread-count">%s</span>') % (unread if unread < 100 else "99+") \
         if unread else ""
-    return Markup('<li><a class="inbox" id="inbox" href="%s" aria-label="%s">%s%s</a></li>') % (
-        words["notifications"], label, words["Messages"], count)
+    return Markup('<li><a class="inbox" id="inbox" href="%s" aria-label="%s">%s<span class="label">%s</span>%s</a></li>') % (
+        words["notifications"], label, _icon("bell"), words["Messages"], count)
 
 
 def _tools(quiet) -> Markup:
@@ -217,14 +244,21 @@ def _tools(quiet) -> Markup:
     token = Markup('<input id="language-csrf" name="csrf_token" type="hidden" value="%s">') % generate_csrf() \
         if current_user.is_authenticated else ""
     buttons = Markup("").join(
-        Markup('<button type="submit" formaction="%s" class="link%s"%s lang="%s">%s</button>') % (
+        Markup('<button type="submit" formaction="%s" class="link%s"%s lang="%s" aria-label="%s">%s</button>') % (
             words[code], " current" if code == locale else "",
-            Markup(' aria-current="true"') if code == locale else "", "en" if code == "en" else "zh-CN", label)
+            Markup(' aria-current="true"') if code == locale else "", "en" if code == "en" else "zh-CN", label,
+            Markup('<span class="long">%s</span><span class="short">%s</span>') % (label, SHORT_LABELS.get(code, label))
+            if code in SHORT_LABELS else label)
         for code, label in current_app.config["LANGUAGES"].items())
     return Markup('%s<form class="lang" method="post" action="" aria-label="%s">%s'
                   '<input type="hidden" name="next" value="%s">%s</form>') % (
         "" if quiet else balance_link(), words["Language"], token,
         request.full_path if request.query_string else request.path, buttons)
+
+
+def _cart(quiet) -> Markup:
+    count = 0 if quiet else cart_count()
+    return Markup(' <span class="count">%s</span>') % (count if count < 100 else "99+") if count else Markup("")
 
 
 def _banners(quiet) -> Markup:
@@ -244,7 +278,7 @@ def _flashes(quiet) -> Markup:
         Markup('<p class="flash %s" role="status">%s</p>') % (category, message) for category, message in messages)
 
 
-_PARTS = {"body": _body, "inbox": _inbox, "tools": _tools, "banners": _banners, "flashes": _flashes}
+_PARTS = {"body": _body, "inbox": _inbox, "tools": _tools, "cart": _cart, "banners": _banners, "flashes": _flashes}
 
 
 def register(app: Flask) -> None:
@@ -252,7 +286,7 @@ def register(app: Flask) -> None:
     app.jinja_env.globals.update(header_balance=header_balance, family_pool=family_pool, frozen_case=frozen_case,
                                  fraud_cases=fraud_cases,
                                  banner_notification=banner_notification, unread_count=unread_count,
-                                 member_part=member_part, balance_link=balance_link)
+                                 member_part=member_part, balance_link=balance_link, cart_count=cart_count)
     if not event.contains(Session, "after_flush", _drop_facts):
         event.listen(Session, "after_flush", _drop_facts)
         event.listen(Session, "do_orm_execute", _on_statement)

@@ -55,7 +55,7 @@ def register():
                    display_name=form.display_name.data)
         login_user(user)
         flash(_("Welcome! Your member code is %(code)s.", code=user.member_code), "success")
-        return redirect(url_for("account.index"))
+        return redirect(url_for("points.home"))
     return render_template("account/register.html", form=form), 422 if form.errors else 200
 
 
@@ -95,13 +95,6 @@ def logout():
     session.clear()
     flash(_("You have signed out."), "info")
     return redirect(url_for("catalog.home"))
-
-
-@account.route("")
-@login_required
-def index():
-    """The member's account page with their member code (and any fraud case they have been told of)."""
-    return render_template("account/index.html")
 
 
 @account.route("/staff-invitations", methods=["GET", "POST"])
@@ -150,7 +143,7 @@ def password():
         run(service.change_password, db.session, user, change)
         login_user(user)  # this browser keeps going with the new token
         flash(_("Your password has been changed. Other sessions have been signed out."), "success")
-        return redirect(url_for("account.index"))
+        return redirect(url_for("points.home"))
     return render_template("account/password.html", form=form), 422 if form.errors else 200
 
 
@@ -171,7 +164,7 @@ def profile():
         run(service.update_profile, db.session, user, display_name=form.display_name.data,
             phone=form.phone.data, birthday=form.birthday.data)
         flash(_("Your profile has been saved."), "success")
-        return redirect(url_for("account.index"), code=303)
+        return redirect(url_for("points.home"), code=303)
     return render_template("account/profile.html", form=form), 422 if form.errors else 200
 
 

@@ -135,6 +135,12 @@ def cart(session: Session, member: User) -> list[CartItem]:
     return session.scalars(select(CartItem).where(CartItem.member_id == member.id).order_by(CartItem.id)).all()
 
 
+def cart_count_column(user_id):
+    """How many items (quantities summed) the member ``user_id`` has in their cart, as a column: the
+    header's count beside the cart, read with the user."""
+    return select(func.coalesce(func.sum(CartItem.quantity), 0)).where(CartItem.member_id == user_id).scalar_subquery()
+
+
 def add_to_cart(session: Session, member: User, listing_id: int, option: str = "points", quantity: int = 1) -> CartItem:
     listing = catalog.get_listing(session, listing_id)
     _check_option(listing, option)

@@ -15,6 +15,7 @@ from mall.forms import database_id
 from mall.ledger import service as ledger
 from mall.points.describe import KIND_LABELS, describe, kind_label
 from mall.points.forms import StatementFilterForm
+from mall.rules import service as rules
 from mall.settings import settings_of
 from mall.web import csv_response, format_datetime_local
 
@@ -36,6 +37,20 @@ def _filters(form: StatementFilterForm) -> dict:
 def _account():
     """The signed-in user's member account; None for staff who never had one (nothing is created)."""
     return ledger.find_account(db.session, "member", current_user.id)
+
+
+@points.route("")
+@login_required
+def home():
+    """我的: the member's home in the mall: balance, tier and the way to the next, what expires soon,
+    shortcuts to everything that is theirs; for staff and operators their account and their work."""
+    account, now = _account(), utcnow()
+    member = current_user.role == "member"
+    expiring = ledger.expiring_summary(db.session, account, now, 30) if account else []
+    return render_template("points/home.html", member=member,
+                           standing=rules.tier_standing(db.session, current_user, now) if member else None,
+                           expiring_points=sum(points for _, points in expiring),
+                           expiring_first=expiring[0][0] if expiring else None)
 
 
 @points.route("/statement")

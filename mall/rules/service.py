@@ -225,6 +225,43 @@ def member_context(session: Session, member: User, merchant: Merchant, at: datet
                                 first_at_merchant=not here, earned_today=int(earned_today or 0))
 
 
+@dataclass(frozen=True)
+class TierStanding:
+    """A member's tier by the points they earned in the last 12 months, and the way to the next."""
+    tier: str
+    multiplier: Fraction
+    earned_12m: int
+    next_tier: str | None  # None at the top
+    next_at: int | None  # points in 12 months the next tier starts at
+
+    @property
+    def to_next(self) -> int:
+        return max(0, (self.next_at or 0) - self.earned_12m)
+
+    @property
+    def progress_percent(self) -> int:
+        """How far from this tier's start to the next one's (100 at the top)."""
+        if self.next_at is None:
+            return 100
+        return min(100, self.earned_12m * 100 // max(1, self.next_at))
+
+
+def tier_standing(session: Session, member: User, now: datetime | None = None) -> TierStanding:
+    """The member's tier under the rules in force: points earned at merchants and channels in the last
+    365 days, counted as the rules engine counts them when it awards a purchase, and how many more the
+    next tier needs."""
+    now = now or utcnow()
+    config = config_of(rule_set_at(session, now))
+    earned = int(session.scalar(select(func.coalesce(func.sum(Purchase.points), 0)).where(
+        Purchase.member_id == member.id, Purchase.occurred_at > now - timedelta(days=365),
+        Purchase.occurred_at <= now)) or 0)
+    tier = config.tier_for(earned)
+    above = [t for t in config.tiers if t.min_points > tier.min_points]
+    following = min(above, key=lambda t: t.min_points) if above else None
+    return TierStanding(tier.name, tier.multiplier, earned, following and following.name,
+                        following and following.min_points)
+
+
 def _issuing_merchant(merchant: Merchant) -> None:
     if merchant.status != "approved":
         raise DomainError(_l("This merchant is not approved to issue points."), code="merchant-not-approved")
