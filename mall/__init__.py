@@ -94,6 +94,16 @@ def register_extensions(app: Flask) -> None:
 
     login_manager.user_loader(header.load_user)  # the user and what the header shows of them, at once
     header.read_with_user("cart", checkout.cart_count_column(User.id))  # the count beside the cart
+    from mall.charity import service as charity
+    from mall.checkout import bills
+    from mall.engage import games
+    from mall.points import describe
+    from mall.rules import service as rules
+
+    for ref_type, resolver in (("order", checkout.order_references), ("bill", bills.bill_references),
+                               ("purchase", rules.purchase_references), ("game_play", games.play_references),
+                               ("charity_donation", charity.donation_references)):
+        describe.resolves(ref_type, resolver)  # the statement names what each row was for
     with app.app_context():
         configure_engine(db.engine)
 

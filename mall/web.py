@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 from flask import make_response, render_template, request
 
 from mall.clock import SHANGHAI, local_period_start, shanghai  # noqa: F401  (templates' helpers)
+from mall.numbers import format_fen, format_points  # noqa: F401  (templates' filters)
 
 
 def is_htmx() -> bool:
@@ -32,19 +33,6 @@ def safe_next(target: str | None, default: str) -> str:
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return default
     return target
-
-
-def format_points(value: int | None) -> str:
-    return "—" if value is None else f"{value:,}"
-
-
-def format_fen(value: int | None) -> str:
-    """Integer fen as yuan with two decimals, e.g. 12800 → ¥128.00."""
-    if value is None:
-        return "—"
-    sign = "-" if value < 0 else ""
-    yuan, fen = divmod(abs(value), 100)
-    return f"{sign}¥{yuan:,}.{fen:02d}"
 
 
 def format_datetime_local(value: datetime | None, with_time: bool = True) -> str:

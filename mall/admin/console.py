@@ -159,7 +159,7 @@ def _member_page(member, case_form: CaseForm, status: int = 200):
     account = ledger.find_account(db.session, "member", member.id)
     rows = ledger.statement(db.session, account, limit=50) if account else []
     return render_template("admin/member.html", member=member, account=account,
-                           rows=list(zip(rows, describe(db.session, rows, str(get_locale())))),
+                           rows=list(zip(rows, describe(db.session, rows, str(get_locale()), member.id))),
                            cases=fraud.cases_of(db.session, member.id), case_form=case_form), status
 
 

@@ -31,6 +31,7 @@ from mall.ledger.models import Account
 from mall.coalition.models import Merchant
 from mall import media
 from mall.media import store_image
+from mall.references import Reference
 from mall.validation import is_whole
 
 MAX_POINTS = 10**9
@@ -616,3 +617,11 @@ def all_projects(session: Session, operator: User) -> list[Project]:
 def count_donations_of(session: Session, member_id: int) -> int:
     """How many donations the member has made."""
     return int(session.scalar(select(func.count(Donation.id)).where(Donation.donor_id == member_id)) or 0)
+
+
+def donation_references(session: Session, user_id: int, ids: set[str], locale: str) -> dict:
+    """The statement's words for the member's donations ``ids``: the project, linking to the receipt."""
+    wanted = {int(i) for i in ids if i.isdigit()}
+    rows = session.execute(select(Donation, Project).join(Project, Project.id == Donation.project_id).where(
+        Donation.id.in_(wanted), Donation.donor_id == user_id)).all() if wanted else []
+    return {str(d.id): Reference(p.title(locale), "charity.receipt", {"number": d.receipt_number}) for d, p in rows}

@@ -21,6 +21,8 @@ from mall.clock import utcnow
 from mall.db import lock
 from mall.errors import Conflict, DomainError, InsufficientPoints, NotFound
 from mall.ledger import service as ledger
+from mall.numbers import format_fen
+from mall.references import Reference
 from mall.coalition.models import Merchant
 from mall.coalition.service import terms_of
 from mall.settings import settings_of
@@ -225,3 +227,12 @@ def merchant_names(session: Session, bills: list[BillPayment], locale: str) -> d
     if not ids:
         return {}
     return {m.id: m.name(locale) for m in session.scalars(select(Merchant).where(Merchant.id.in_(ids)))}
+
+
+def bill_references(session: Session, user_id: int, ids: set[str], locale: str) -> dict:
+    """The statement's words for the member's till bills ``ids``: the bill's amount (the merchant is
+    named beside it), linking to their bills."""
+    wanted = {int(i) for i in ids if i.isdigit()}
+    rows = session.scalars(select(BillPayment).where(BillPayment.id.in_(wanted), BillPayment.member_id == user_id)
+                           ).all() if wanted else []
+    return {str(b.id): Reference(format_fen(b.bill_fen), "checkout.bills") for b in rows}

@@ -24,6 +24,7 @@ from mall.errors import Conflict, DomainError, InsufficientPoints, NotFound
 from mall.family import service as family
 from mall.ledger import service as ledger
 from mall.ledger.models import Account, Transfer
+from mall.references import Reference
 from mall.settings import settings_of
 from mall.validation import is_whole
 
@@ -133,6 +134,21 @@ class Quote:
 
 def cart(session: Session, member: User) -> list[CartItem]:
     return session.scalars(select(CartItem).where(CartItem.member_id == member.id).order_by(CartItem.id)).all()
+
+
+def order_references(session: Session, user_id: int, ids: set[str], locale: str) -> dict:
+    """The statement's words for the member's orders ``ids``: what they redeemed, linking to the order."""
+    wanted = {int(i) for i in ids if i.isdigit()}
+    if not wanted:
+        return {}
+    orders = session.scalars(select(Order).where(Order.id.in_(wanted), Order.member_id == user_id)).all()
+    found = {}
+    for order in orders:
+        titles = [line.title_en if locale.startswith("en") else line.title_zh for line in order.lines]
+        words = titles[0] if len(titles) == 1 else str(_l("%(first)s and more, %(total)s items", first=titles[0],
+                                                          total=len(titles)))
+        found[str(order.id)] = Reference(words, "checkout.order", {"order_id": order.id})
+    return found
 
 
 def cart_count_column(user_id):

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mall.account.models import User
+from mall.references import Reference
 from mall.clock import shanghai, utcnow
 from mall.db import lock, unique_code
 from mall.engage.budget import BudgetExhausted, budget_account, budget_balance, require_member, require_operator
@@ -331,3 +332,12 @@ def void_coupons(session: Session, member_id: int) -> None:
     for coupon in session.scalars(select(Coupon).where(Coupon.member_id == member_id, Coupon.status == "active")):
         coupon.status = "expired"
     session.flush()
+
+
+def play_references(session: Session, user_id: int, ids: set[str], locale: str) -> dict:
+    """The statement's words for the member's plays ``ids``: the game, linking to the play's page."""
+    wanted = {int(i) for i in ids if i.isdigit()}
+    rows = session.execute(select(GamePlay.id, Game).join(Game, Game.id == GamePlay.game_id).where(
+        GamePlay.id.in_(wanted), GamePlay.member_id == user_id)).all() if wanted else []
+    return {str(play_id): Reference(game.name(locale), "engage.play_result", {"play_id": play_id})
+            for play_id, game in rows}

@@ -66,7 +66,7 @@ def statement():
     more, rows = len(rows) > size, rows[:size]
     context = dict(
         form=form, balance=account.balance if account else 0,
-        rows=list(zip(rows, describe(db.session, rows, str(get_locale())))),
+        rows=list(zip(rows, describe(db.session, rows, str(get_locale()), current_user.id))),
         next_before=rows[-1].transfer.id if more and rows else None,
         query={k: v for k, v in request.args.items() if k != "before"},
     )
@@ -98,10 +98,10 @@ def statement_csv():
             page = ledger.statement(db.session, account, before_id=before, limit=1000, **filters)
             if not page:
                 break
-            for row, text in zip(page, describe(db.session, page, locale)):
+            for row, line in zip(page, describe(db.session, page, locale, current_user.id)):
                 t = row.transfer
                 reference = f"{t.ref_type}:{t.ref_id}" if t.ref_type else ""
-                yield [format_datetime_local(t.created_at), kind_label(t.kind), text, row.delta, t.id, reference]
+                yield [format_datetime_local(t.created_at), kind_label(t.kind), line.text, row.delta, t.id, reference]
             before = page[-1].transfer.id
 
     return csv_response(f"statement-{current_user.member_code}.csv", rows())

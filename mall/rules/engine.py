@@ -262,6 +262,12 @@ class Award:
         return [{"rule": line.rule, "points": line.points, **line.detail} for line in self.breakdown]
 
 
+def lines_from_json(document: list[dict]) -> list["Line"]:
+    """A stored breakdown (``Award.as_json``) as its lines again."""
+    return [Line(entry["rule"], entry["points"], {k: v for k, v in entry.items() if k not in ("rule", "points")})
+            for entry in document or []]
+
+
 def compute(config: RuleConfig, items: list[Item], member: MemberContext, at: datetime,
             merchant_category: str = "", merchant_campaigns: tuple[Campaign, ...] = ()) -> Award:
     """The points a purchase earns, with a per-rule breakdown that sums to the total.

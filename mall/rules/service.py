@@ -20,6 +20,8 @@ from mall.ledger.models import Account, Transfer
 from mall.coalition.models import Merchant
 from mall.rules import engine
 from mall.rules.models import MerchantCampaign, PointsDebt, Purchase, PurchaseRefund, RuleSet
+from mall.numbers import format_fen
+from mall.references import Reference
 from mall.validation import strict_int, strict_text
 
 MAX_ITEM_TEXT = 200
@@ -487,3 +489,21 @@ def count_purchases_of(session: Session, member_id: int, *, green_only: bool = F
 def purchases_after(session: Session, after_id: int, limit: int) -> list[Purchase]:
     """The next ``limit`` purchases by id above ``after_id`` (for batch jobs)."""
     return session.scalars(select(Purchase).where(Purchase.id > after_id).order_by(Purchase.id).limit(limit)).all()
+
+
+def purchase_references(session: Session, user_id: int, ids: set[str], locale: str) -> dict:
+    """The statement's words for the member's purchases ``ids``: the amount spent, linking to the page
+    with the rule-by-rule breakdown of what it earned."""
+    wanted = {int(i) for i in ids if i.isdigit()}
+    rows = session.execute(select(Purchase.id, Purchase.total_fen).where(
+        Purchase.id.in_(wanted), Purchase.member_id == user_id)).all() if wanted else []
+    return {str(i): Reference(str(_l("for %(amount)s spent", amount=format_fen(total))), "rules.purchase",
+                              {"purchase_id": i}) for i, total in rows}
+
+
+def member_purchase(session: Session, member: User, purchase_id: int) -> Purchase:
+    """One of the member's own purchases (another member's is not found)."""
+    row = session.get(Purchase, purchase_id)
+    if row is None or row.member_id != member.id:
+        raise NotFound(_l("No such purchase."))
+    return row

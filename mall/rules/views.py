@@ -7,11 +7,12 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from mall.clock import utcnow
+from mall.coalition import service as merchants
 from mall.account.forms import EmptyForm
 from mall.edge import back_to, on_refusal, page_or_fragment, run, submitted
 from mall.extensions import db
 from mall.ledger import service as ledger
-from mall.rules import channels, merchant_campaigns, present
+from mall.rules import channels, engine, merchant_campaigns, present
 from mall.rules import service as rules
 from mall.rules.forms import CalculatorForm, DiffForm, LinkForm
 from mall.rules.models import RuleSet
@@ -66,6 +67,20 @@ def unlink(link_id):
     run(channels.unlink, db.session, current_user, link_id)
     flash(_("Unlinked. Spending with it earns no more points."), "success")
     return redirect(url_for("rules.linked_accounts"), code=303)
+
+
+@public.route("/account/purchases/<int:purchase_id>")
+@login_required
+def purchase(purchase_id):
+    """One of the member's purchases at a merchant: what they bought and the rule-by-rule breakdown of
+    the points it earned, under the rules in force that day (another member's purchase is not found)."""
+    row = rules.member_purchase(db.session, current_user, purchase_id)
+    rule_set = rules.find_version(db.session, row.rule_set_version)
+    award = {"points": row.points, "breakdown": engine.lines_from_json(row.breakdown)}
+    return render_template("rules/purchase.html", purchase=row, award=award,
+                           config=rules.config_of(rule_set) if rule_set else None,
+                           merchant=merchants.names_of(db.session, {row.merchant_id}, str(get_locale())).get(
+                               row.merchant_id, ""))
 
 
 @public.route("/rules/calculator")

@@ -32,8 +32,8 @@ def test_statement_shows_balance_points_expiring_soon_and_history_in_plain_words
     expires = (soon + timedelta(days=30)).astimezone(SHANGHAI)
     assert "1,034" in html and expires.strftime("%Y-%m-%d") in html  # expiring soon, with the date
     assert history_rows(html) == ["2", "1"]  # newest first
-    assert "Earned · lvlin shop · row-1 · #P-77" in html
-    assert "Redeemed · lvlin shop · row-2" in html
+    assert "Earned row-1 · lvlin shop" in html and "P-77" not in html  # no raw reference
+    assert "Redeemed row-2 · lvlin shop" in html
     assert "+1,234" in html and "−200" in html
 
 
