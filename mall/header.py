@@ -252,7 +252,8 @@ def _tools(quiet) -> Markup:
         for code, label in current_app.config["LANGUAGES"].items())
     return Markup('%s<form class="lang" method="post" action="" aria-label="%s">%s'
                   '<input type="hidden" name="next" value="%s">%s</form>') % (
-        "" if quiet else balance_link(), words["Language"], token,
+        "" if quiet or current_user.is_authenticated and current_user.role != "member" else balance_link(),
+        words["Language"], token,
         request.full_path if request.query_string else request.path, buttons)
 
 

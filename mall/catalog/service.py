@@ -203,9 +203,18 @@ def _by_price(session: Session, plain, sale, price, descending: bool, offset: in
 
 
 def home_sections(session: Session, balance: int | None, now: datetime | None = None) -> dict:
-    """Green picks, newest, and (for a member) the dearest picks their points reach at today's prices."""
-    green = browse(session, CatalogQuery(green=True, sort="popular"), per_page=8, count=False).listings
-    newest = browse(session, CatalogQuery(sort="newest"), per_page=8, count=False).listings
+    """Green picks, newest, and (for a member) the dearest picks their points reach at today's prices.
+    The home page features only what can be redeemed now (in stock, open), and no item twice."""
+    now = now or utcnow()
+
+    def redeemable(items, leave_out=()):
+        return [item for item in items if item.id not in leave_out
+                and (item.available_from is None or item.available_from <= now)][:8]
+
+    green = redeemable(browse(session, CatalogQuery(green=True, in_stock=True, sort="popular"), per_page=16,
+                              count=False, now=now).listings)
+    newest = redeemable(browse(session, CatalogQuery(in_stock=True, sort="newest"), per_page=24, count=False,
+                               now=now).listings, {item.id for item in green})
     affordable = (browse(session, CatalogQuery(affordable=True, sort="points_desc"), balance, per_page=4,
                          count=False, now=now).listings if balance else [])
     return {"green": green, "newest": newest, "affordable": affordable}

@@ -1,5 +1,6 @@
 """`flask seed-demo`: a demo programme to explore. Safe to run again."""
 import random
+from pathlib import Path
 from datetime import datetime, time, timedelta
 
 import click
@@ -10,7 +11,13 @@ from sqlalchemy import func, insert, select
 from mall.account import service as accounts
 from mall.catalog import search
 from mall.catalog.models import Listing, ServiceSlot, StayNight
-from mall.charity.demo import seed_charity
+from mall.catalog import service as catalog
+from mall.charity import service as charity
+from mall.charity.demo import PROJECTS as CHARITY_PROJECTS, seed_charity
+from mall.charity.models import Project
+from mall.coalition.models import Merchant
+from mall.media import store_image
+from mall.settings import settings_of
 from mall.clock import SHANGHAI, utcnow
 from mall.demo.data import (DEMO_CAMPAIGNS, DEMO_PASSWORD, LISTINGS, MEMBERS, MERCHANT_PROFILES, MERCHANTS,
                             PURCHASES)
@@ -24,6 +31,34 @@ from mall.rules import service as rules
 from mall.api import service as api_service
 from mall.rules import channels, merchant_campaigns
 from mall.rules.models import EarningChannel, Purchase, RuleSet
+
+
+PICTURES = Path(__file__).parent / "pictures"  # made by scripts/demo_pictures.py (Twemoji, CC-BY 4.0)
+
+
+def _demo_pictures(session) -> None:
+    """A picture for every demo listing, merchant logo and charity project that has none yet, through the
+    same upload pipeline (check, resize, WebP) as a merchant's or operator's own."""
+    root = settings_of(session).media_root
+    shops = {m.slug: m for m in session.scalars(select(Merchant))}
+    for number, spec in enumerate(LISTINGS, start=1):
+        slug, title_zh = spec[0], spec[3]
+        listing = session.scalar(select(Listing).where(Listing.merchant_id == shops[slug].id,
+                                                       Listing.title_zh == title_zh))
+        picture = PICTURES / f"listing-{number}.webp"
+        if listing is not None and listing.cover_image is None and picture.exists():
+            catalog.add_image(session, shops[slug], listing.id, picture.read_bytes(), root)
+    for slug, shop in shops.items():
+        picture = PICTURES / f"merchant-{slug}.webp"
+        if shop.logo is None and picture.exists():
+            shop.logo = store_image(picture.read_bytes(), root, f"logos/merchants/{shop.id}", merchants.LOGO_SIZES)[0]
+    operator = accounts.find_by_email(session, "operator@demo.test")
+    for number, title_zh in enumerate((p["title_zh"] for p in CHARITY_PROJECTS), start=1):
+        project = session.scalar(select(Project).where(Project.title_zh == title_zh))
+        picture = PICTURES / f"project-{number}.webp"
+        if project is not None and project.cover_image is None and picture.exists():
+            charity.add_project_image(session, operator, project.id, picture.read_bytes(), root)
+    session.flush()
 
 
 @click.command("seed-demo")
@@ -89,6 +124,7 @@ def seed_demo(extra):
                                  for n, c, g, a in items]}
                 rules.award_purchase(session, merchants.get_by_slug(session, slug), rules.parse_purchase(doc, now))
     seed_charity(session)
+    run(_demo_pictures, session)
     engage_demo.seed_history(session)
     run(seed_messages, session, [email for email, _ in MEMBERS])
     if extra:

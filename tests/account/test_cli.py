@@ -1,4 +1,6 @@
 """`flask user create` and `flask seed-demo`."""
+from pathlib import Path
+
 from sqlalchemy import func, select
 
 from mall.account.models import User
@@ -52,6 +54,18 @@ def test_seed_demo_is_complete_and_idempotent(runner, app):
         assert len(listings) >= 24
         assert {item.kind for item in listings} == {"goods", "service", "topup", "stay", "coupon"}
         assert all(item.title_zh and item.title_en for item in listings)
+        # every listing, merchant and charity project has a picture, stored through the upload pipeline, once
+        from mall.catalog.models import ListingImage
+        from mall.charity.models import Project
+        from mall.settings import settings_of
+
+        assert all(item.cover_image for item in listings)
+        assert db.session.scalar(select(func.count(ListingImage.id))) == len(listings)
+        assert all(m.logo for m in db.session.scalars(select(Merchant)))
+        covers = db.session.scalars(select(Project.cover_image)).all()
+        assert covers and all(covers)
+        root = Path(settings_of(db.session).media_root)
+        assert (root / f"{listings[0].cover_image}-thumb.webp").is_file()
         member = db.session.scalar(select(User).where(User.email == "member@demo.test"))
         earned = db.session.scalar(select(func.sum(Purchase.points)).where(Purchase.member_id == member.id))
         assert earned > 0

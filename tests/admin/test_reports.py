@@ -58,7 +58,7 @@ def test_report_page_and_csv(app, world):
     _history(app, world)
     op = world.client_for("op1@example.com")
     page = op.get("/admin/reports").get_data(as_text=True)
-    assert "<svg" in page and "<title" in page and "2026-11" in page
+    assert '<svg class="chart"' in page and "<title" in page and "2026-11" in page
     assert "¥29.50" in page  # 2,950 outstanding points at 1 fen each
     rows = op.get("/admin/reports.csv").get_data(as_text=True).lstrip("\ufeff").strip().splitlines()
     assert rows[1].startswith("2026-10,1000,") and rows[-1].startswith("Total,4000,200,1200,")

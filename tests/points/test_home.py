@@ -54,8 +54,10 @@ def test_staff_see_their_work_not_a_members_shortcuts(app):
     make_user(app, "cashier@example.com", role="merchant", merchant_id=world.merchant_id)
     html = page(signed_in_client(app, "cashier@example.com"))
     assert 'href="/merchant/"' in html and "My work" in html
-    assert 'class="shortcuts"' not in html and "<progress" not in html and 'class="tabbar"' not in html
-    assert 'href="/cart"' not in html  # staff get no cart in the header
+    assert 'class="shortcuts"' not in html and "<progress" not in html and 'id="header-balance"' not in html
+    assert 'href="/cart"' not in html  # staff get no cart and no balance in the header
+    tabs = re.search(r'<nav class="tabbar".*?</nav>', html, re.S).group(0)
+    assert 'href="/merchant/purchases/new"' in tabs and 'href="/merchant/vouchers"' in tabs
 
 
 def test_the_header_and_tab_bar_count_what_is_in_the_cart(app):
