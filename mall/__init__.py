@@ -194,6 +194,7 @@ def register_template_helpers(app: Flask) -> None:
         note_label=labels.note_label,
         campaign_kind_label=labels.campaign_kind_label,
         category_label=labels.category_label,
+        in_language=labels.in_language,
         period_label=labels.period_label,
         status_label=labels.status_label,
         order_status_label=labels.order_status_label,

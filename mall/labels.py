@@ -1,5 +1,18 @@
 """Translated names of the fixed vocabularies shown in templates."""
+import re
+
 from flask_babel import lazy_gettext as _l
+
+BILINGUAL = re.compile(r"^(?P<zh>.+?) / (?P<en>.+)$")  # a text kept as "中文 / English", split at the first " / "
+
+
+def in_language(text: str | None, locale: str) -> str:
+    """A text kept in both languages as "中文 / English" (a task's memo, a factor's source): the half in
+    the page's language; any other text as written."""
+    found = BILINGUAL.match((text or "").strip())
+    if not found:
+        return text or ""
+    return found.group("en").strip() if locale.startswith("en") else found.group("zh").strip()
 
 LISTING_KINDS = {"goods": _l("Goods"), "service": _l("Services"), "topup": _l("Top-ups"),
                  "stay": _l("Hotel stays"), "coupon": _l("Coupons")}

@@ -25,15 +25,22 @@ from mall.validation import is_whole
 
 # The factors a new installation publishes (grams CO2e saved per yuan of green spend; grams a tree
 # absorbs in a year). Operators change them in the console; each carries its source.
-DEFAULT_FACTORS = {
-    "public_transport": (150, "Bus/metro fare vs. the same trip by private car: China urban passenger-km "
-                              "factors (MEE 2022 guidance), about ¥2 per 8 km trip"),
-    "appliances": (400, "Tier-1 vs. tier-3 energy label, 10-year use, China grid 0.57 kg/kWh (MEE 2023)"),
-    "second_hand": (300, "Avoided manufacture of a new item, WRAP (UK) 2022 re-use factors"),
-    "refills": (250, "Avoided single-use packaging per yuan of refill, Ellen MacArthur Foundation 2019"),
-    "ev_charging": (200, "EV vs. petrol car per yuan of charging, China grid 0.57 kg/kWh (MEE 2023)"),
-    OTHER: (100, "Conservative default for other green-labelled items (programme estimate)"),
-    TREE: (18000, "A mature tree absorbs about 18 kg CO2 a year (Chinese Academy of Forestry, urban trees)"),
+DEFAULT_FACTORS = {  # sources kept "中文 / English": pages show the half in their language
+    "public_transport": (150, "公交、地铁与私家车同程出行之差：生态环境部 2022 年城市客运人公里排放因子，"
+                              "单程约 8 公里、票价约 2 元 / Bus/metro fare vs. the same trip by private car: "
+                              "China urban passenger-km factors (MEE 2022 guidance), about ¥2 per 8 km trip"),
+    "appliances": (400, "一级与三级能效标识之差，使用 10 年，全国电网 0.57 千克/千瓦时（生态环境部 2023） / "
+                        "Tier-1 vs. tier-3 energy label, 10-year use, China grid 0.57 kg/kWh (MEE 2023)"),
+    "second_hand": (300, "少造一件新品：英国 WRAP 2022 年再利用排放因子 / "
+                         "Avoided manufacture of a new item, WRAP (UK) 2022 re-use factors"),
+    "refills": (250, "每元散装补充装少用的一次性包装：艾伦·麦克阿瑟基金会 2019 / "
+                     "Avoided single-use packaging per yuan of refill, Ellen MacArthur Foundation 2019"),
+    "ev_charging": (200, "每元充电的电动车与燃油车之差，全国电网 0.57 千克/千瓦时（生态环境部 2023） / "
+                         "EV vs. petrol car per yuan of charging, China grid 0.57 kg/kWh (MEE 2023)"),
+    OTHER: (100, "其他绿色标识商品的保守默认值（积分计划估算） / "
+                 "Conservative default for other green-labelled items (programme estimate)"),
+    TREE: (18000, "一棵成年树每年约吸收 18 千克二氧化碳（中国林业科学研究院，城市树木） / "
+                  "A mature tree absorbs about 18 kg CO2 a year (Chinese Academy of Forestry, urban trees)"),
 }
 MAX_FACTOR = 10**7
 # Programme-wide figures (the median member, the transparency page) scan every entry: each worker keeps

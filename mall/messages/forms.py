@@ -6,6 +6,10 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from mall.forms import MallForm
 from mall.messages.topics import WEBHOOK_EVENTS
 
+EVENT_LABELS = {"order.placed": _l("An order is placed"), "order.cancelled": _l("An order is cancelled"),
+                "order.refunded": _l("An order is refunded"), "purchase.refunded": _l("A purchase is refunded"),
+                "voucher.redeemed": _l("A voucher is redeemed")}
+
 
 class PreferencesForm(MallForm):
     """The topic × channel checkboxes are read straight from the posted names ``<topic>:<channel>``."""
@@ -18,5 +22,6 @@ class PreferencesForm(MallForm):
 
 class WebhookForm(MallForm):
     url = URLField(_l("Endpoint URL (https://)"), validators=[DataRequired(), Length(max=500)])
-    events = SelectMultipleField(_l("Events (none chosen: every event)"), choices=[(e, e) for e in WEBHOOK_EVENTS],
+    events = SelectMultipleField(_l("Events (none chosen: every event)"), choices=[(e, EVENT_LABELS.get(e, e))
+                                                                                   for e in WEBHOOK_EVENTS],
                                  option_widget=CheckboxInput(), widget=ListWidget(prefix_label=False))

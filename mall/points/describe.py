@@ -5,6 +5,7 @@ from typing import Callable
 
 from flask_babel import lazy_gettext as _l
 
+from mall import labels
 from mall.ledger.service import StatementRow
 from mall.coalition import service as merchants
 
@@ -34,7 +35,6 @@ def kind_label(kind: str) -> str:
     return str(KIND_LABELS.get(kind, kind))
 
 
-BILINGUAL = re.compile(r"^(?P<zh>.+?) / (?P<en>[^/]+)$")  # memos written "中文 / English" (tasks, games)
 ORDER_MEMO = re.compile(r"^order #(\d+)$")  # a checkout posting's leg names its order
 # memos written for the ledger's readers, not the member's: ids, receipt numbers, the posting's own words
 MACHINE_MEMO = re.compile(r"^(?:(?:order|family|bill) #\d+|gift|refund|CH\d{8}-\d+)$")
@@ -75,13 +75,10 @@ def _memo_words(memo: str, locale: str, names: set[str]) -> str:
     memo = PLAY_SUFFIX.sub("", (memo or "").strip())
     if not memo or MACHINE_MEMO.match(memo) or memo in names:
         return ""
-    found = BILINGUAL.match(memo)
-    if found:
-        zh, en = found.group("zh").strip(), found.group("en").strip()
-        if zh in names or en in names:
-            return ""
-        return en if locale.startswith("en") else zh
-    return memo
+    found = labels.BILINGUAL.match(memo)
+    if found and (found.group("zh").strip() in names or found.group("en").strip() in names):
+        return ""
+    return labels.in_language(memo, locale)
 
 
 def describe(session, rows: list[StatementRow], locale: str, owner_id: int | None = None) -> list[Line]:
