@@ -120,7 +120,8 @@ def donate(project_id):
     def progress():
         item = service.get_project(db.session, project_id)
         donation = service.get_receipt_for(db.session, current_user, number)
-        return render_template("charity/_progress.html", **project_context(item, donated=donation))
+        return render_template("charity/_progress.html", **project_context(item, donated=donation),
+                               wall=service.donor_wall(db.session, item))  # swapped in out of band too
 
     def to_receipt():
         flash(_("Thank you! Your receipt is below."), "success")

@@ -435,6 +435,12 @@ def test_htmx_donation_answers_the_updated_progress_fragment(app, world, client)
     assert html.lstrip().startswith("<section id=\"progress\"") and "<html" not in html
     assert 'value="500"' in html and "50%" in html and "Receipt CH" in html
     assert 'id="header-balance" hx-swap-oob="true"' in html and "1,500" in html
+    # the rest of the page that changed comes out of band: the donor wall, what the project holds
+    wall = re.search(r'<div id="donor-wall" hx-swap-oob="true">(.*?)</div>', html, re.S).group(1)
+    assert "<strong>h</strong>" in wall and "500 points" in wall
+    assert re.search(r'<p id="project-held" hx-swap-oob="true">The project account holds 500 points', html)
+    assert re.search(r'<input id="points" name="points"[^>]*value="">', html)  # the amount field is cleared
+    assert "1 donor ·" in html or ">1</strong> donor<" in html  # one donor, not "1 donors"
     assert world.balance(member) == 1500
     refused = client.post(f"/charity/{project}/donate", data=donate_form(client, project) | {"points": "9999"},
                           headers={"HX-Request": "true"})

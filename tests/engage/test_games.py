@@ -1,5 +1,6 @@
 """Fair games: published odds, a chi-square check of the draw, budget exhaustion, daily limits."""
 import random
+import re
 from fractions import Fraction
 
 import pytest
@@ -156,6 +157,10 @@ def test_htmx_play_returns_the_panel_and_a_plain_post_redirects(world, client, a
     assert html.lstrip().startswith('<section class="panel game-panel" id="game-panel"')
     assert 'id="game-result"' in html and "<html" not in html
     assert 'id="header-balance" hx-swap-oob="true"' in html
+    # the odds panel's counts and the member's plays come out of band with the answer
+    odds = re.search(r'<section class="panel" id="odds" hx-swap-oob="true">.*?</section>', html, re.S).group(0)
+    assert "Seen so far: 1 play in total." in odds and "100%" in odds
+    assert re.search(r'<div id="my-plays-panel" hx-swap-oob="true">.*?id="my-plays"', html, re.S)
     plain = client.post(f"/games/{game}/play", data=play_form(client, game))
     assert plain.status_code == 303 and "/games/plays/" in plain.headers["Location"]
     result = client.get(plain.headers["Location"]).get_data(as_text=True)
