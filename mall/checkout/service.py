@@ -532,6 +532,13 @@ def orders_of(session: Session, member: User, limit: int = 50) -> list[Order]:
     return session.scalars(select(Order).where(Order.member_id == member.id).order_by(Order.id.desc()).limit(limit)).all()
 
 
+def placed_with(session: Session, order: Order) -> list[Order]:
+    """The other orders the same checkout placed (one per merchant of a mixed cart), in id order."""
+    return session.scalars(select(Order).where(Order.member_id == order.member_id,
+                                               Order.checkout_token == order.checkout_token,
+                                               Order.id != order.id).order_by(Order.id)).all()
+
+
 def get_order_for(session: Session, member: User, order_id: int) -> Order:
     """The member's own order, or NotFound (another member's order looks absent)."""
     order = session.get(Order, order_id)

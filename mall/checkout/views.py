@@ -160,7 +160,7 @@ def order(order_id):
     deadline = service.member_cancel_deadline(db.session, found)
     qr = {v.code: qr_svg(v.code, scale=4) for line in found.lines for v in line.vouchers}
     return render_template("checkout/order.html", order=found, deadline=deadline, now=utcnow(), qr=qr,
-                           form=EmptyForm())
+                           form=EmptyForm(), siblings=service.placed_with(db.session, found))
 
 
 @checkout.route("/orders/<int:order_id>/cancel", methods=["POST"])

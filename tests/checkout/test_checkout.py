@@ -248,3 +248,25 @@ def test_per_member_limit_under_concurrency(app, world):
     item = world.listing(points_price=10, stock=None, limit_per_member=2, limit_period="day")
     results = race(lambda _: checkout_as(app, member, [LR(item)]), range(20))
     assert results.count("ok") == 2
+
+
+def test_a_two_merchant_checkout_shows_every_order_it_placed(app, world):
+    """A mixed cart places one order per merchant; each order's page names the others, in the page's
+    language, and links to them; a voucher says where and how to use it."""
+    from tests.builders import create_listing, signed_in_client
+
+    member = world.member("two@example.com", points=5000)
+    towel = world.listing(points_price=300, stock=5)
+    other = make_merchant(app, "other")
+    coupon = create_listing(app, other, kind="coupon", category="grocery", coupon_valid_days=30, points_price=200,
+                            stock=None, title_en="Tea coupon", title_zh="茶饮券")
+    first, second = checkout_as(app, member, [LR(towel), LR(coupon)])[0]
+    client = signed_in_client(app, "two@example.com")
+    page = client.get(f"/orders/{first}", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "This checkout also placed 1 more order, one per merchant:" in page
+    assert f'<a href="/orders/{second}">Order #{second}</a> · other shop · 200 points' in page
+    again = client.get(f"/orders/{second}", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert f'<a href="/orders/{first}">Order #{first}</a>' in again
+    assert "Use it at other shop: show this code at the till" in again  # the coupon's voucher
+    alone = checkout_as(app, member, [LR(towel)])[0][0]
+    assert 'id="placed-with"' not in client.get(f"/orders/{alone}").get_data(as_text=True)
