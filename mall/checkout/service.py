@@ -18,7 +18,7 @@ from mall.catalog import service as catalog
 from mall.catalog.models import Listing, ServiceSlot, StayNight
 from mall.checkout.models import CartItem, Order, OrderLine, Payment, Voucher
 from mall.checkout.payments import gateway
-from mall.clock import local_period_start, utcnow
+from mall.clock import SHANGHAI, local_period_start, utcnow
 from mall.db import lock, unique_code
 from mall.errors import Conflict, DomainError, InsufficientPoints, NotFound
 from mall.family import service as family
@@ -271,7 +271,8 @@ def _price_nights(session: Session, listing: Listing, req: LineRequest, problems
 
 
 def lots_to_use(session: Session, member: User, points: int, source: str = "own") -> list[tuple[datetime | None, int]]:
-    """(expiry, points) of the lots a spend of ``points`` would draw, earliest expiry first."""
+    """(expiry, points) of the lots a spend of ``points`` would draw, earliest expiry first, one entry
+    per expiry date in Asia/Shanghai (lots earned on several days of a year expire together)."""
     account = ledger.member_account(session, member.id)
     row = family.membership(session, member) if source == "family" else None
     if family.has_pool_rights(row):
@@ -281,7 +282,11 @@ def lots_to_use(session: Session, member: User, points: int, source: str = "own"
         if need <= 0:
             break
         take = min(need, lot.remaining)
-        plan.append((lot.expires_at, take))
+        day = lot.expires_at and lot.expires_at.astimezone(SHANGHAI).date()
+        if plan and (plan[-1][0] and plan[-1][0].astimezone(SHANGHAI).date()) == day:
+            plan[-1] = (plan[-1][0], plan[-1][1] + take)
+        else:
+            plan.append((lot.expires_at, take))
         need -= take
     return plan
 

@@ -1,4 +1,5 @@
 """Redemption: one transaction for stock, limits, early access and points; payments; cancellations."""
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -270,3 +271,24 @@ def test_a_two_merchant_checkout_shows_every_order_it_placed(app, world):
     assert "Use it at other shop: show this code at the till" in again  # the coupon's voucher
     alone = checkout_as(app, member, [LR(towel)])[0][0]
     assert 'id="placed-with"' not in client.get(f"/orders/{alone}").get_data(as_text=True)
+
+
+def test_the_checkout_page_puts_a_shortfall_first_with_what_the_member_can_afford(app, world):
+    """Short of points for the points price, the summary says so first and offers the points + cash price
+    the member can afford; the lots a redemption would draw are one line per expiry date."""
+    from tests.builders import at, signed_in_client
+
+    member = world.member("short@example.com", points=0)
+    world.earn(member, 300, at(2026, 3, 1))  # two lots of one year: they expire together
+    world.earn(member, 400, at(2026, 6, 1))
+    rice = world.listing(points_price=1000, mix_points=500, cash_fen=990, stock=5)
+    client = signed_in_client(app, "short@example.com")
+    html = client.get(f"/checkout?listing={rice}&option=points", headers={"Accept-Language": "en"}).get_data(
+        as_text=True)
+    summary = html[html.index('id="summary"'):]
+    assert summary.index("You need 300 more points.") < summary.index("<table")
+    assert "with points + cash: 500 points + ¥9.90" in summary
+    mix = client.get(f"/checkout?listing={rice}&option=mix", headers={"Accept-Language": "en"}).get_data(
+        as_text=True)
+    lots = re.search(r'<ul class="lots">(.*?)</ul>', mix, re.S).group(1)
+    assert lots.count("<li>") == 1 and "500 · expire 2028-01-01" in lots
