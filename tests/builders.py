@@ -49,7 +49,7 @@ class Auth:
         self.client = client
 
     def register(self, email="ada@example.com", password=PASSWORD, name="Ada", **extra):
-        data = {"email": email, "password": password, "confirm": password, "display_name": name,
+        data = {"email": email, "password": password, "confirm": password, "display_name": name, "consent": "y",
                 "csrf_token": csrf_token(self.client, "/auth/register"), **extra}
         return self.client.post("/auth/register", data=data)
 

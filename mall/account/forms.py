@@ -16,6 +16,9 @@ class RegisterForm(MallForm):
         _l("Repeat password"),
         validators=[DataRequired(), EqualTo("password", message=_l("The passwords do not match."))],
     )
+    phone = StringField(_l("Mobile number (optional)"), validators=[Optional(), Length(max=20)])
+    consent = BooleanField(_l("I agree to the programme's earning rules and its privacy page."),
+                           validators=[DataRequired(message=_l("Agree to the earning rules and the privacy page to join."))])
     submit = SubmitField(_l("Create account"))
 
 

@@ -30,6 +30,7 @@ class User(Base):
     good_credit: Mapped[bool] = mapped_column(default=False)  # set by an operator
     session_token: Mapped[str] = mapped_column(String(64))
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # personal data erased
+    terms_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # agreed to the rules and privacy page
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     merchant = relationship("Merchant", lazy="joined")

@@ -63,7 +63,7 @@ def find_by_email(session: Session, email: str) -> User | None:
 
 def register(session: Session, *, email: str, display_name: str, password: str | None = None,
              password_hash: str | None = None, role: str = "member", merchant_id: int | None = None,
-             merchant_role: str = "owner") -> User:
+             merchant_role: str = "owner", phone: str | None = None, accepted_terms: bool = False) -> User:
     """Create an account; the role is only ever set by a trusted caller (CLI, operator). Doors hash the
     password first (``hash_password``) and give ``password_hash``, so no argon2 runs in the write;
     ``password`` is hashed here (seed data, tests)."""
@@ -75,6 +75,7 @@ def register(session: Session, *, email: str, display_name: str, password: str |
         raise DomainError(_l("Merchant staff must belong to a merchant."))
     if find_by_email(session, email) is not None:
         raise DomainError(_l("An account with this e-mail address already exists."), code="duplicate")
+    phone = checked_phone(phone)
     user = User(
         email=normalise_email(email),
         display_name=display_name.strip(),
@@ -84,6 +85,8 @@ def register(session: Session, *, email: str, display_name: str, password: str |
         merchant_role=merchant_role if role == "merchant" else None,
         member_code=new_member_code(session),
         session_token=secrets.token_urlsafe(24),
+        phone=phone,
+        terms_accepted_at=utcnow() if accepted_terms else None,
     )
     session.add(user)
     session.flush()
@@ -186,6 +189,14 @@ PHONE = re.compile(r"^1[3-9]\d{9}$")  # a mainland mobile number
 PROFILE_FIELDS = ("display_name", "phone", "birthday")
 
 
+def checked_phone(phone: str | None) -> str | None:
+    """An optional mainland mobile number as stored (spaces removed), or a refusal on that field."""
+    phone = (phone or "").strip().replace(" ", "") or None
+    if phone is not None and not PHONE.match(phone):
+        raise DomainError(_l("Give a valid mainland mobile number (11 digits, starting with 1)."), field="phone")
+    return phone
+
+
 def update_profile(session: Session, user: User, *, display_name: str, phone: str | None,
                    birthday: date | None) -> list[str]:
     """Change the member's own profile; returns the names of the fields that changed.
@@ -195,9 +206,7 @@ def update_profile(session: Session, user: User, *, display_name: str, phone: st
     name = (display_name or "").strip()
     if not 1 <= len(name) <= 60:
         raise DomainError(_l("Give a display name of 1 to 60 characters."), field="display_name")
-    phone = (phone or "").strip().replace(" ", "") or None
-    if phone is not None and not PHONE.match(phone):
-        raise DomainError(_l("Give a valid mainland mobile number (11 digits, starting with 1)."), field="phone")
+    phone = checked_phone(phone)
     if birthday is not None and not date(1900, 1, 1) <= birthday <= utcnow().date():
         raise DomainError(_l("Give a real date of birth."), field="birthday")
     changed = [key for key, value in (("display_name", name), ("phone", phone), ("birthday", birthday))

@@ -40,7 +40,7 @@ def _field(form, err: DomainError, default: str):
 
 def _registration_refused(err: DomainError):
     form = RegisterForm()
-    _with_error(form.email, err)
+    _with_error(_field(form, err, "email"), err)
     return render_template("account/register.html", form=form), 422
 
 
@@ -52,7 +52,7 @@ def register():
     if form.validate_on_submit():
         password_hash = service.hash_password(db.session, form.password.data)  # before the write, not in it
         user = run(service.register, db.session, email=form.email.data, password_hash=password_hash,
-                   display_name=form.display_name.data)
+                   display_name=form.display_name.data, phone=form.phone.data, accepted_terms=True)
         login_user(user)
         flash(_("Welcome! Your member code is %(code)s.", code=user.member_code), "success")
         return redirect(url_for("points.home"))

@@ -57,6 +57,19 @@ def test_register_validation_errors_are_shown(client, password, confirm, message
     assert users(app) == []
 
 
+def test_joining_asks_for_agreement_and_keeps_an_optional_phone(client, app):
+    refused = Auth(client).register("c@example.com", consent="")
+    assert refused.status_code == 422 and "Agree to the earning rules and the privacy page to join." in \
+        refused.get_data(as_text=True) and users(app) == []
+    bad_phone = Auth(client).register("c@example.com", phone="12345")
+    assert bad_phone.status_code == 422 and users(app) == []
+    assert "Give a valid mainland mobile number" in bad_phone.get_data(as_text=True)
+    assert Auth(client).register("c@example.com", phone="139 1234 5678").status_code == 302
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == "c@example.com"))
+        assert user.phone == "13912345678" and user.terms_accepted_at is not None
+
+
 def test_missing_csrf_token_is_a_400(client, app):
     make_user(app, "ada@example.com")
     response = client.post("/auth/login", data={"email": "ada@example.com", "password": PASSWORD})

@@ -17,6 +17,7 @@ def test_a_business_goes_from_application_to_a_redeemed_listing(page, browser, l
     page.locator('main input[name="display_name"]').fill("乔姗")
     page.locator('main input[name="password"]').fill(DEMO_PASSWORD)
     page.locator('main input[name="confirm"]').fill(DEMO_PASSWORD)
+    page.locator('main input[name="consent"]').check()
     page.locator('main form [type="submit"]').click()
     expect(page).to_have_url(re.compile(r"/account$"))
 

@@ -17,6 +17,8 @@ def test_join_sign_out_sign_in_and_switch_language(page):
     page.locator('main input[name="email"]').fill("lin.e2e@example.com")
     page.locator('main input[name="password"]').fill("a-long-enough-pass")
     page.locator('main input[name="confirm"]').fill("a-long-enough-pass")
+    page.locator('main input[name="phone"]').fill("138 0013 8000")
+    page.locator('main input[name="consent"]').check()
     page.locator('main form [type="submit"]').click()
 
     expect(page).to_have_url(re.compile(r"/account$"))

@@ -71,3 +71,11 @@ def test_the_header_and_tab_bar_count_what_is_in_the_cart(app):
     html = client.get("/catalog").get_data(as_text=True)
     assert html.count('<span class="count">3</span>') == 2  # beside the header's cart and the tab bar's
     assert client.get("/catalog").get_data(as_text=True).count('<span class="count">3</span>') == 2  # kept page
+
+
+def test_a_members_rewards_page_does_not_show_the_programmes_game_budget(app):
+    world = World(app)
+    world.member("lin@example.com", points=100)
+    html = signed_in_client(app, "lin@example.com").get("/rewards", headers={"Accept-Language": "en"}).get_data(
+        as_text=True)
+    assert "Task rewards are paid by the programme." in html and "Game budget now" not in html
