@@ -139,13 +139,16 @@ def sign_in(app, role):
     return client
 
 
-def crawl(app, client):
-    """Every page reachable from the start pages by links, one page per route; the forms found."""
+def walk(app, client, parse, *, limit=CRAWL_LIMIT, per_route=PAGES_PER_ROUTE, headers=None):
+    """Every HTML page reachable from the start pages (the home page and every GET route without
+    arguments) by links, at most ``per_route`` pages per route: yields (url, ``parse(html)``), whose
+    ``links`` the walk follows. A redirect is followed to where it points; no answer may be a server
+    error. Shared by the crawls of the suite (hostile forms, one language per page)."""
     adapter = app.url_map.bind("localhost")
-    start = ["/"] + [r.rule for r in app.url_map.iter_rules() if "GET" in r.methods and not r.arguments]
-    queue, seen, visits, forms = list(start), set(), {}, {}
-    while queue and len(seen) < CRAWL_LIMIT:
-        url = queue.pop(0)
+    queue = ["/"] + [r.rule for r in app.url_map.iter_rules() if "GET" in r.methods and not r.arguments]
+    seen, visits = set(), {}
+    while queue and len(seen) < limit:
+        url = queue.pop(0).split("#")[0]
         parts = urlsplit(url)
         if parts.netloc or not parts.path.startswith("/") or parts.path.startswith("/api/"):
             continue
@@ -155,18 +158,34 @@ def crawl(app, client):
             continue
         except Exception:  # a redirect rule
             continue
-        if endpoint in SKIP_PAGES or url in seen or visits.get(endpoint, 0) >= PAGES_PER_ROUTE:
+        if endpoint in SKIP_PAGES or url in seen or visits.get(endpoint, 0) >= per_route:
             continue
         seen.add(url)
         visits[endpoint] = visits.get(endpoint, 0) + 1
-        response = client.get(url)
+        response = client.get(url, headers=headers or {})
         assert response.status_code < 500, f"GET {url}: {response.status_code}"
+        if 300 <= response.status_code < 400 and "Location" in response.headers:
+            queue.append(urljoin(url, response.headers["Location"]))
+            continue
         if not response.content_type.startswith("text/html"):
             response.close()  # a streamed download (CSV) ends here, in its own request context
             continue
-        page = Page()
-        page.feed(response.get_data(as_text=True))
-        queue += [urljoin(url, link) for link in page.links]
+        parsed = parse(response.get_data(as_text=True))
+        queue += [urljoin(url, link) for link in parsed.links]
+        yield url, parsed
+
+
+def _parsed(html):
+    page = Page()
+    page.feed(html)
+    return page
+
+
+def crawl(app, client):
+    """Every page reachable from the start pages by links, a few per route; the forms found."""
+    adapter = app.url_map.bind("localhost")
+    forms = {}
+    for url, page in walk(app, client, _parsed):
         for form in page.forms:
             targets = [(form["method"], form["action"] or url)] + [("post", extra) for extra in form["extra"]]
             for method, action in targets:

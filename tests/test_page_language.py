@@ -7,12 +7,10 @@ Only Chinese pages are held to it yet: English pages still show what members and
 Chinese (names, addresses) without marking it."""
 import re
 from html.parser import HTMLParser
-from urllib.parse import urljoin, urlsplit
 
 import pytest
-from werkzeug.exceptions import MethodNotAllowed, NotFound
 
-from tests.test_hostile_forms import ROLES, SKIP_PAGES, prepare, sign_in
+from tests.test_hostile_forms import ROLES, prepare, sign_in, walk
 
 PAGES_PER_ROUTE = 2
 CRAWL_LIMIT = 400
@@ -57,35 +55,13 @@ class Text(HTMLParser):
 
 def pages(app, client, lang):
     """(url, visible text) of every page reachable from the start pages, a few per route."""
-    adapter = app.url_map.bind("localhost")
-    queue = ["/"] + [r.rule for r in app.url_map.iter_rules() if "GET" in r.methods and not r.arguments]
-    seen, visits = set(), {}
-    while queue and len(seen) < CRAWL_LIMIT:
-        url = queue.pop(0)
-        parts = urlsplit(url)
-        if parts.netloc or not parts.path.startswith("/") or parts.path.startswith("/api/"):
-            continue
-        try:
-            endpoint, _ = adapter.match(parts.path, method="GET")
-        except (NotFound, MethodNotAllowed):
-            continue
-        except Exception:  # a redirect rule
-            continue
-        if endpoint in SKIP_PAGES or url in seen or visits.get(endpoint, 0) >= PAGES_PER_ROUTE:
-            continue
-        url = url.split("#")[0]
-        if url in seen:
-            continue
-        seen.add(url)
-        visits[endpoint] = visits.get(endpoint, 0) + 1
-        response = client.get(url, headers={"Accept-Language": lang})
-        assert response.status_code < 500, f"GET {url}: {response.status_code}"
-        if not response.content_type.startswith("text/html") or response.status_code >= 300:
-            response.close()
-            continue
+    def parse(html):
         text = Text(lang)
-        text.feed(response.get_data(as_text=True))
-        queue += [urljoin(url, link) for link in text.links]
+        text.feed(html)
+        return text
+
+    for url, text in walk(app, client, parse, limit=CRAWL_LIMIT, per_route=PAGES_PER_ROUTE,
+                          headers={"Accept-Language": lang}):
         yield url, " ".join(text.parts)
 
 
